@@ -1,0 +1,569 @@
+//! An OCI Distribution API v2 client: manifests and blobs, anonymous, basic
+//! and bearer-token authentication (the `WWW-Authenticate` challenge flow),
+//! retries with backoff on 429 and 5xx.
+
+use crate::error::{ImageError, Result};
+use crate::layout::image_info;
+use crate::reference::{RegistryRef, DOCKER_HUB};
+use crate::spec::{self, ManifestOrIndex, Platform};
+use crate::{ImageInfo, ImageSource};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// How to reach and authenticate to a registry.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Use plain HTTP (and accept it as a fallback for loopback registries).
+    pub insecure: bool,
+    /// User name (overrides the Docker config file).
+    pub username: Option<String>,
+    /// Password or token.
+    pub password: Option<String>,
+    /// Docker config file to read credentials from (default `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
+    pub docker_config: Option<std::path::PathBuf>,
+    /// Attempts for a request that fails with 429, 5xx or a connection error.
+    pub retries: u32,
+    /// Base delay of the exponential backoff.
+    pub backoff: Duration,
+}
+
+impl RegistryOptions {
+    /// Defaults: three attempts, 500 ms base backoff, credentials from the Docker config.
+    pub fn new() -> Self {
+        RegistryOptions {
+            retries: 3,
+            backoff: Duration::from_millis(500),
+            ..Default::default()
+        }
+    }
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// `bearer` or `basic` (lower case).
+    pub scheme: String,
+    /// Parameters (realm, service, scope, ...).
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    /// Parse a header value such as `Bearer realm="https://a/token",service="r",scope="repository:x:pull"`.
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let header = header.trim();
+        let (scheme, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
+        if scheme.is_empty() {
+            return None;
+        }
+        let mut params = Vec::new();
+        let mut chars = rest.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+                chars.next();
+            }
+            let mut key = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == '=' || c == ',' {
+                    break;
+                }
+                key.push(c);
+                chars.next();
+            }
+            if key.is_empty() {
+                break;
+            }
+            if chars.next() != Some('=') {
+                break;
+            }
+            let mut val = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                val.push(n)
+                            }
+                        }
+                        '"' => break,
+                        c => val.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    val.push(c);
+                    chars.next();
+                }
+            }
+            params.push((key.trim().to_ascii_lowercase(), val));
+        }
+        Some(Challenge {
+            scheme: scheme.to_ascii_lowercase(),
+            params,
+        })
+    }
+
+    fn param(&self, k: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Credentials for `registry` from a Docker config file.
+pub fn docker_config_credentials(
+    path: &std::path::Path,
+    registry: &str,
+) -> Option<(String, String)> {
+    let data = std::fs::read(path).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&data).ok()?;
+    let auths = v.get("auths")?.as_object()?;
+    let keys: Vec<String> = if registry == DOCKER_HUB {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+            registry.into(),
+        ]
+    } else {
+        vec![
+            registry.into(),
+            format!("https://{registry}"),
+            format!("http://{registry}"),
+            format!("https://{registry}/v1/"),
+        ]
+    };
+    for k in keys {
+        if let Some(entry) = auths.get(&k) {
+            if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(auth.trim())
+                    .ok()?;
+                let s = String::from_utf8(decoded).ok()?;
+                let (u, p) = s.split_once(':')?;
+                return Some((u.to_string(), p.to_string()));
+            }
+            if let (Some(u), Some(p)) = (
+                entry.get("username").and_then(|x| x.as_str()),
+                entry.get("password").and_then(|x| x.as_str()),
+            ) {
+                return Some((u.to_string(), p.to_string()));
+            }
+        }
+    }
+    None
+}
+
+fn default_docker_config() -> Option<std::path::PathBuf> {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG") {
+        return Some(std::path::PathBuf::from(d).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker/config.json"))
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    None,
+    Basic(String),
+    Bearer(String),
+}
+
+/// A client for one repository of one registry.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    reference: RegistryRef,
+    scheme: Mutex<&'static str>,
+    creds: Option<(String, String)>,
+    auth: Mutex<Auth>,
+    opts: RegistryOptions,
+}
+
+impl Client {
+    /// A client for `reference`.
+    pub fn new(reference: RegistryRef, opts: RegistryOptions) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(15))
+            .timeout_read(Duration::from_secs(120))
+            .redirects(8)
+            .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let creds = match (&opts.username, &opts.password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            _ => opts
+                .docker_config
+                .clone()
+                .or_else(default_docker_config)
+                .and_then(|p| docker_config_credentials(&p, &reference.registry)),
+        };
+        let scheme = if opts.insecure { "http" } else { "https" };
+        Client {
+            agent,
+            reference,
+            scheme: Mutex::new(scheme),
+            creds,
+            auth: Mutex::new(Auth::None),
+            opts,
+        }
+    }
+
+    fn image(&self) -> String {
+        self.reference.to_string()
+    }
+
+    fn err(&self, status: String, message: String) -> ImageError {
+        ImageError::Registry {
+            image: self.image(),
+            registry: self.reference.registry.clone(),
+            status,
+            message,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        let scheme = *self.scheme.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "{scheme}://{}/v2/{}/{}",
+            self.reference.registry, self.reference.repository, path
+        )
+    }
+
+    /// GET `path` (relative to `/v2/<repo>/`), handling auth challenges and retries.
+    fn get(&self, path: &str, accept: Option<&str>) -> Result<ureq::Response> {
+        let mut attempt = 0u32;
+        let mut authenticated_once = false;
+        loop {
+            let mut req = self.agent.get(&self.url(path));
+            if let Some(a) = accept {
+                req = req.set("Accept", a);
+            }
+            let auth = self.auth.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            req = match &auth {
+                Auth::None => req,
+                Auth::Basic(b) => req.set("Authorization", &format!("Basic {b}")),
+                Auth::Bearer(t) => req.set("Authorization", &format!("Bearer {t}")),
+            };
+            match req.call() {
+                Ok(r) => return Ok(r),
+                Err(ureq::Error::Status(401, r)) if !authenticated_once => {
+                    authenticated_once = true;
+                    let header = r.header("www-authenticate").unwrap_or("").to_string();
+                    self.authenticate(&header)?;
+                }
+                Err(ureq::Error::Status(code, r)) if code == 429 || (500..600).contains(&code) => {
+                    attempt += 1;
+                    if attempt >= self.opts.retries.max(1) {
+                        return Err(self.err(format!("HTTP {code}"), error_message(r)));
+                    }
+                    let wait = r
+                        .header("retry-after")
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(30)))
+                        .unwrap_or(self.opts.backoff * 2u32.pow(attempt - 1));
+                    tracing::warn!(registry = %self.reference.registry, status = code, ?wait, "retrying");
+                    std::thread::sleep(wait);
+                }
+                Err(ureq::Error::Status(code, r)) => {
+                    let msg = error_message(r);
+                    let status = match code {
+                        401 => "HTTP 401 unauthorized (check credentials: --username/--password, PALISADE_REGISTRY_USERNAME/PASSWORD or ~/.docker/config.json)".to_string(),
+                        403 => "HTTP 403 forbidden".to_string(),
+                        404 => format!("HTTP 404 not found ({path})"),
+                        c => format!("HTTP {c}"),
+                    };
+                    return Err(self.err(status, msg));
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    let mut scheme = self.scheme.lock().unwrap_or_else(|e| e.into_inner());
+                    if *scheme == "https" && self.reference.is_loopback() {
+                        // Like Docker: loopback registries may speak plain HTTP.
+                        *scheme = "http";
+                        continue;
+                    }
+                    drop(scheme);
+                    attempt += 1;
+                    if attempt >= self.opts.retries.max(1) {
+                        return Err(self.err("connection error".into(), t.to_string()));
+                    }
+                    std::thread::sleep(self.opts.backoff * 2u32.pow(attempt - 1));
+                }
+            }
+        }
+    }
+
+    fn authenticate(&self, header: &str) -> Result<()> {
+        let auth_err = |reason: String| ImageError::Auth {
+            image: self.image(),
+            registry: self.reference.registry.clone(),
+            reason,
+        };
+        let ch = Challenge::parse(header)
+            .ok_or_else(|| auth_err(format!("unparseable challenge {header:?}")))?;
+        let basic = self
+            .creds
+            .as_ref()
+            .map(|(u, p)| base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+        match ch.scheme.as_str() {
+            "basic" => {
+                let b = basic
+                    .ok_or_else(|| auth_err("registry requires credentials (basic auth)".into()))?;
+                *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Auth::Basic(b);
+                Ok(())
+            }
+            "bearer" => {
+                let realm = ch
+                    .param("realm")
+                    .ok_or_else(|| auth_err("bearer challenge without realm".into()))?;
+                let mut req = self.agent.get(realm);
+                if let Some(s) = ch.param("service") {
+                    req = req.query("service", s);
+                }
+                let scope = ch
+                    .param("scope")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
+                req = req.query("scope", &scope);
+                if let Some(b) = &basic {
+                    req = req.set("Authorization", &format!("Basic {b}"));
+                }
+                let resp = req.call().map_err(|e| match e {
+                    ureq::Error::Status(c, r) => auth_err(format!(
+                        "token server {realm} answered HTTP {c}: {}",
+                        error_message(r)
+                    )),
+                    ureq::Error::Transport(t) => auth_err(format!("token server {realm}: {t}")),
+                })?;
+                let mut body = Vec::new();
+                resp.into_reader()
+                    .take(1 << 20)
+                    .read_to_end(&mut body)
+                    .map_err(|e| auth_err(e.to_string()))?;
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| auth_err(format!("token response: {e}")))?;
+                let token = v
+                    .get("token")
+                    .or_else(|| v.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| auth_err("token response without token".into()))?;
+                *self.auth.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Auth::Bearer(token.to_string());
+                Ok(())
+            }
+            other => Err(auth_err(format!("unsupported auth scheme {other:?}"))),
+        }
+    }
+
+    /// Fetch a manifest or index by tag or digest; returns bytes, content type and digest.
+    pub fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String, String)> {
+        let r = self.get(&format!("manifests/{reference}"), Some(ACCEPT))?;
+        let ct = r.content_type().to_string();
+        let header_digest = r.header("docker-content-digest").map(str::to_string);
+        let mut body = Vec::new();
+        r.into_reader()
+            .take(spec::MAX_DOCUMENT + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| self.err("read error".into(), e.to_string()))?;
+        if body.len() as u64 > spec::MAX_DOCUMENT {
+            return Err(ImageError::Limit {
+                image: self.image(),
+                what: "manifest".into(),
+                limit: spec::MAX_DOCUMENT,
+            });
+        }
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        if reference.starts_with("sha256:") && actual != reference {
+            return Err(ImageError::DigestMismatch {
+                image: self.image(),
+                layer: "manifest".into(),
+                expected: reference.into(),
+                actual,
+            });
+        }
+        let digest = if reference.starts_with("sha256:") {
+            actual
+        } else {
+            header_digest.unwrap_or(actual)
+        };
+        Ok((body, ct, digest))
+    }
+
+    /// Fetch a small blob (config) fully, verifying its digest.
+    pub fn small_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let mut body = Vec::new();
+        self.blob(digest)?
+            .take(spec::MAX_DOCUMENT + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| self.err("read error".into(), e.to_string()))?;
+        if body.len() as u64 > spec::MAX_DOCUMENT {
+            return Err(ImageError::Limit {
+                image: self.image(),
+                what: format!("blob {digest}"),
+                limit: spec::MAX_DOCUMENT,
+            });
+        }
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        if digest.starts_with("sha256:") && actual != digest {
+            return Err(ImageError::DigestMismatch {
+                image: self.image(),
+                layer: digest.into(),
+                expected: digest.into(),
+                actual,
+            });
+        }
+        Ok(body)
+    }
+
+    /// Stream a blob.
+    pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send>> {
+        crate::reference::validate_digest(digest).map_err(|reason| {
+            ImageError::InvalidManifest {
+                image: self.image(),
+                what: "descriptor",
+                reason,
+            }
+        })?;
+        Ok(Box::new(
+            self.get(&format!("blobs/{digest}"), None)?.into_reader(),
+        ))
+    }
+}
+
+fn error_message(r: ureq::Response) -> String {
+    let mut body = Vec::new();
+    let _ = r.into_reader().take(64 * 1024).read_to_end(&mut body);
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+        if let Some(errs) = v.get("errors").and_then(|e| e.as_array()) {
+            let msgs: Vec<String> = errs
+                .iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+                    let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
+                    format!("{code} {msg}").trim().to_string()
+                })
+                .collect();
+            return msgs.join("; ");
+        }
+    }
+    String::from_utf8_lossy(&body)
+        .chars()
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// An image in a registry.
+#[derive(Debug)]
+pub struct RegistryImage {
+    client: Client,
+    info: ImageInfo,
+}
+
+impl RegistryImage {
+    /// Resolve the reference (following an index to `platform`) and fetch the config.
+    pub fn open(
+        reference: RegistryRef,
+        platform: &Platform,
+        opts: RegistryOptions,
+    ) -> Result<RegistryImage> {
+        let client = Client::new(reference, opts);
+        let name = client.image();
+        let mut want = client.reference.reference().to_string();
+        for _depth in 0..4 {
+            let (bytes, ct, digest) = client.manifest(&want)?;
+            match spec::classify(&name, &bytes, Some(&ct))? {
+                ManifestOrIndex::Index(idx) => {
+                    want = spec::select_platform(&name, &idx, platform)?.digest.clone();
+                }
+                ManifestOrIndex::Manifest(m) => {
+                    let config = client.small_blob(&m.config.digest)?;
+                    let info = image_info(&name, digest, &m, &config)?;
+                    return Ok(RegistryImage { client, info });
+                }
+            }
+        }
+        Err(ImageError::InvalidManifest {
+            image: name,
+            what: "index",
+            reason: "indexes nested too deeply".into(),
+        })
+    }
+}
+
+impl ImageSource for RegistryImage {
+    fn info(&self) -> &ImageInfo {
+        &self.info
+    }
+
+    fn open_layer(&self, idx: usize) -> Result<Box<dyn Read + Send + '_>> {
+        let layer = self
+            .info
+            .layers
+            .get(idx)
+            .ok_or_else(|| ImageError::NotFound {
+                image: self.info.name.clone(),
+                what: format!("layer {idx}"),
+            })?;
+        self.client.blob(&layer.digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let c = Challenge::parse(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push""#,
+        )
+        .unwrap_or_else(|| panic!("no challenge"));
+        assert_eq!(c.scheme, "bearer");
+        assert_eq!(c.param("realm"), Some("https://auth.docker.io/token"));
+        assert_eq!(
+            c.param("scope"),
+            Some("repository:library/alpine:pull,push")
+        );
+        let c = Challenge::parse(r#"Basic realm="Registry Realm""#)
+            .unwrap_or_else(|| panic!("no challenge"));
+        assert_eq!(c.scheme, "basic");
+        for junk in [
+            "",
+            "Bearer",
+            "Bearer ,,,=",
+            "Bearer realm=\"unterminated",
+            "\u{0}\u{1}",
+        ] {
+            let _ = Challenge::parse(junk);
+        }
+    }
+
+    #[test]
+    fn reads_docker_config_credentials() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("config.json");
+        let auth = base64::engine::general_purpose::STANDARD.encode("bob:pw:with:colons");
+        std::fs::write(
+            &p,
+            format!(r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            docker_config_credentials(&p, "127.0.0.1:5000"),
+            Some(("bob".to_string(), "pw:with:colons".to_string()))
+        );
+        assert_eq!(docker_config_credentials(&p, "other:5000"), None);
+    }
+}
