@@ -62,7 +62,10 @@ run() {
   local name=$1; shift
   local logf="$LOGDIR/$name.log"
   printf '+ %s\n' "$*" >>"$logf"
-  log "  \$ $* (log: $logf)"
+  local shown="$*"
+  shown=${shown//"$WORK"/\$WORK}
+  shown=${shown//"$STAGE"/\$OUT}
+  log "  \$ $shown  [logs/$name.log]"
   local rc=0
   "$@" >>"$logf" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
@@ -120,6 +123,8 @@ mkdir -p "$STAGE" "$WORK" "$TOOLS"
 LOGDIR="$STAGE/logs"
 FACTS="$STAGE/facts"
 mkdir -p "$LOGDIR" "$FACTS"
+log "staging output in \$OUT=$STAGE (renamed to $OUT when complete)"
+log "work dir \$WORK=$WORK; cached tools in $TOOLS"
 BUNDLE="$WORK/bundle"
 ROOTFS="$BUNDLE/rootfs"
 LAYOUT="$STAGE/oci"
@@ -212,7 +217,7 @@ log "Debian mirror: $MIRROR"
 
 # ---------------------------------------------------------------------------------------------
 # chroot helpers: /proc, a small /dev (tmpfs + bind-mounted host device nodes), no daemons started.
-chroot_setup() {
+chroot_setup() { # [--no-daemons]: also install a policy-rc.d that stops services from starting
   mkdir -p "$ROOTFS/proc" "$ROOTFS/dev"
   mount -t proc proc "$ROOTFS/proc"
   MOUNTS+=("$ROOTFS/proc")
@@ -226,12 +231,14 @@ chroot_setup() {
   done
   ln -s /proc/self/fd "$ROOTFS/dev/fd"
   mkdir -p "$ROOTFS/dev/pts" "$ROOTFS/dev/shm"
-  printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
-  chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
+  if [ "${1:-}" = --no-daemons ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
+    chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
+  fi
 }
 chroot_teardown() {
   unmount_all
-  rm -f "$ROOTFS/usr/sbin/policy-rc.d"
+  if [ -e "$ROOTFS/usr/sbin/policy-rc.d" ]; then rm -f "$ROOTFS/usr/sbin/policy-rc.d"; fi
 }
 in_chroot() {
   chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -277,7 +284,7 @@ run umoci umoci repack --refresh-bundle --image "$IMAGE" \
 # ---------------------------------------------------------------------------------------------
 step "layer 2: apt-get install ${APT_PACKAGES[*]} (chroot)"
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
-chroot_setup
+chroot_setup --no-daemons
 run apt-chroot in_chroot apt-get -o Acquire::Retries=3 update || die "apt-get update in the chroot failed"
 run apt-chroot in_chroot apt-get -o Acquire::Retries=3 install -y --no-install-recommends "${APT_PACKAGES[@]}" \
   || die "apt-get install in the chroot failed"
@@ -285,12 +292,13 @@ run apt-chroot in_chroot apt-get clean
 chroot_teardown
 rm -rf "$ROOTFS/var/lib/apt/lists/"* "$ROOTFS/var/cache/apt/"*.bin
 : >"$ROOTFS/etc/resolv.conf"
-PY_IN_IMAGE=$(chroot "$ROOTFS" /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+PY_IN_IMAGE=$(chroot "$ROOTFS" /usr/bin/python3 -B -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
   || die "python3 does not run in the image"
 [ "$PY_IN_IMAGE" = "$PY_VER" ] || die "image python is $PY_IN_IMAGE, expected $PY_VER"
 
 step "layer 2: pip install --no-deps --target /$PYSITE"
 mkdir -p "$ROOTFS/$PYSITE"
+export PIP_ROOT_USER_ACTION=ignore
 PIPARGS=(--disable-pip-version-check --no-input --no-deps --no-compile --target "$ROOTFS/$PYSITE")
 run pip "$PY" -m pip install "${PIPARGS[@]}" --only-binary=:all: "${PIP_WHEELS[@]}" \
   || die "pip install of the wheels failed"
@@ -326,7 +334,7 @@ mkdir -p "$ROOTFS/app"
 jq . "$ROOTFS/app/package.json" >/dev/null || die "generated package.json is not valid JSON"
 run npm npm install --prefix "$ROOTFS/app" --no-audit --no-fund --ignore-scripts --no-update-notifier \
   || die "npm install failed"
-[ -f "$ROOTFS/app/package-lock.json" ] && [ -d "$ROOTFS/app/node_modules" ] || die "npm left no package-lock.json/node_modules"
+{ [ -f "$ROOTFS/app/package-lock.json" ] && [ -d "$ROOTFS/app/node_modules" ]; } || die "npm left no package-lock.json/node_modules"
 
 step "layer 2: deleting layer-1 files (whiteouts)"
 DELETED_L2=()
@@ -440,7 +448,8 @@ EOF
     GOPATH="$WORK/gopath" GOCACHE="$WORK/gocache" GOOS=linux GOARCH=amd64
   run go go version && run go go build -trimpath -buildvcs=false -o "$WORK/goapp.bin" .
 ) || die "go build failed"
-go version -m "$WORK/goapp.bin" >"$FACTS/goapp-version-m.txt" || die "go version -m failed"
+go version -m "$WORK/goapp.bin" | sed "1s|^$WORK/goapp.bin:|/usr/local/bin/goapp:|" >"$FACTS/goapp-version-m.txt" \
+  || die "go version -m failed"
 grep -qE "^[[:space:]]*dep[[:space:]]+golang.org/x/text[[:space:]]+$XTEXT_VER" "$FACTS/goapp-version-m.txt" \
   || die "go version -m does not show golang.org/x/text $XTEXT_VER: $(cat "$FACTS/goapp-version-m.txt")"
 install -m 0755 "$WORK/goapp.bin" "$ROOTFS/usr/local/bin/goapp"
@@ -455,7 +464,7 @@ step "smoke-testing the final rootfs (chroot)"
 chroot_setup
 SMOKE_RUST=$(in_chroot /usr/local/bin/rustapp) || die "rustapp does not run in the image"
 SMOKE_GO=$(in_chroot /usr/local/bin/goapp) || die "goapp does not run in the image"
-SMOKE_PY=$(in_chroot python3 -c 'import yaml, urllib3; print("yaml", yaml.__version__, yaml.__file__); print("urllib3", urllib3.__version__)') \
+SMOKE_PY=$(in_chroot python3 -B -c 'import yaml, urllib3; print("yaml", yaml.__version__, yaml.__file__); print("urllib3", urllib3.__version__)') \
   || die "python3 cannot import the pip-installed yaml/urllib3"
 SMOKE_RUBY=$(in_chroot ruby -e 'require "rack"; puts "rack #{Rack.release}"') || die "ruby cannot load rack"
 chroot_teardown

@@ -606,9 +606,7 @@ mod tests {
         let mut body = vec![0u8; CONTENT_OFFSET as usize];
         let mut placed = Vec::new();
         for (name, data) in sections {
-            while body.len() % 16 != 0 {
-                body.push(0);
-            }
+            body.resize(body.len().next_multiple_of(16), 0);
             placed.push((*name, body.len() as u64, data.len() as u64));
             body.extend_from_slice(data);
         }
@@ -624,9 +622,7 @@ mod tests {
         shstrtab.extend_from_slice(b".shstrtab\0");
         let shstrtab_off = body.len() as u64;
         body.extend_from_slice(&shstrtab);
-        while body.len() % 8 != 0 {
-            body.push(0);
-        }
+        body.resize(body.len().next_multiple_of(8), 0);
         let shoff = body.len() as u64;
         let shnum = placed.len() as u16 + 2;
         if with_shdrs {

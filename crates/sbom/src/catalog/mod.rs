@@ -4,4 +4,9 @@
 //! (or a close variant), is pure, bounded in memory by its input, and never panics on hostile input.
 
 pub mod binary;
+pub mod java;
+pub mod lang;
+pub mod node;
+pub mod os;
+pub mod python;
 pub mod rpm;

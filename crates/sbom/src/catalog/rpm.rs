@@ -69,10 +69,9 @@ pub fn parse_db(data: &[u8]) -> Result<Vec<RpmPackage>, CatalogError> {
     let mut sink = |blob: &[u8]| -> Result<(), CatalogError> {
         record = record.saturating_add(1);
         let pkg = parse_header_blob(blob).map_err(|e| match e {
-            CatalogError::Malformed { format, reason } => CatalogError::Malformed {
-                format,
-                reason: format!("record {record}: {reason}"),
-            },
+            CatalogError::Malformed { format, reason } => {
+                CatalogError::Malformed { format, reason: format!("record {record}: {reason}") }
+            }
             other => other,
         })?;
         if pkg.name != "gpg-pubkey" {
@@ -102,10 +101,7 @@ pub fn parse_db(data: &[u8]) -> Result<Vec<RpmPackage>, CatalogError> {
 /// Corporation` → `microsoft`, ...), and empty otherwise; callers that know
 /// the distribution may override it.
 pub fn parse(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogError> {
-    Ok(parse_db(data)?
-        .into_iter()
-        .map(|p| to_package(path, p))
-        .collect())
+    Ok(parse_db(data)?.into_iter().map(|p| to_package(path, p)).collect())
 }
 
 /// Parses one rpm header blob, as stored in the package database (no lead, no
@@ -119,11 +115,7 @@ pub fn parse_header_blob(blob: &[u8]) -> Result<RpmPackage, CatalogError> {
 }
 
 fn to_package(path: &str, p: RpmPackage) -> Package {
-    let vr = if p.release.is_empty() {
-        p.version.clone()
-    } else {
-        format!("{}-{}", p.version, p.release)
-    };
+    let vr = if p.release.is_empty() { p.version.clone() } else { format!("{}-{}", p.version, p.release) };
     let version = match p.epoch {
         Some(e) => format!("{e}:{vr}"),
         None => vr.clone(),
@@ -160,10 +152,7 @@ fn to_package(path: &str, p: RpmPackage) -> Package {
 fn split_source_rpm(s: &str) -> Option<(&str, &str)> {
     let s = s.trim();
     let s = s.strip_suffix(".rpm").unwrap_or(s);
-    let s = s
-        .strip_suffix(".src")
-        .or_else(|| s.strip_suffix(".nosrc"))
-        .unwrap_or(s);
+    let s = s.strip_suffix(".src").or_else(|| s.strip_suffix(".nosrc")).unwrap_or(s);
     let (rest, release) = s.rsplit_once('-')?;
     let (name, version) = rest.rsplit_once('-')?;
     if name.is_empty() || version.is_empty() || release.is_empty() {
@@ -189,10 +178,7 @@ fn vendor_namespace(vendor: &str) -> &'static str {
         ("almalinux", "almalinux"),
     ];
     let v = vendor.to_ascii_lowercase();
-    KNOWN
-        .iter()
-        .find(|(needle, _)| v.contains(needle))
-        .map_or("", |&(_, ns)| ns)
+    KNOWN.iter().find(|(needle, _)| v.contains(needle)).map_or("", |&(_, ns)| ns)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,16 +201,10 @@ fn detect(data: &[u8]) -> Result<DbFormat, CatalogError> {
             return Ok(DbFormat::Bdb);
         }
         if le == bdb::BTREE_MAGIC || be == bdb::BTREE_MAGIC {
-            return Err(CatalogError::malformed(
-                FMT_BDB,
-                "Berkeley DB btree databases are not rpm Packages databases",
-            ));
+            return Err(CatalogError::malformed(FMT_BDB, "Berkeley DB btree databases are not rpm Packages databases"));
         }
     }
-    Err(CatalogError::malformed(
-        FMT_DB,
-        "not an rpm database (no SQLite, NDB or Berkeley DB hash signature)",
-    ))
+    Err(CatalogError::malformed(FMT_DB, "not an rpm database (no SQLite, NDB or Berkeley DB hash signature)"))
 }
 
 /// Limits on the total size of extracted records: a database cannot hold more
@@ -238,24 +218,17 @@ struct Budget {
 
 impl Budget {
     fn new(format: &'static str, data: &[u8]) -> Self {
-        Budget {
-            left: data.len(),
-            format,
-        }
+        Budget { left: data.len(), format }
     }
     fn take(&mut self, n: u64) -> Result<usize, CatalogError> {
-        match usize::try_from(n)
-            .ok()
-            .and_then(|n| self.left.checked_sub(n).map(|l| (n, l)))
-        {
+        match usize::try_from(n).ok().and_then(|n| self.left.checked_sub(n).map(|l| (n, l))) {
             Some((n, left)) => {
                 self.left = left;
                 Ok(n)
             }
-            None => Err(CatalogError::malformed(
-                self.format,
-                format!("record of {n} bytes exceeds what the file can hold"),
-            )),
+            None => {
+                Err(CatalogError::malformed(self.format, format!("record of {n} bytes exceeds what the file can hold")))
+            }
         }
     }
 }
@@ -337,16 +310,10 @@ mod header {
             return Err(err("no index entries"));
         }
         if il > MAX_TAGS {
-            return Err(err(format!(
-                "{il} index entries (rpm allows at most {MAX_TAGS})"
-            )));
+            return Err(err(format!("{il} index entries (rpm allows at most {MAX_TAGS})")));
         }
         if dl > MAX_DATA {
-            return Err(CatalogError::TooLarge {
-                format: FMT_HEADER,
-                size: u64::from(dl),
-                limit: u64::from(MAX_DATA),
-            });
+            return Err(CatalogError::TooLarge { format: FMT_HEADER, size: u64::from(dl), limit: u64::from(MAX_DATA) });
         }
         // il ≤ 0xffff and dl ≤ 256 MiB: these cannot overflow, but stay checked.
         let index_len = usize::try_from(il).ok().and_then(|n| n.checked_mul(16));
@@ -354,18 +321,13 @@ mod header {
         let (index, store) = match (index_len, dl_usize) {
             (Some(index_len), Some(dl)) => {
                 let index = read::slice(blob, 8, index_len);
-                let store = 8usize
-                    .checked_add(index_len)
-                    .and_then(|s| read::slice(blob, s, dl));
+                let store = 8usize.checked_add(index_len).and_then(|s| read::slice(blob, s, dl));
                 (index, store)
             }
             _ => (None, None),
         };
         let (Some(index), Some(store)) = (index, store) else {
-            return Err(err(format!(
-                "{il} index entries and {dl} data bytes do not fit in {} bytes",
-                blob.len()
-            )));
+            return Err(err(format!("{il} index entries and {dl} data bytes do not fit in {} bytes", blob.len())));
         };
 
         let mut pkg = RpmPackage {
@@ -425,26 +387,16 @@ mod header {
     }
 
     /// Checks an index entry against the data store, as rpm's `headerVerifyInfo` does.
-    fn validate(
-        tag: u32,
-        kind: u32,
-        offset: u32,
-        count: u32,
-        dl: usize,
-    ) -> Result<Entry, CatalogError> {
+    fn validate(tag: u32, kind: u32, offset: u32, count: u32, dl: usize) -> Result<Entry, CatalogError> {
         if kind > TYPE_MAX {
             return Err(err(format!("tag {tag} has unknown type {kind}")));
         }
         let off = usize::try_from(offset).ok().filter(|&o| o <= dl);
         let Some(off) = off else {
-            return Err(err(format!(
-                "tag {tag} offset {offset} is past the data store ({dl} bytes)"
-            )));
+            return Err(err(format!("tag {tag} offset {offset} is past the data store ({dl} bytes)")));
         };
         if let Some(size) = elem_size(kind) {
-            let end = size
-                .checked_mul(u64::from(count))
-                .and_then(|n| n.checked_add(u64::from(offset)));
+            let end = size.checked_mul(u64::from(count)).and_then(|n| n.checked_add(u64::from(offset)));
             if end.is_none_or(|e| e > dl as u64) {
                 return Err(err(format!(
                     "tag {tag}: {count} elements at offset {offset} overrun the data store ({dl} bytes)"
@@ -453,20 +405,12 @@ mod header {
         } else if count == 0 {
             return Err(err(format!("tag {tag}: string entry with no elements")));
         }
-        Ok(Entry {
-            tag,
-            kind,
-            offset: off,
-            count,
-        })
+        Ok(Entry { tag, kind, offset: off, count })
     }
 
     fn string(e: &Entry, store: &[u8]) -> Result<String, CatalogError> {
         if !matches!(e.kind, TYPE_STRING | TYPE_I18NSTRING | TYPE_STRING_ARRAY) {
-            return Err(err(format!(
-                "tag {} has type {}, expected a string",
-                e.tag, e.kind
-            )));
+            return Err(err(format!("tag {} has type {}, expected a string", e.tag, e.kind)));
         }
         // STRING has one element; for I18NSTRING and STRING_ARRAY the first
         // element is the one wanted (the C locale, resp. the first value).
@@ -480,10 +424,7 @@ mod header {
 
     fn int32(e: &Entry, store: &[u8]) -> Result<i32, CatalogError> {
         if e.kind != TYPE_INT32 || e.count == 0 {
-            return Err(err(format!(
-                "tag {} has type {} count {}, expected INT32",
-                e.tag, e.kind, e.count
-            )));
+            return Err(err(format!("tag {} has type {} count {}, expected INT32", e.tag, e.kind, e.count)));
         }
         read::array::<4>(store, e.offset)
             .map(i32::from_be_bytes)
@@ -535,8 +476,7 @@ mod sqlite {
             Ok(())
         })?;
         let root = root.ok_or_else(|| err("no Packages table"))?;
-        let root = u32::try_from(root)
-            .map_err(|_| err(format!("Packages root page {root} out of range")))?;
+        let root = u32::try_from(root).map_err(|_| err(format!("Packages root page {root} out of range")))?;
         db.walk_table(root, &mut |payload| {
             let fields = record(payload)?;
             match fields.get(1) {
@@ -553,16 +493,10 @@ mod sqlite {
             if !page_size.is_power_of_two() || page_size < 512 {
                 return Err(err(format!("invalid page size {page_size}")));
             }
-            let reserved = data
-                .get(20)
-                .copied()
-                .map(usize::from)
-                .ok_or_else(|| err("truncated file header"))?;
+            let reserved = data.get(20).copied().map(usize::from).ok_or_else(|| err("truncated file header"))?;
             let usable = page_size.saturating_sub(reserved);
             if usable < 480 {
-                return Err(err(format!(
-                    "usable page size {usable} below the minimum of 480"
-                )));
+                return Err(err(format!("usable page size {usable} below the minimum of 480")));
             }
             let page_count = data.len() / page_size;
             Ok(Db {
@@ -580,19 +514,13 @@ mod sqlite {
             let idx = usize::try_from(n).ok().and_then(|n| n.checked_sub(1));
             let seen = idx.and_then(|i| self.visited.get_mut(i));
             let Some(seen) = seen else {
-                return Err(err(format!(
-                    "page {n} outside the file ({} pages)",
-                    self.page_count
-                )));
+                return Err(err(format!("page {n} outside the file ({} pages)", self.page_count)));
             };
             if std::mem::replace(seen, true) {
                 return Err(err(format!("page {n} is referenced twice")));
             }
-            let start = idx
-                .and_then(|i| i.checked_mul(self.page_size))
-                .unwrap_or(usize::MAX);
-            read::slice(self.data, start, self.page_size)
-                .ok_or_else(|| err(format!("page {n} outside the file")))
+            let start = idx.and_then(|i| i.checked_mul(self.page_size)).unwrap_or(usize::MAX);
+            read::slice(self.data, start, self.page_size).ok_or_else(|| err(format!("page {n} outside the file")))
         }
 
         /// Walks the table B-tree rooted at `root` in key order, calling `f` with each row's payload.
@@ -605,12 +533,8 @@ mod sqlite {
             while let Some(n) = stack.pop() {
                 let page = self.page(n)?;
                 let hdr = if n == 1 { 100 } else { 0 };
-                let kind = page
-                    .get(hdr)
-                    .copied()
-                    .ok_or_else(|| err("truncated page"))?;
-                let cells =
-                    read::u16_be(page, hdr + 3).ok_or_else(|| err("truncated page header"))?;
+                let kind = page.get(hdr).copied().ok_or_else(|| err("truncated page"))?;
+                let cells = read::u16_be(page, hdr + 3).ok_or_else(|| err("truncated page header"))?;
                 match kind {
                     PAGE_LEAF_TABLE => {
                         for i in 0..usize::from(cells) {
@@ -620,22 +544,16 @@ mod sqlite {
                         }
                     }
                     PAGE_INTERIOR_TABLE => {
-                        let right = read::u32_be(page, hdr + 8)
-                            .ok_or_else(|| err("truncated page header"))?;
+                        let right = read::u32_be(page, hdr + 8).ok_or_else(|| err("truncated page header"))?;
                         stack.push(right);
                         // Push children right to left so the leftmost is walked first.
                         for i in (0..usize::from(cells)).rev() {
                             let cell = cell_pointer(page, hdr + 12, i)?;
-                            let child = read::u32_be(page, cell)
-                                .ok_or_else(|| err("cell outside its page"))?;
+                            let child = read::u32_be(page, cell).ok_or_else(|| err("cell outside its page"))?;
                             stack.push(child);
                         }
                     }
-                    other => {
-                        return Err(err(format!(
-                            "page {n} has type {other}, expected a table B-tree page"
-                        )))
-                    }
+                    other => return Err(err(format!("page {n} has type {other}, expected a table B-tree page"))),
                 }
             }
             Ok(())
@@ -644,8 +562,7 @@ mod sqlite {
         /// The full payload of the table-leaf cell at `cell`, following overflow pages.
         fn leaf_payload(&mut self, page: &[u8], cell: usize) -> Result<Vec<u8>, CatalogError> {
             let (size, n1) = varint(page, cell).ok_or_else(|| err("cell outside its page"))?;
-            let (_rowid, n2) = varint(page, cell.saturating_add(n1))
-                .ok_or_else(|| err("cell outside its page"))?;
+            let (_rowid, n2) = varint(page, cell.saturating_add(n1)).ok_or_else(|| err("cell outside its page"))?;
             let start = cell.saturating_add(n1).saturating_add(n2);
             let size = self.budget.take(size)?;
             let u = self.usable;
@@ -661,8 +578,7 @@ mod sqlite {
                     min_local
                 }
             };
-            let local_bytes = read::slice(page, start, local)
-                .ok_or_else(|| err("cell payload outside its page"))?;
+            let local_bytes = read::slice(page, start, local).ok_or_else(|| err("cell payload outside its page"))?;
             let mut payload = Vec::with_capacity(size);
             payload.extend_from_slice(local_bytes);
             if local < size {
@@ -675,8 +591,7 @@ mod sqlite {
                     let ovf = self.page(next)?;
                     next = read::u32_be(ovf, 0).ok_or_else(|| err("truncated overflow page"))?;
                     let want = (size - payload.len()).min(u - 4);
-                    let chunk =
-                        read::slice(ovf, 4, want).ok_or_else(|| err("truncated overflow page"))?;
+                    let chunk = read::slice(ovf, 4, want).ok_or_else(|| err("truncated overflow page"))?;
                     payload.extend_from_slice(chunk);
                 }
             }
@@ -715,20 +630,16 @@ mod sqlite {
 
     impl Field<'_> {
         fn is_blob(&self) -> bool {
-            self.serial >= 12 && self.serial % 2 == 0
+            self.serial >= 12 && self.serial & 1 == 0
         }
         fn is_text(&self) -> bool {
-            self.serial >= 13 && self.serial % 2 == 1
+            self.serial >= 13 && self.serial & 1 == 1
         }
         fn int(&self) -> Option<i64> {
             match self.serial {
                 1..=6 => {
                     let mut buf = [0u8; 8];
-                    let fill = if self.bytes.first().is_some_and(|b| b & 0x80 != 0) {
-                        0xff
-                    } else {
-                        0
-                    };
+                    let fill = if self.bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 };
                     buf.fill(fill);
                     let skip = 8usize.checked_sub(self.bytes.len())?;
                     buf.get_mut(skip..)?.copy_from_slice(self.bytes);
@@ -769,8 +680,7 @@ mod sqlite {
             let len = serial_len(serial)
                 .and_then(|l| usize::try_from(l).ok())
                 .ok_or_else(|| err(format!("invalid serial type {serial}")))?;
-            let bytes = read::slice(payload, body, len)
-                .ok_or_else(|| err("record field past the record"))?;
+            let bytes = read::slice(payload, body, len).ok_or_else(|| err("record field past the record"))?;
             body = body.saturating_add(len);
             fields.push(Field { serial, bytes });
         }
@@ -813,12 +723,7 @@ mod ndb {
             .ok()
             .and_then(|n| n.checked_mul(SLOT_PAGE_SIZE))
             .filter(|&end| end > 0 && end <= data.len())
-            .ok_or_else(|| {
-                err(format!(
-                    "{npages} slot pages do not fit in {} bytes",
-                    data.len()
-                ))
-            })?;
+            .ok_or_else(|| err(format!("{npages} slot pages do not fit in {} bytes", data.len())))?;
         let slots = data.get(32..slots_end).unwrap_or_default();
         let mut budget = Budget::new(FMT_NDB, data);
         for (i, slot) in slots.chunks_exact(16).enumerate() {
@@ -839,22 +744,15 @@ mod ndb {
             }
             let blob_index = read::u32_le(head, 4).unwrap_or(0);
             if blob_index != pkg_index {
-                return Err(err(format!(
-                    "slot for package {pkg_index} points to the blob of package {blob_index}"
-                )));
+                return Err(err(format!("slot for package {pkg_index} points to the blob of package {blob_index}")));
             }
             let len = read::u32_le(head, 12).unwrap_or(0);
             if 16 + u64::from(len) > u64::from(blk_count) * BLOCK_SIZE {
-                return Err(err(format!(
-                    "package {pkg_index}: blob of {len} bytes exceeds its {blk_count} blocks"
-                )));
+                return Err(err(format!("package {pkg_index}: blob of {len} bytes exceeds its {blk_count} blocks")));
             }
             let len = budget.take(u64::from(len))?;
-            let blob = read::slice(data, start.saturating_add(16), len).ok_or_else(|| {
-                err(format!(
-                    "package {pkg_index}: blob extends past the end of the file"
-                ))
-            })?;
+            let blob = read::slice(data, start.saturating_add(16), len)
+                .ok_or_else(|| err(format!("package {pkg_index}: blob extends past the end of the file")))?;
             f(blob)?;
         }
         Ok(())
@@ -893,22 +791,26 @@ mod bdb {
 
     impl Order {
         fn u16(self, d: &[u8], off: usize) -> Option<u16> {
-            read::array::<2>(d, off).map(|b| {
-                if self.big_endian {
-                    u16::from_be_bytes(b)
-                } else {
-                    u16::from_le_bytes(b)
-                }
-            })
+            read::array::<2>(d, off).map(
+                |b| {
+                    if self.big_endian {
+                        u16::from_be_bytes(b)
+                    } else {
+                        u16::from_le_bytes(b)
+                    }
+                },
+            )
         }
         fn u32(self, d: &[u8], off: usize) -> Option<u32> {
-            read::array::<4>(d, off).map(|b| {
-                if self.big_endian {
-                    u32::from_be_bytes(b)
-                } else {
-                    u32::from_le_bytes(b)
-                }
-            })
+            read::array::<4>(d, off).map(
+                |b| {
+                    if self.big_endian {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    }
+                },
+            )
         }
     }
 
@@ -925,9 +827,7 @@ mod bdb {
         } else {
             return Err(err("not a Berkeley DB hash database"));
         };
-        let page_size = order
-            .u32(data, 20)
-            .ok_or_else(|| err("truncated metadata page"))?;
+        let page_size = order.u32(data, 20).ok_or_else(|| err("truncated metadata page"))?;
         let page_size = usize::try_from(page_size)
             .ok()
             .filter(|p| p.is_power_of_two() && (512..=65536).contains(p))
@@ -938,17 +838,11 @@ mod bdb {
         if data.get(25).copied() != Some(P_HASHMETA) {
             return Err(err("page 0 is not a hash metadata page"));
         }
-        let last_pgno = order
-            .u32(data, 32)
-            .ok_or_else(|| err("truncated metadata page"))?;
+        let last_pgno = order.u32(data, 32).ok_or_else(|| err("truncated metadata page"))?;
         let page_count = data.len() / page_size;
-        let declared = usize::try_from(last_pgno)
-            .ok()
-            .and_then(|l| l.checked_add(1));
+        let declared = usize::try_from(last_pgno).ok().and_then(|l| l.checked_add(1));
         if declared.is_none_or(|d| d > page_count) {
-            return Err(err(format!(
-                "metadata names last page {last_pgno} but the file holds {page_count} pages"
-            )));
+            return Err(err(format!("metadata names last page {last_pgno} but the file holds {page_count} pages")));
         }
         let pages = declared.unwrap_or(page_count);
         let mut db = Db {
@@ -965,14 +859,9 @@ mod bdb {
             if kind != P_HASH && kind != P_HASH_UNSORTED {
                 continue;
             }
-            let entries = order
-                .u16(page, 20)
-                .map(usize::from)
-                .ok_or_else(|| err("truncated page"))?;
+            let entries = order.u16(page, 20).map(usize::from).ok_or_else(|| err("truncated page"))?;
             if entries % 2 != 0 {
-                return Err(err(format!(
-                    "hash page {pgno} has an odd number of items ({entries})"
-                )));
+                return Err(err(format!("hash page {pgno} has an odd number of items ({entries})")));
             }
             for pair in 0..entries / 2 {
                 let key = db.item(page, pair * 2)?;
@@ -984,8 +873,8 @@ mod bdb {
                     }
                     Some(H_KEYDATA) => {
                         // rpm keeps a small bookkeeping record under key 0.
-                        let key_is_zero = key.first() == Some(&H_KEYDATA)
-                            && key.get(1..).is_some_and(|k| k.iter().all(|&b| b == 0));
+                        let key_is_zero =
+                            key.first() == Some(&H_KEYDATA) && key.get(1..).is_some_and(|k| k.iter().all(|&b| b == 0));
                         if !key_is_zero {
                             let blob = value.get(1..).unwrap_or_default();
                             db.budget.take(blob.len() as u64)?;
@@ -1039,20 +928,13 @@ mod bdb {
 
         /// The value of an `H_OFFPAGE` item, gathered from its overflow chain.
         fn overflow(&mut self, item: &[u8]) -> Result<Vec<u8>, CatalogError> {
-            let first = self
-                .order
-                .u32(item, 4)
-                .ok_or_else(|| err("truncated off-page item"))?;
-            let total = self
-                .order
-                .u32(item, 8)
-                .ok_or_else(|| err("truncated off-page item"))?;
+            let first = self.order.u32(item, 4).ok_or_else(|| err("truncated off-page item"))?;
+            let total = self.order.u32(item, 8).ok_or_else(|| err("truncated off-page item"))?;
             let total = self.budget.take(u64::from(total))?;
             let mut value = Vec::with_capacity(total);
             let mut next = first;
             while next != 0 {
-                let pgno =
-                    usize::try_from(next).map_err(|_| err("overflow page number out of range"))?;
+                let pgno = usize::try_from(next).map_err(|_| err("overflow page number out of range"))?;
                 let used = self
                     .used
                     .get_mut(pgno)
@@ -1063,31 +945,19 @@ mod bdb {
                 }
                 let page = self.page(pgno)?;
                 if page.get(25).copied() != Some(P_OVERFLOW) {
-                    return Err(err(format!(
-                        "page {pgno} in an overflow chain is not an overflow page"
-                    )));
+                    return Err(err(format!("page {pgno} in an overflow chain is not an overflow page")));
                 }
-                let len = self
-                    .order
-                    .u16(page, 22)
-                    .map(usize::from)
-                    .ok_or_else(|| err("truncated page"))?;
+                let len = self.order.u16(page, 22).map(usize::from).ok_or_else(|| err("truncated page"))?;
                 let chunk = read::slice(page, PAGE_HEADER, len)
                     .ok_or_else(|| err(format!("overflow page {pgno} claims {len} bytes")))?;
                 if chunk.len() > total - value.len() {
                     return Err(err("overflow chain longer than its item"));
                 }
                 value.extend_from_slice(chunk);
-                next = self
-                    .order
-                    .u32(page, 16)
-                    .ok_or_else(|| err("truncated page"))?;
+                next = self.order.u32(page, 16).ok_or_else(|| err("truncated page"))?;
             }
             if value.len() != total {
-                return Err(err(format!(
-                    "overflow chain holds {} of {total} bytes",
-                    value.len()
-                )));
+                return Err(err(format!("overflow chain holds {} of {total} bytes", value.len())));
             }
             Ok(value)
         }
@@ -1098,27 +968,17 @@ mod bdb {
 mod tests {
     use super::*;
 
-    const SQLITE_DB: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/pkgdb/rpm/cbl-mariner-2.0--rpmdb.sqlite"
-    );
-    const NDB_DB: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/pkgdb/rpm/sle15-bci--Packages.db"
-    );
-    const BDB_DB: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/pkgdb/rpm/libuuid--Packages"
-    );
+    const SQLITE_DB: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/pkgdb/rpm/cbl-mariner-2.0--rpmdb.sqlite");
+    const NDB_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/pkgdb/rpm/sle15-bci--Packages.db");
+    const BDB_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/pkgdb/rpm/libuuid--Packages");
 
     fn load(path: &str) -> Vec<u8> {
         std::fs::read(path).expect("test database under ../shared/pkgdb/rpm")
     }
 
     fn find<'a>(pkgs: &'a [RpmPackage], name: &str) -> &'a RpmPackage {
-        pkgs.iter()
-            .find(|p| p.name == name)
-            .expect("package present")
+        pkgs.iter().find(|p| p.name == name).expect("package present")
     }
 
     fn blobs(data: &[u8]) -> Vec<Vec<u8>> {
@@ -1158,10 +1018,7 @@ mod tests {
         );
         let ca = find(&pkgs, "ca-certificates-tools");
         assert_eq!(ca.epoch, Some(1));
-        assert_eq!(
-            (ca.version.as_str(), ca.release.as_str()),
-            ("2.0.0", "1.cm2")
-        );
+        assert_eq!((ca.version.as_str(), ca.release.as_str()), ("2.0.0", "1.cm2"));
         assert_eq!(ca.arch, "noarch");
         assert_eq!(ca.source_rpm, "ca-certificates-2.0.0-1.cm2.src.rpm");
         assert_eq!(pkgs.iter().filter(|p| p.epoch.is_some()).count(), 3);
@@ -1177,19 +1034,11 @@ mod tests {
         let uri = format!("file:{SQLITE_DB}?immutable=1");
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(uri, flags).expect("open");
-        let mut stmt = conn
-            .prepare("SELECT blob FROM Packages ORDER BY hnum")
-            .expect("prepare");
-        let expected: Vec<Vec<u8>> = stmt
-            .query_map([], |r| r.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows");
+        let mut stmt = conn.prepare("SELECT blob FROM Packages ORDER BY hnum").expect("prepare");
+        let expected: Vec<Vec<u8>> =
+            stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows");
         assert_eq!(expected.len(), 129);
-        assert!(
-            blobs(&load(SQLITE_DB)) == expected,
-            "blobs differ from SQLite's"
-        );
+        assert!(blobs(&load(SQLITE_DB)) == expected, "blobs differ from SQLite's");
     }
 
     #[test]
@@ -1200,10 +1049,7 @@ mod tests {
         assert_eq!(pkgs[0].name, "system-user-root");
         assert_eq!(pkgs[34].name, "rpm-ndb");
         let glibc = find(&pkgs, "glibc");
-        assert_eq!(
-            (glibc.version.as_str(), glibc.release.as_str()),
-            ("2.31", "9.3.2")
-        );
+        assert_eq!((glibc.version.as_str(), glibc.release.as_str()), ("2.31", "9.3.2"));
         assert_eq!(glibc.arch, "x86_64");
         assert_eq!(glibc.source_rpm, "glibc-2.31-9.3.2.src.rpm");
         assert_eq!(glibc.vendor, "SUSE LLC <https://www.suse.com/>");
@@ -1275,10 +1121,7 @@ mod tests {
     fn catalog_packages() {
         let pkgs = parse("/var/lib/rpm/rpmdb.sqlite", &load(SQLITE_DB)).expect("parse");
         assert_eq!(pkgs.len(), 129);
-        let p = pkgs
-            .iter()
-            .find(|p| p.name == "openssl-libs")
-            .expect("openssl-libs");
+        let p = pkgs.iter().find(|p| p.name == "openssl-libs").expect("openssl-libs");
         assert_eq!(p.version, "1.1.1k-7.cm2");
         assert_eq!(p.kind, PackageType::Rpm);
         assert_eq!(p.arch.as_deref(), Some("x86_64"));
@@ -1286,54 +1129,27 @@ mod tests {
         assert_eq!(p.source_version.as_deref(), Some("1.1.1k-7.cm2"));
         assert_eq!(p.licenses, vec!["OpenSSL".to_string()]);
         assert_eq!(p.found_in, "/var/lib/rpm/rpmdb.sqlite");
-        assert_eq!(
-            p.purl,
-            "pkg:rpm/microsoft/openssl-libs@1.1.1k-7.cm2?arch=x86_64"
-        );
-        let ca = pkgs
-            .iter()
-            .find(|p| p.name == "ca-certificates-tools")
-            .expect("ca");
+        assert_eq!(p.purl, "pkg:rpm/microsoft/openssl-libs@1.1.1k-7.cm2?arch=x86_64");
+        let ca = pkgs.iter().find(|p| p.name == "ca-certificates-tools").expect("ca");
         assert_eq!(ca.version, "1:2.0.0-1.cm2");
-        assert_eq!(
-            ca.purl,
-            "pkg:rpm/microsoft/ca-certificates-tools@2.0.0-1.cm2?arch=noarch&epoch=1"
-        );
+        assert_eq!(ca.purl, "pkg:rpm/microsoft/ca-certificates-tools@2.0.0-1.cm2?arch=noarch&epoch=1");
 
         let pkgs = parse("/var/lib/rpm/Packages.db", &load(NDB_DB)).expect("parse");
-        let p = pkgs
-            .iter()
-            .find(|p| p.name == "libgcc_s1")
-            .expect("libgcc_s1");
+        let p = pkgs.iter().find(|p| p.name == "libgcc_s1").expect("libgcc_s1");
         assert_eq!(p.source_name.as_deref(), Some("gcc11"));
         assert_eq!(p.source_version.as_deref(), Some("11.2.1+git610-1.3.9"));
-        assert_eq!(
-            p.purl,
-            "pkg:rpm/suse/libgcc_s1@11.2.1%2Bgit610-1.3.9?arch=x86_64"
-        );
+        assert_eq!(p.purl, "pkg:rpm/suse/libgcc_s1@11.2.1%2Bgit610-1.3.9?arch=x86_64");
 
         let pkgs = parse("/var/lib/rpm/Packages", &load(BDB_DB)).expect("parse");
-        assert_eq!(
-            pkgs[0].purl,
-            "pkg:rpm/redhat/libuuid@2.32.1-42.el8_8?arch=x86_64"
-        );
+        assert_eq!(pkgs[0].purl, "pkg:rpm/redhat/libuuid@2.32.1-42.el8_8?arch=x86_64");
         assert_eq!(pkgs[0].source_name.as_deref(), Some("util-linux"));
     }
 
     #[test]
     fn source_rpm_split() {
-        assert_eq!(
-            split_source_rpm("foo-1.2-3.el8.src.rpm"),
-            Some(("foo", "1.2-3.el8"))
-        );
-        assert_eq!(
-            split_source_rpm("util-linux-2.32.1-42.el8_8.src.rpm"),
-            Some(("util-linux", "2.32.1-42.el8_8"))
-        );
-        assert_eq!(
-            split_source_rpm("kernel-5.14-1.nosrc.rpm"),
-            Some(("kernel", "5.14-1"))
-        );
+        assert_eq!(split_source_rpm("foo-1.2-3.el8.src.rpm"), Some(("foo", "1.2-3.el8")));
+        assert_eq!(split_source_rpm("util-linux-2.32.1-42.el8_8.src.rpm"), Some(("util-linux", "2.32.1-42.el8_8")));
+        assert_eq!(split_source_rpm("kernel-5.14-1.nosrc.rpm"), Some(("kernel", "5.14-1")));
         assert_eq!(split_source_rpm("foo-1.2.src.rpm"), None);
         assert_eq!(split_source_rpm(""), None);
         assert_eq!(split_source_rpm("-1-2.src.rpm"), None);
@@ -1425,11 +1241,7 @@ mod tests {
             (1022, Val::S("aarch64")),
             (1044, Val::S("foo-1.0-2.src.rpm")),
         ]);
-        let key = make_header(&[
-            (1000, Val::S("gpg-pubkey")),
-            (1001, Val::S("fd431d51")),
-            (1002, Val::S("4ae0493b")),
-        ]);
+        let key = make_header(&[(1000, Val::S("gpg-pubkey")), (1001, Val::S("fd431d51")), (1002, Val::S("4ae0493b"))]);
         let p = parse_header_blob(&foo).expect("foo");
         assert_eq!(p.epoch, Some(7));
         assert_eq!(p.license, "");
@@ -1458,10 +1270,7 @@ mod tests {
         assert!(parse_header_blob(&blob).is_err());
         blob[..4].copy_from_slice(&1u32.to_be_bytes());
         blob[4..].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            parse_header_blob(&blob),
-            Err(CatalogError::TooLarge { .. })
-        ));
+        assert!(matches!(parse_header_blob(&blob), Err(CatalogError::TooLarge { .. })));
         // Offset past the store, and an unterminated string.
         let mut good = make_header(&[(1000, Val::S("x"))]);
         good[16..20].copy_from_slice(&100u32.to_be_bytes());
@@ -1530,11 +1339,7 @@ mod tests {
                 let mut touched = Vec::new();
                 for _ in 0..flips {
                     // Half of the flips land in the first pages, where the structure is.
-                    let span = if rng.next() % 2 == 0 {
-                        orig.len().min(16384)
-                    } else {
-                        orig.len()
-                    };
+                    let span = if rng.next() & 1 == 0 { orig.len().min(16384) } else { orig.len() };
                     let at = rng.below(span);
                     data[at] ^= 1 << rng.below(8);
                     touched.push(at);
@@ -1551,7 +1356,7 @@ mod tests {
             let mut b = blob.clone();
             for _ in 0..1 + rng.below(4) {
                 let at = rng.below(b.len().min(512));
-                if rng.next() % 3 == 0 && at + 4 <= b.len() {
+                if rng.below(3) == 0 && at + 4 <= b.len() {
                     let v = [0u32, 1, 0xffff, 0x7fff_ffff, u32::MAX][rng.below(5)];
                     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
                 } else {
