@@ -27,7 +27,11 @@
 #   PALISADE_DEBIAN_MIRROR  Debian mirror (default: the machine's apt source, else deb.debian.org)
 #   PALISADE_KEEP_WORK=1    keep the work directory (bundle, build trees) for debugging
 #   PALISADE_FORCE=1        rebuild even if the cache directory is complete
+#   PALISADE_TESTDATA_KEEP  how many complete builds (script versions) to keep (default 3)
 set -Eeuo pipefail
+# The whole script is one { ... } block: bash parses it completely before running it, so editing
+# (or checking out) this file while it runs cannot make a running instance execute a mix.
+{
 
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
 SCRIPT_NAME=$(basename "$SCRIPT_PATH")
@@ -108,7 +112,8 @@ log "building test image into $OUT (script hash $SCRIPT_HASH)"
 # step can leave /proc or /dev mounted in there).
 for old in "$CACHE_ROOT"/*.partial.* "$CACHE_ROOT"/.work-*; do
   [ -e "$old" ] || continue
-  grep -F " $old/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount "$m" || umount -l "$m" || true; done
+  { grep -F " $old/" /proc/mounts || true; } | awk '{print $2}' | sort -r |
+    while read -r m; do umount "$m" || umount -l "$m" || true; done
   if grep -qF " $old/" /proc/mounts; then
     log "WARNING: $old still has mounts; leaving it"
   else
@@ -728,8 +733,19 @@ step "finishing"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$STAGE/$MARKER"
 rm -rf "$OUT"
 mv "$STAGE" "$OUT"
+# Keep only the newest few complete builds (older script versions).
+KEEP=${PALISADE_TESTDATA_KEEP:-3}
+find "$CACHE_ROOT" -mindepth 2 -maxdepth 2 -name "$MARKER" -printf '%T@ %h\n' | sort -rn | tail -n +$((KEEP + 1)) |
+  while read -r _ old; do
+    case "$(basename "$old")" in
+      "$SCRIPT_HASH") ;;
+      [0-9a-f]*) log "pruning old build $old (keeping the newest $KEEP)"; rm -rf "$old" ;;
+    esac
+  done
 log "done in $(($(date +%s) - START_TS))s: $OUT"
 for i in 0 1 2; do
   log "  layer $((i + 1)): ${LAYERS[$i]} $(stat -c %s "$OUT/oci/blobs/sha256/${LAYERS[$i]#sha256:}") bytes, $(wc -l <"$OUT/facts/layer$((i + 1))-whiteouts.txt") whiteouts"
 done
 echo "$OUT"
+exit 0
+}

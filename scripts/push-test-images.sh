@@ -16,11 +16,19 @@
 # Prints the pushed references with their manifest digests; the last line of stdout is the
 # registry address (127.0.0.1:PORT).
 set -Eeuo pipefail
+# The whole script is one { ... } block: bash parses it completely before running it, so editing
+# (or checking out) this file while it runs cannot make a running instance execute a mix.
+{
 
 NAME=$(basename "$0")
 log() { printf '[%s] %s\n' "$NAME" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-trap 'rc=$?; log "ERROR: failed (exit $rc) at line $LINENO: $BASH_COMMAND"; exit $rc' ERR
+on_err() {
+  local rc=$?
+  log "ERROR: failed (exit $rc) at line $1: $2"
+  exit "$rc"
+}
+trap 'on_err $LINENO "$BASH_COMMAND"' ERR
 
 PORT=${1:-5000}
 [[ "$PORT" =~ ^[0-9]+$ ]] || die "bad port: $PORT (usage: $0 [PORT])"
@@ -46,7 +54,10 @@ fi
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${CURL_AUTH[@]}" "http://$REG/v2/" || true)
 case "$code" in
   200) ;;
-  401) die "registry $REG wants credentials: set PALISADE_REGISTRY_CREDS=user:password" ;;
+  401)
+    if [ -n "${PALISADE_REGISTRY_CREDS:-}" ]; then die "registry $REG rejects the credentials in PALISADE_REGISTRY_CREDS"; fi
+    die "registry $REG wants credentials: set PALISADE_REGISTRY_CREDS=user:password"
+    ;;
   *) die "no registry answering on http://$REG/v2/ (HTTP '$code'); start one with scripts/registry.sh start $PORT" ;;
 esac
 
@@ -83,3 +94,5 @@ done
 
 log "catalog: $(curl -s --max-time 5 "${CURL_AUTH[@]}" "http://$REG/v2/_catalog")"
 echo "$REG"
+exit 0
+}

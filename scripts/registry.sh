@@ -11,6 +11,9 @@
 # State (config, storage, log, pidfile) lives in ${PALISADE_REGISTRY_DIR:-${TMPDIR:-/tmp}/palisade-registry-PORT}.
 # Plain HTTP: clients need --tls-verify=false / --dest-tls-verify=false (skopeo) or an insecure flag.
 set -Eeuo pipefail
+# The whole script is one { ... } block: bash parses it completely before running it, so editing
+# (or checking out) this file while it runs cannot make a running instance execute a mix.
+{
 
 NAME=$(basename "$0")
 AUTH_USER=palisade
@@ -201,3 +204,5 @@ case "$cmd" in
   status) status ;;
   url) echo "$URL" ;;
 esac
+exit 0
+}

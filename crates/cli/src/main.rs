@@ -15,10 +15,23 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line: the error and its causes.
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("palisade: error: {}", chain.join(": "));
+            eprintln!("palisade: error: {}", one_line(&chain.join(": ")));
             ExitCode::from(2)
         }
     }
+}
+
+/// Escape control characters (hostile input can put newlines in error text), keeping one line.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

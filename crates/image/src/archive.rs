@@ -56,17 +56,13 @@ impl DockerArchive {
         let mut file = File::open(path).map_err(|e| ImageError::io(path, e))?;
         let mut head = [0u8; 4];
         let n = file.read(&mut head).map_err(|e| ImageError::io(path, e))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| ImageError::io(path, e))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| ImageError::io(path, e))?;
         let mut spool = None;
         if crate::layer::sniff(&head[..n]) != crate::layer::Compression::None {
             let tmp = std::env::temp_dir().join(format!(
                 "palisade-archive-{}-{}.tar",
                 std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0)
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
             ));
             let mut out = std::fs::OpenOptions::new()
                 .write(true)
@@ -79,11 +75,7 @@ impl DockerArchive {
                 let mut dec: Box<dyn Read> = match crate::layer::sniff(&head[..n]) {
                     crate::layer::Compression::Zstd => {
                         Box::new(zstd::stream::read::Decoder::new(&mut file).map_err(|e| {
-                            ImageError::InvalidManifest {
-                                image: name.clone(),
-                                what: "archive",
-                                reason: e.to_string(),
-                            }
+                            ImageError::InvalidManifest { image: name.clone(), what: "archive", reason: e.to_string() }
                         })?)
                     }
                     _ => Box::new(flate2::read::MultiGzDecoder::new(&mut file)),
@@ -94,35 +86,20 @@ impl DockerArchive {
                     reason: format!("decompressing: {e}"),
                 })?;
             }
-            out.seek(SeekFrom::Start(0))
-                .map_err(|e| ImageError::io(&tmp, e))?;
+            out.seek(SeekFrom::Start(0)).map_err(|e| ImageError::io(&tmp, e))?;
             file = out;
         }
         let index = index_tar(&name, &mut file)?;
-        let mut a = DockerArchive {
-            file,
-            index,
-            info: ImageInfo::default(),
-            layer_paths: Vec::new(),
-            _spool: spool,
-        };
+        let mut a = DockerArchive { file, index, info: ImageInfo::default(), layer_paths: Vec::new(), _spool: spool };
         let manifest_bytes = a.read_member(&name, "manifest.json", spec::MAX_DOCUMENT)?;
-        let manifests: Vec<ArchiveManifest> =
-            spec::parse_json(&name, "manifest.json", &manifest_bytes)?;
-        let m = manifests
-            .into_iter()
-            .next()
-            .ok_or_else(|| ImageError::InvalidManifest {
-                image: name.clone(),
-                what: "manifest.json",
-                reason: "no images in the archive".into(),
-            })?;
+        let manifests: Vec<ArchiveManifest> = spec::parse_json(&name, "manifest.json", &manifest_bytes)?;
+        let m = manifests.into_iter().next().ok_or_else(|| ImageError::InvalidManifest {
+            image: name.clone(),
+            what: "manifest.json",
+            reason: "no images in the archive".into(),
+        })?;
         if m.layers.len() > spec::MAX_LAYERS {
-            return Err(ImageError::Limit {
-                image: name,
-                what: "layer count".into(),
-                limit: spec::MAX_LAYERS as u64,
-            });
+            return Err(ImageError::Limit { image: name, what: "layer count".into(), limit: spec::MAX_LAYERS as u64 });
         }
         let config_bytes = a.read_member(&name, &m.config, spec::MAX_DOCUMENT)?;
         let config: ImageConfig = spec::parse_json(&name, "config", &config_bytes)?;
@@ -176,53 +153,36 @@ impl DockerArchive {
             match self.index.get(&path) {
                 Some(Item::File { offset, size }) => return Ok((*offset, *size)),
                 Some(Item::Link(t)) => {
-                    let base = path
-                        .rsplit_once('/')
-                        .map(|(d, _)| d.to_string())
-                        .unwrap_or_default();
-                    path = if t.starts_with('/') {
-                        normalize_path(t)
-                    } else {
-                        normalize_path(&format!("{base}/{t}"))
-                    };
+                    let base = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+                    path = if t.starts_with('/') { normalize_path(t) } else { normalize_path(&format!("{base}/{t}")) };
                 }
                 None => break,
             }
         }
-        Err(ImageError::NotFound {
-            image: image.into(),
-            what: format!("archive member {member:?}"),
-        })
+        Err(ImageError::NotFound { image: image.into(), what: format!("archive member {member:?}") })
     }
 
     fn read_member(&mut self, image: &str, member: &str, limit: u64) -> Result<Vec<u8>> {
         let (offset, size) = self.locate(image, member)?;
         if size > limit {
-            return Err(ImageError::Limit {
-                image: image.into(),
-                what: member.into(),
-                limit,
-            });
+            return Err(ImageError::Limit { image: image.into(), what: member.into(), limit });
         }
         let mut buf = vec![0u8; size as usize];
         let f = &mut self.file;
-        f.seek(SeekFrom::Start(offset))
-            .and_then(|_| f.read_exact(&mut buf))
-            .map_err(|e| ImageError::InvalidManifest {
+        f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut buf)).map_err(|e| {
+            ImageError::InvalidManifest {
                 image: image.into(),
                 what: "archive",
                 reason: format!("reading {member}: {e}"),
-            })?;
+            }
+        })?;
         Ok(buf)
     }
 }
 
 fn index_tar(name: &str, file: &mut File) -> Result<HashMap<String, Item>> {
-    let bad = |e: std::io::Error| ImageError::InvalidManifest {
-        image: name.into(),
-        what: "archive",
-        reason: e.to_string(),
-    };
+    let bad =
+        |e: std::io::Error| ImageError::InvalidManifest { image: name.into(), what: "archive", reason: e.to_string() };
     let mut index = HashMap::new();
     let mut ar = tar::Archive::new(&mut *file);
     for entry in ar.entries_with_seek().map_err(bad)? {
@@ -237,23 +197,10 @@ fn index_tar(name: &str, file: &mut File) -> Result<HashMap<String, Item>> {
         let path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
         let t = entry.header().entry_type();
         if t.is_file() {
-            index.insert(
-                path,
-                Item::File {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                },
-            );
+            index.insert(path, Item::File { offset: entry.raw_file_position(), size: entry.size() });
         } else if t.is_symlink() || t.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let target = if t.is_hard_link() {
-                normalize_path(&target)
-            } else {
-                target
-            };
+            let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let target = if t.is_hard_link() { normalize_path(&target) } else { target };
             index.insert(path, Item::Link(target));
         }
     }
@@ -271,16 +218,9 @@ impl ImageSource for DockerArchive {
         let member = self
             .layer_paths
             .get(idx)
-            .ok_or_else(|| ImageError::NotFound {
-                image: name.clone(),
-                what: format!("layer {idx}"),
-            })?;
+            .ok_or_else(|| ImageError::NotFound { image: name.clone(), what: format!("layer {idx}") })?;
         let (offset, size) = self.locate(name, member)?;
-        Ok(Box::new(At {
-            file: &self.file,
-            pos: offset,
-            end: offset.saturating_add(size),
-        }))
+        Ok(Box::new(At { file: &self.file, pos: offset, end: offset.saturating_add(size) }))
     }
 }
 
@@ -302,10 +242,7 @@ impl Read for At<'_> {
         let n = (buf.len() as u64).min(left) as usize;
         let got = self.file.read_at(&mut buf[..n], self.pos)?;
         if got == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "archive member truncated",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "archive member truncated"));
         }
         self.pos += got as u64;
         Ok(got)

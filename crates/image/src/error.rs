@@ -17,13 +17,12 @@ pub enum ImageError {
         reason: String,
     },
     /// A local file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        /// Underlying error (part of the message, not a separate cause).
+        error: std::io::Error,
     },
     /// A manifest, index or config is not what the spec says.
     #[error("{image}: invalid {what}: {reason}")]
@@ -119,10 +118,7 @@ pub enum ImageError {
 
 impl ImageError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ImageError::Io {
-            path: path.into(),
-            source,
-        }
+        ImageError::Io { path: path.into(), error: source }
     }
 }
 

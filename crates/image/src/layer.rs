@@ -84,16 +84,9 @@ pub fn read_layer<A: Analyzer>(
     analyzer: &A,
     progress: &dyn Progress,
 ) -> Result<LayerResult<A::Output>> {
-    let bad = |reason: String| ImageError::BadLayer {
-        image: image.to_string(),
-        layer: info.digest.clone(),
-        reason,
-    };
+    let bad = |reason: String| ImageError::BadLayer { image: image.to_string(), layer: info.digest.clone(), reason };
     if !crate::spec::layer_media_type_supported(&info.media_type) {
-        return Err(ImageError::UnsupportedMediaType {
-            image: image.into(),
-            media_type: info.media_type.clone(),
-        });
+        return Err(ImageError::UnsupportedMediaType { image: image.into(), media_type: info.media_type.clone() });
     }
     let verify_raw = info.digest_is_raw && info.digest.starts_with("sha256:");
     let expected_diff = if verify_raw {
@@ -103,19 +96,9 @@ pub fn read_layer<A: Analyzer>(
     } else {
         info.diff_id.clone().filter(|d| d.starts_with("sha256:"))
     };
-    let raw = Hashing {
-        inner: Counting {
-            inner: raw,
-            progress,
-        },
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let raw = Hashing { inner: Counting { inner: raw, progress }, hasher: Sha256::new(), count: 0 };
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
-    let head = buffered
-        .fill_buf()
-        .map_err(|e| bad(format!("read error: {e}")))?
-        .to_vec();
+    let head = buffered.fill_buf().map_err(|e| bad(format!("read error: {e}")))?.to_vec();
     let compression = sniff(&head);
     let what = match compression {
         Compression::None => "tar",
@@ -131,16 +114,10 @@ pub fn read_layer<A: Analyzer>(
                     .map_err(|e| bad(format!("bad zstd stream: {e}")))?,
             ),
         };
-        let mut tar_stream = Hashing {
-            inner: decompressed,
-            hasher: Sha256::new(),
-            count: 0,
-        };
-        let result = walk_layer(&mut tar_stream, analyzer)
-            .map_err(|e| bad(format!("{what} stream: {e}")))?;
+        let mut tar_stream = Hashing { inner: decompressed, hasher: Sha256::new(), count: 0 };
+        let result = walk_layer(&mut tar_stream, analyzer).map_err(|e| bad(format!("{what} stream: {e}")))?;
         // Read what the tar reader left (end-of-archive padding) so the digests cover the whole blob.
-        io::copy(&mut tar_stream, &mut io::sink())
-            .map_err(|e| bad(format!("{what} stream: {e}")))?;
+        io::copy(&mut tar_stream, &mut io::sink()).map_err(|e| bad(format!("{what} stream: {e}")))?;
         (result, tar_stream.hasher)
     };
     let mut rest = buffered;
@@ -149,10 +126,7 @@ pub fn read_layer<A: Analyzer>(
     if verify_raw {
         if let Some(size) = info.size {
             if size != raw.count && size != 0 {
-                return Err(bad(format!(
-                    "size mismatch: descriptor says {size} bytes, read {}",
-                    raw.count
-                )));
+                return Err(bad(format!("size mismatch: descriptor says {size} bytes, read {}", raw.count)));
             }
         }
         let actual = hex_digest(raw.hasher);
@@ -203,8 +177,7 @@ mod tests {
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, name, data)
-            .unwrap_or_else(|e| panic!("{e}"));
+        b.append_data(&mut h, name, data).unwrap_or_else(|e| panic!("{e}"));
         b.into_inner().unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -220,29 +193,17 @@ mod tests {
         let gz = gz.finish().unwrap_or_else(|e| panic!("{e}"));
         let zs = zstd::encode_all(&t[..], 3).unwrap_or_else(|e| panic!("{e}"));
         for blob in [t.clone(), gz, zs] {
-            let info = LayerInfo {
-                digest: digest(&blob),
-                digest_is_raw: true,
-                ..Default::default()
-            };
+            let info = LayerInfo { digest: digest(&blob), digest_is_raw: true, ..Default::default() };
             let r = read_layer("img", &info, Box::new(&blob[..]), &All, &crate::NoProgress)
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(r.files, vec![("/etc/x".to_string(), 5)]);
             // A wrong digest is refused.
-            let info = LayerInfo {
-                digest: digest(b"other"),
-                digest_is_raw: true,
-                ..Default::default()
-            };
+            let info = LayerInfo { digest: digest(b"other"), digest_is_raw: true, ..Default::default() };
             let e = read_layer("img", &info, Box::new(&blob[..]), &All, &crate::NoProgress);
             assert!(matches!(e, Err(ImageError::DigestMismatch { .. })));
         }
         // docker-archive style: the digest is the uncompressed diff ID.
-        let info = LayerInfo {
-            digest: digest(&t),
-            digest_is_raw: false,
-            ..Default::default()
-        };
+        let info = LayerInfo { digest: digest(&t), digest_is_raw: false, ..Default::default() };
         assert!(read_layer("img", &info, Box::new(&t[..]), &All, &crate::NoProgress).is_ok());
     }
 
@@ -250,24 +211,15 @@ mod tests {
     fn corrupt_gzip_is_a_named_error() {
         let mut blob = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
         blob.extend_from_slice(&[0xaa; 100]);
-        let info = LayerInfo {
-            digest: "sha256:abc".into(),
-            ..Default::default()
-        };
+        let info = LayerInfo { digest: "sha256:abc".into(), ..Default::default() };
         let e = read_layer("img", &info, Box::new(&blob[..]), &All, &crate::NoProgress);
         let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            msg.contains("img: layer sha256:abc: gzip/tar stream"),
-            "{msg}"
-        );
+        assert!(msg.contains("img: layer sha256:abc: gzip/tar stream"), "{msg}");
     }
 
     #[test]
     fn unknown_media_type_is_refused() {
-        let info = LayerInfo {
-            media_type: "application/x-weird".into(),
-            ..Default::default()
-        };
+        let info = LayerInfo { media_type: "application/x-weird".into(), ..Default::default() };
         let e = read_layer("img", &info, Box::new(&b""[..]), &All, &crate::NoProgress);
         assert!(matches!(e, Err(ImageError::UnsupportedMediaType { .. })));
     }

@@ -26,15 +26,9 @@ pub(crate) fn blob_path(root: &Path, digest: &str) -> std::result::Result<PathBu
 pub(crate) fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let f = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
     let mut v = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut v)
-        .map_err(|e| ImageError::io(path, e))?;
+    f.take(limit + 1).read_to_end(&mut v).map_err(|e| ImageError::io(path, e))?;
     if v.len() as u64 > limit {
-        return Err(ImageError::Limit {
-            image: path.display().to_string(),
-            what: "document".into(),
-            limit,
-        });
+        return Err(ImageError::Limit { image: path.display().to_string(), what: "document".into(), limit });
     }
     Ok(v)
 }
@@ -66,20 +60,13 @@ pub(crate) fn image_info(
             digest_is_raw: true,
         })
         .collect();
-    let platform = Platform {
-        os: config.os.clone(),
-        architecture: config.architecture.clone(),
-        variant: config.variant.clone(),
-    };
+    let platform =
+        Platform { os: config.os.clone(), architecture: config.architecture.clone(), variant: config.variant.clone() };
     Ok(ImageInfo {
         name: name.to_string(),
         manifest_digest,
         config_digest: manifest.config.digest.clone(),
-        platform: if config.os.is_empty() {
-            String::new()
-        } else {
-            platform.to_string()
-        },
+        platform: if config.os.is_empty() { String::new() } else { platform.to_string() },
         layers,
     })
 }
@@ -98,27 +85,15 @@ impl OciLayout {
             Some(t) => index
                 .manifests
                 .iter()
-                .find(|d| {
-                    d.annotations
-                        .get("org.opencontainers.image.ref.name")
-                        .map(String::as_str)
-                        == Some(t)
-                })
+                .find(|d| d.annotations.get("org.opencontainers.image.ref.name").map(String::as_str) == Some(t))
                 .cloned()
                 .ok_or_else(|| {
                     let tags: Vec<&str> = index
                         .manifests
                         .iter()
-                        .filter_map(|d| {
-                            d.annotations
-                                .get("org.opencontainers.image.ref.name")
-                                .map(String::as_str)
-                        })
+                        .filter_map(|d| d.annotations.get("org.opencontainers.image.ref.name").map(String::as_str))
                         .collect();
-                    ImageError::NotFound {
-                        image: name.clone(),
-                        what: format!("tag {t:?} (tags: {})", tags.join(", ")),
-                    }
+                    ImageError::NotFound { image: name.clone(), what: format!("tag {t:?} (tags: {})", tags.join(", ")) }
                 })?,
             None if index.manifests.len() == 1 => index.manifests[0].clone(),
             None => spec::select_platform(&name, &index, platform)?.clone(),
@@ -127,24 +102,15 @@ impl OciLayout {
         for _depth in 0..4 {
             let bytes = read_blob_verified(dir, &name, &desc.digest)?;
             match spec::classify(&name, &bytes, Some(&desc.media_type))? {
-                ManifestOrIndex::Index(idx) => {
-                    desc = spec::select_platform(&name, &idx, platform)?.clone()
-                }
+                ManifestOrIndex::Index(idx) => desc = spec::select_platform(&name, &idx, platform)?.clone(),
                 ManifestOrIndex::Manifest(m) => {
                     let config = read_blob_verified(dir, &name, &m.config.digest)?;
                     let info = image_info(&name, desc.digest.clone(), &m, &config)?;
-                    return Ok(OciLayout {
-                        dir: dir.to_path_buf(),
-                        info,
-                    });
+                    return Ok(OciLayout { dir: dir.to_path_buf(), info });
                 }
             }
         }
-        Err(ImageError::InvalidManifest {
-            image: name,
-            what: "index",
-            reason: "indexes nested too deeply".into(),
-        })
+        Err(ImageError::InvalidManifest { image: name, what: "index", reason: "indexes nested too deeply".into() })
     }
 }
 
@@ -179,16 +145,12 @@ impl ImageSource for OciLayout {
             .info
             .layers
             .get(idx)
-            .ok_or_else(|| ImageError::NotFound {
-                image: self.info.name.clone(),
-                what: format!("layer {idx}"),
-            })?;
-        let path =
-            blob_path(&self.dir, &layer.digest).map_err(|reason| ImageError::InvalidManifest {
-                image: self.info.name.clone(),
-                what: "manifest",
-                reason,
-            })?;
+            .ok_or_else(|| ImageError::NotFound { image: self.info.name.clone(), what: format!("layer {idx}") })?;
+        let path = blob_path(&self.dir, &layer.digest).map_err(|reason| ImageError::InvalidManifest {
+            image: self.info.name.clone(),
+            what: "manifest",
+            reason,
+        })?;
         let f = std::fs::File::open(&path).map_err(|e| ImageError::io(&path, e))?;
         Ok(Box::new(f))
     }

@@ -76,10 +76,7 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions {
-            platform: Platform::host(),
-            registry: RegistryOptions::new(),
-        }
+        OpenOptions { platform: Platform::host(), registry: RegistryOptions::new() }
     }
 }
 
@@ -95,16 +92,12 @@ pub enum Opened {
 /// Open an image or root filesystem.
 pub fn open(transport: &Transport, opts: &OpenOptions) -> Result<Opened> {
     Ok(match transport {
-        Transport::Registry(r) => Opened::Image(Box::new(RegistryImage::open(
-            r.clone(),
-            &opts.platform,
-            opts.registry.clone(),
-        )?)),
-        Transport::OciLayout { dir, tag } => Opened::Image(Box::new(OciLayout::open(
-            dir,
-            tag.as_deref(),
-            &opts.platform,
-        )?)),
+        Transport::Registry(r) => {
+            Opened::Image(Box::new(RegistryImage::open(r.clone(), &opts.platform, opts.registry.clone())?))
+        }
+        Transport::OciLayout { dir, tag } => {
+            Opened::Image(Box::new(OciLayout::open(dir, tag.as_deref(), &opts.platform)?))
+        }
         Transport::DockerArchive { file } => Opened::Image(Box::new(DockerArchive::open(file)?)),
         Transport::Dir { root } => {
             let md = std::fs::metadata(root).map_err(|e| ImageError::io(root, e))?;
@@ -123,11 +116,7 @@ pub fn open(transport: &Transport, opts: &OpenOptions) -> Result<Opened> {
 ///
 /// Layers are read concurrently (up to the number of cores) and merged bottom
 /// first, so the result is the same as a sequential read.
-pub fn scan<A: Analyzer>(
-    opened: &Opened,
-    analyzer: &A,
-    progress: &dyn Progress,
-) -> Result<Merged<A::Output>> {
+pub fn scan<A: Analyzer>(opened: &Opened, analyzer: &A, progress: &dyn Progress) -> Result<Merged<A::Output>> {
     match opened {
         Opened::Dir(root) => {
             progress.start(1, 0);
@@ -141,18 +130,11 @@ pub fn scan<A: Analyzer>(
     }
 }
 
-fn scan_image<A: Analyzer>(
-    src: &dyn ImageSource,
-    analyzer: &A,
-    progress: &dyn Progress,
-) -> Result<Merged<A::Output>> {
+fn scan_image<A: Analyzer>(src: &dyn ImageSource, analyzer: &A, progress: &dyn Progress) -> Result<Merged<A::Output>> {
     let info = src.info();
     let n = info.layers.len();
     progress.start(n, info.layers.iter().filter_map(|l| l.size).sum());
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(n.max(1));
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(n.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<Result<walk::LayerResult<A::Output>>>>> =
         (0..n).map(|_| std::sync::Mutex::new(None)).collect();
@@ -168,9 +150,7 @@ fn scan_image<A: Analyzer>(
                     break;
                 }
                 let layer = &info.layers[i];
-                let r = src
-                    .open_layer(i)
-                    .and_then(|raw| layer::read_layer(&info.name, layer, raw, analyzer, progress));
+                let r = src.open_layer(i).and_then(|raw| layer::read_layer(&info.name, layer, raw, analyzer, progress));
                 tracing::debug!(layer = %layer.digest, ok = r.is_ok(), "layer read");
                 if r.is_err() {
                     failed.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -38,23 +38,26 @@ pub enum Transport {
 impl Transport {
     /// Parse a transport string as the CLI accepts it.
     pub fn parse(s: &str) -> Result<Transport> {
-        let bad = |reason: &str| ImageError::InvalidReference {
-            reference: s.to_string(),
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| ImageError::InvalidReference { reference: s.to_string(), reason: reason.to_string() };
         if let Some(rest) = s.strip_prefix("oci:") {
             if rest.is_empty() {
                 return Err(bad("missing directory after oci:"));
             }
-            // oci:DIR:TAG — the tag is after the last ':' unless that part contains a '/'.
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t.to_string())),
-                _ => (rest, None),
+            // oci:DIR:TAG — like skopeo, the directory ends at the first ':'; tags may contain ':'.
+            // A directory whose own name contains ':' is recognised when it exists.
+            let (dir, tag) = if std::path::Path::new(rest).is_dir() {
+                (rest, None)
+            } else {
+                let existing = rest
+                    .match_indices(':')
+                    .map(|(i, _)| (&rest[..i], &rest[i + 1..]))
+                    .find(|(d, _)| std::path::Path::new(d).is_dir());
+                match existing.or_else(|| rest.split_once(':')) {
+                    Some((d, t)) if !d.is_empty() => (d, Some(t.to_string())),
+                    _ => (rest, None),
+                }
             };
-            return Ok(Transport::OciLayout {
-                dir: PathBuf::from(dir),
-                tag: tag.filter(|t| !t.is_empty()),
-            });
+            return Ok(Transport::OciLayout { dir: PathBuf::from(dir), tag: tag.filter(|t| !t.is_empty()) });
         }
         if let Some(rest) = s.strip_prefix("docker-archive:") {
             if rest.is_empty() {
@@ -65,17 +68,13 @@ impl Transport {
                 Some((f, _)) if std::path::Path::new(f).exists() => f,
                 _ => rest,
             };
-            return Ok(Transport::DockerArchive {
-                file: PathBuf::from(file),
-            });
+            return Ok(Transport::DockerArchive { file: PathBuf::from(file) });
         }
         if let Some(rest) = s.strip_prefix("dir:") {
             if rest.is_empty() {
                 return Err(bad("missing path after dir:"));
             }
-            return Ok(Transport::Dir {
-                root: PathBuf::from(rest),
-            });
+            return Ok(Transport::Dir { root: PathBuf::from(rest) });
         }
         let r = s.strip_prefix("docker://").unwrap_or(s);
         Ok(Transport::Registry(RegistryRef::parse(r)?))
@@ -98,10 +97,7 @@ pub struct RegistryRef {
 impl RegistryRef {
     /// Parse `[host[:port]/]path[:tag][@digest]`, applying Docker Hub defaults.
     pub fn parse(s: &str) -> Result<RegistryRef> {
-        let bad = |reason: &str| ImageError::InvalidReference {
-            reference: s.to_string(),
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| ImageError::InvalidReference { reference: s.to_string(), reason: reason.to_string() };
         if s.is_empty() {
             return Err(bad("empty reference"));
         }
@@ -116,9 +112,7 @@ impl RegistryRef {
             None => (s, None),
         };
         let (host, path) = match rest.split_once('/') {
-            Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => {
-                (h.to_string(), p.to_string())
-            }
+            Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => (h.to_string(), p.to_string()),
             _ => (DOCKER_HUB.to_string(), rest.to_string()),
         };
         let (path, tag) = match path.rsplit_once(':') {
@@ -129,57 +123,31 @@ impl RegistryRef {
             return Err(bad("missing repository"));
         }
         let valid_path = path.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         });
         if !valid_path {
-            return Err(bad(
-                "repository must be lower-case components [a-z0-9._-] separated by '/'",
-            ));
+            return Err(bad("repository must be lower-case components [a-z0-9._-] separated by '/'"));
         }
         if let Some(t) = &tag {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            let ok =
+                !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
             if !ok {
                 return Err(bad("invalid tag"));
             }
         }
-        let repository = if host == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
-        let tag = if tag.is_none() && digest.is_none() {
-            Some("latest".to_string())
-        } else {
-            tag
-        };
-        Ok(RegistryRef {
-            registry: host,
-            repository,
-            tag,
-            digest,
-        })
+        let repository = if host == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path };
+        let tag = if tag.is_none() && digest.is_none() { Some("latest".to_string()) } else { tag };
+        Ok(RegistryRef { registry: host, repository, tag, digest })
     }
 
     /// The manifest reference to request: the digest when given, else the tag.
     pub fn reference(&self) -> &str {
-        self.digest
-            .as_deref()
-            .or(self.tag.as_deref())
-            .unwrap_or("latest")
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
     }
 
     /// Whether the host is a loopback address (plain HTTP is tried there, as Docker does).
     pub fn is_loopback(&self) -> bool {
-        let host = self
-            .registry
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(&self.registry);
+        let host = self.registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(&self.registry);
         matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
     }
 }
@@ -199,19 +167,13 @@ impl fmt::Display for RegistryRef {
 
 /// Check a digest string `algo:hex` (sha256 and sha512 are accepted).
 pub fn validate_digest(d: &str) -> std::result::Result<(), String> {
-    let (algo, hex) = d
-        .split_once(':')
-        .ok_or_else(|| format!("digest {d:?} lacks an algorithm"))?;
+    let (algo, hex) = d.split_once(':').ok_or_else(|| format!("digest {d:?} lacks an algorithm"))?;
     let len = match algo {
         "sha256" => 64,
         "sha512" => 128,
         _ => return Err(format!("unsupported digest algorithm {algo:?}")),
     };
-    if hex.len() != len
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(format!("malformed digest {d:?}"));
     }
     Ok(())
@@ -225,31 +187,19 @@ mod tests {
     fn parses_transports() {
         assert_eq!(
             Transport::parse("oci:/tmp/x:app:1.0").unwrap_or_else(|e| panic!("{e}")),
-            Transport::OciLayout {
-                dir: "/tmp/x:app".into(),
-                tag: Some("1.0".into())
-            }
+            Transport::OciLayout { dir: "/tmp/x:app".into(), tag: Some("1.0".into()) }
         );
         assert_eq!(
             Transport::parse("oci:/tmp/x").unwrap_or_else(|e| panic!("{e}")),
-            Transport::OciLayout {
-                dir: "/tmp/x".into(),
-                tag: None
-            }
+            Transport::OciLayout { dir: "/tmp/x".into(), tag: None }
         );
-        assert_eq!(
-            Transport::parse("dir:/").unwrap_or_else(|e| panic!("{e}")),
-            Transport::Dir { root: "/".into() }
-        );
+        assert_eq!(Transport::parse("dir:/").unwrap_or_else(|e| panic!("{e}")), Transport::Dir { root: "/".into() });
         let r = RegistryRef::parse("alpine:3.19").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.registry, DOCKER_HUB);
         assert_eq!(r.repository, "library/alpine");
         assert_eq!(r.tag.as_deref(), Some("3.19"));
         let r = RegistryRef::parse("127.0.0.1:5000/team/app:1.0").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (r.registry.as_str(), r.repository.as_str(), r.reference()),
-            ("127.0.0.1:5000", "team/app", "1.0")
-        );
+        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.reference()), ("127.0.0.1:5000", "team/app", "1.0"));
         assert!(r.is_loopback());
         let d = format!("sha256:{}", "a".repeat(64));
         let r = RegistryRef::parse(&format!("host.io/app@{d}")).unwrap_or_else(|e| panic!("{e}"));
@@ -261,14 +211,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for bad in [
-            "",
-            "Host.io/App:1",
-            "host.io/app@sha256:xyz",
-            "a//b",
-            "host.io/app:bad tag",
-            "host.io/app@md5:00",
-        ] {
+        for bad in ["", "Host.io/App:1", "host.io/app@sha256:xyz", "a//b", "host.io/app:bad tag", "host.io/app@md5:00"]
+        {
             assert!(RegistryRef::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

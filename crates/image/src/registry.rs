@@ -36,11 +36,7 @@ pub struct RegistryOptions {
 impl RegistryOptions {
     /// Defaults: three attempts, 500 ms base backoff, credentials from the Docker config.
     pub fn new() -> Self {
-        RegistryOptions {
-            retries: 3,
-            backoff: Duration::from_millis(500),
-            ..Default::default()
-        }
+        RegistryOptions { retries: 3, backoff: Duration::from_millis(500), ..Default::default() }
     }
 }
 
@@ -57,9 +53,7 @@ impl Challenge {
     /// Parse a header value such as `Bearer realm="https://a/token",service="r",scope="repository:x:pull"`.
     pub fn parse(header: &str) -> Option<Challenge> {
         let header = header.trim();
-        let (scheme, rest) = header
-            .split_once(char::is_whitespace)
-            .unwrap_or((header, ""));
+        let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
         if scheme.is_empty() {
             return None;
         }
@@ -108,35 +102,21 @@ impl Challenge {
             }
             params.push((key.trim().to_ascii_lowercase(), val));
         }
-        Some(Challenge {
-            scheme: scheme.to_ascii_lowercase(),
-            params,
-        })
+        Some(Challenge { scheme: scheme.to_ascii_lowercase(), params })
     }
 
     fn param(&self, k: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
     }
 }
 
 /// Credentials for `registry` from a Docker config file.
-pub fn docker_config_credentials(
-    path: &std::path::Path,
-    registry: &str,
-) -> Option<(String, String)> {
+pub fn docker_config_credentials(path: &std::path::Path, registry: &str) -> Option<(String, String)> {
     let data = std::fs::read(path).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&data).ok()?;
     let auths = v.get("auths")?.as_object()?;
     let keys: Vec<String> = if registry == DOCKER_HUB {
-        vec![
-            "https://index.docker.io/v1/".into(),
-            "index.docker.io".into(),
-            "docker.io".into(),
-            registry.into(),
-        ]
+        vec!["https://index.docker.io/v1/".into(), "index.docker.io".into(), "docker.io".into(), registry.into()]
     } else {
         vec![
             registry.into(),
@@ -148,17 +128,14 @@ pub fn docker_config_credentials(
     for k in keys {
         if let Some(entry) = auths.get(&k) {
             if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(auth.trim())
-                    .ok()?;
+                let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
                 let s = String::from_utf8(decoded).ok()?;
                 let (u, p) = s.split_once(':')?;
                 return Some((u.to_string(), p.to_string()));
             }
-            if let (Some(u), Some(p)) = (
-                entry.get("username").and_then(|x| x.as_str()),
-                entry.get("password").and_then(|x| x.as_str()),
-            ) {
+            if let (Some(u), Some(p)) =
+                (entry.get("username").and_then(|x| x.as_str()), entry.get("password").and_then(|x| x.as_str()))
+            {
                 return Some((u.to_string(), p.to_string()));
             }
         }
@@ -209,14 +186,7 @@ impl Client {
                 .and_then(|p| docker_config_credentials(&p, &reference.registry)),
         };
         let scheme = if opts.insecure { "http" } else { "https" };
-        Client {
-            agent,
-            reference,
-            scheme: Mutex::new(scheme),
-            creds,
-            auth: Mutex::new(Auth::None),
-            opts,
-        }
+        Client { agent, reference, scheme: Mutex::new(scheme), creds, auth: Mutex::new(Auth::None), opts }
     }
 
     fn image(&self) -> String {
@@ -224,20 +194,12 @@ impl Client {
     }
 
     fn err(&self, status: String, message: String) -> ImageError {
-        ImageError::Registry {
-            image: self.image(),
-            registry: self.reference.registry.clone(),
-            status,
-            message,
-        }
+        ImageError::Registry { image: self.image(), registry: self.reference.registry.clone(), status, message }
     }
 
     fn url(&self, path: &str) -> String {
         let scheme = *self.scheme.lock().unwrap_or_else(|e| e.into_inner());
-        format!(
-            "{scheme}://{}/v2/{}/{}",
-            self.reference.registry, self.reference.repository, path
-        )
+        format!("{scheme}://{}/v2/{}/{}", self.reference.registry, self.reference.repository, path)
     }
 
     /// GET `path` (relative to `/v2/<repo>/`), handling auth challenges and retries.
@@ -309,23 +271,17 @@ impl Client {
             registry: self.reference.registry.clone(),
             reason,
         };
-        let ch = Challenge::parse(header)
-            .ok_or_else(|| auth_err(format!("unparseable challenge {header:?}")))?;
-        let basic = self
-            .creds
-            .as_ref()
-            .map(|(u, p)| base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+        let ch = Challenge::parse(header).ok_or_else(|| auth_err(format!("unparseable challenge {header:?}")))?;
+        let basic =
+            self.creds.as_ref().map(|(u, p)| base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
         match ch.scheme.as_str() {
             "basic" => {
-                let b = basic
-                    .ok_or_else(|| auth_err("registry requires credentials (basic auth)".into()))?;
+                let b = basic.ok_or_else(|| auth_err("registry requires credentials (basic auth)".into()))?;
                 *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Auth::Basic(b);
                 Ok(())
             }
             "bearer" => {
-                let realm = ch
-                    .param("realm")
-                    .ok_or_else(|| auth_err("bearer challenge without realm".into()))?;
+                let realm = ch.param("realm").ok_or_else(|| auth_err("bearer challenge without realm".into()))?;
                 let mut req = self.agent.get(realm);
                 if let Some(s) = ch.param("service") {
                     req = req.query("service", s);
@@ -339,26 +295,21 @@ impl Client {
                     req = req.set("Authorization", &format!("Basic {b}"));
                 }
                 let resp = req.call().map_err(|e| match e {
-                    ureq::Error::Status(c, r) => auth_err(format!(
-                        "token server {realm} answered HTTP {c}: {}",
-                        error_message(r)
-                    )),
+                    ureq::Error::Status(c, r) => {
+                        auth_err(format!("token server {realm} answered HTTP {c}: {}", error_message(r)))
+                    }
                     ureq::Error::Transport(t) => auth_err(format!("token server {realm}: {t}")),
                 })?;
                 let mut body = Vec::new();
-                resp.into_reader()
-                    .take(1 << 20)
-                    .read_to_end(&mut body)
-                    .map_err(|e| auth_err(e.to_string()))?;
-                let v: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| auth_err(format!("token response: {e}")))?;
+                resp.into_reader().take(1 << 20).read_to_end(&mut body).map_err(|e| auth_err(e.to_string()))?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| auth_err(format!("token response: {e}")))?;
                 let token = v
                     .get("token")
                     .or_else(|| v.get("access_token"))
                     .and_then(|t| t.as_str())
                     .ok_or_else(|| auth_err("token response without token".into()))?;
-                *self.auth.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Auth::Bearer(token.to_string());
+                *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Auth::Bearer(token.to_string());
                 Ok(())
             }
             other => Err(auth_err(format!("unsupported auth scheme {other:?}"))),
@@ -376,11 +327,7 @@ impl Client {
             .read_to_end(&mut body)
             .map_err(|e| self.err("read error".into(), e.to_string()))?;
         if body.len() as u64 > spec::MAX_DOCUMENT {
-            return Err(ImageError::Limit {
-                image: self.image(),
-                what: "manifest".into(),
-                limit: spec::MAX_DOCUMENT,
-            });
+            return Err(ImageError::Limit { image: self.image(), what: "manifest".into(), limit: spec::MAX_DOCUMENT });
         }
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
         if reference.starts_with("sha256:") && actual != reference {
@@ -391,11 +338,7 @@ impl Client {
                 actual,
             });
         }
-        let digest = if reference.starts_with("sha256:") {
-            actual
-        } else {
-            header_digest.unwrap_or(actual)
-        };
+        let digest = if reference.starts_with("sha256:") { actual } else { header_digest.unwrap_or(actual) };
         Ok((body, ct, digest))
     }
 
@@ -427,16 +370,12 @@ impl Client {
 
     /// Stream a blob.
     pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send>> {
-        crate::reference::validate_digest(digest).map_err(|reason| {
-            ImageError::InvalidManifest {
-                image: self.image(),
-                what: "descriptor",
-                reason,
-            }
+        crate::reference::validate_digest(digest).map_err(|reason| ImageError::InvalidManifest {
+            image: self.image(),
+            what: "descriptor",
+            reason,
         })?;
-        Ok(Box::new(
-            self.get(&format!("blobs/{digest}"), None)?.into_reader(),
-        ))
+        Ok(Box::new(self.get(&format!("blobs/{digest}"), None)?.into_reader()))
     }
 }
 
@@ -456,12 +395,7 @@ fn error_message(r: ureq::Response) -> String {
             return msgs.join("; ");
         }
     }
-    String::from_utf8_lossy(&body)
-        .chars()
-        .take(200)
-        .collect::<String>()
-        .trim()
-        .to_string()
+    String::from_utf8_lossy(&body).chars().take(200).collect::<String>().trim().to_string()
 }
 
 /// An image in a registry.
@@ -473,11 +407,7 @@ pub struct RegistryImage {
 
 impl RegistryImage {
     /// Resolve the reference (following an index to `platform`) and fetch the config.
-    pub fn open(
-        reference: RegistryRef,
-        platform: &Platform,
-        opts: RegistryOptions,
-    ) -> Result<RegistryImage> {
+    pub fn open(reference: RegistryRef, platform: &Platform, opts: RegistryOptions) -> Result<RegistryImage> {
         let client = Client::new(reference, opts);
         let name = client.image();
         let mut want = client.reference.reference().to_string();
@@ -494,11 +424,7 @@ impl RegistryImage {
                 }
             }
         }
-        Err(ImageError::InvalidManifest {
-            image: name,
-            what: "index",
-            reason: "indexes nested too deeply".into(),
-        })
+        Err(ImageError::InvalidManifest { image: name, what: "index", reason: "indexes nested too deeply".into() })
     }
 }
 
@@ -512,10 +438,7 @@ impl ImageSource for RegistryImage {
             .info
             .layers
             .get(idx)
-            .ok_or_else(|| ImageError::NotFound {
-                image: self.info.name.clone(),
-                what: format!("layer {idx}"),
-            })?;
+            .ok_or_else(|| ImageError::NotFound { image: self.info.name.clone(), what: format!("layer {idx}") })?;
         self.client.blob(&layer.digest)
     }
 }
@@ -532,20 +455,10 @@ mod tests {
         .unwrap_or_else(|| panic!("no challenge"));
         assert_eq!(c.scheme, "bearer");
         assert_eq!(c.param("realm"), Some("https://auth.docker.io/token"));
-        assert_eq!(
-            c.param("scope"),
-            Some("repository:library/alpine:pull,push")
-        );
-        let c = Challenge::parse(r#"Basic realm="Registry Realm""#)
-            .unwrap_or_else(|| panic!("no challenge"));
+        assert_eq!(c.param("scope"), Some("repository:library/alpine:pull,push"));
+        let c = Challenge::parse(r#"Basic realm="Registry Realm""#).unwrap_or_else(|| panic!("no challenge"));
         assert_eq!(c.scheme, "basic");
-        for junk in [
-            "",
-            "Bearer",
-            "Bearer ,,,=",
-            "Bearer realm=\"unterminated",
-            "\u{0}\u{1}",
-        ] {
+        for junk in ["", "Bearer", "Bearer ,,,=", "Bearer realm=\"unterminated", "\u{0}\u{1}"] {
             let _ = Challenge::parse(junk);
         }
     }
@@ -555,11 +468,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let p = dir.path().join("config.json");
         let auth = base64::engine::general_purpose::STANDARD.encode("bob:pw:with:colons");
-        std::fs::write(
-            &p,
-            format!(r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p, format!(r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{auth}"}}}}}}"#))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             docker_config_credentials(&p, "127.0.0.1:5000"),
             Some(("bob".to_string(), "pw:with:colons".to_string()))

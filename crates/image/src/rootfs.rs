@@ -17,10 +17,7 @@ pub const SKIPPED: [&str; 3] = ["/proc", "/sys", "/dev"];
 pub fn walk_dir<A: Analyzer>(root: &Path, analyzer: &A) -> std::io::Result<LayerResult<A::Output>> {
     let meta = std::fs::metadata(root)?;
     if !meta.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a directory",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory"));
     }
     let mut out = LayerResult::default();
     let mut stack = vec![(root.to_path_buf(), "/".to_string())];
@@ -49,19 +46,14 @@ pub fn walk_dir<A: Analyzer>(root: &Path, analyzer: &A) -> std::io::Result<Layer
                 }
             } else if ft.is_symlink() {
                 if let Ok(t) = std::fs::read_link(entry.path()) {
-                    out.links
-                        .push((inner, Link::Symlink(t.to_string_lossy().into_owned())));
+                    out.links.push((inner, Link::Symlink(t.to_string_lossy().into_owned())));
                 }
             } else if ft.is_file() {
                 let md = match entry.metadata() {
                     Ok(m) => m,
                     Err(_) => continue,
                 };
-                let fm = FileMeta {
-                    path: &inner,
-                    size: md.len(),
-                    mode: md.permissions().mode(),
-                };
+                let fm = FileMeta { path: &inner, size: md.len(), mode: md.permissions().mode() };
                 if analyzer.wants(&fm) {
                     match File::open(entry.path()) {
                         Ok(f) => match analyzer.analyze(&fm, &mut f.take(md.len())) {

@@ -61,16 +61,12 @@ impl Platform {
             reason: "platform must be os/arch[/variant]".to_string(),
         };
         match parts.as_slice() {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: None,
-            }),
-            [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: Some(v.to_string()),
-            }),
+            [os, arch] if !os.is_empty() && !arch.is_empty() => {
+                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None })
+            }
+            [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
+                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) })
+            }
             _ => Err(bad()),
         }
     }
@@ -86,11 +82,7 @@ impl Platform {
             "s390x" => "s390x",
             other => other,
         };
-        Platform {
-            os: "linux".into(),
-            architecture: arch.into(),
-            variant: None,
-        }
+        Platform { os: "linux".into(), architecture: arch.into(), variant: None }
     }
 
     /// Whether `self` (an offered platform) satisfies `wanted`.
@@ -181,17 +173,9 @@ pub struct ArchiveManifest {
 }
 
 /// Parse a JSON document, naming the image and document kind on error.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    image: &str,
-    what: &'static str,
-    data: &[u8],
-) -> Result<T> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(image: &str, what: &'static str, data: &[u8]) -> Result<T> {
     if data.len() as u64 > MAX_DOCUMENT {
-        return Err(ImageError::Limit {
-            image: image.into(),
-            what: what.into(),
-            limit: MAX_DOCUMENT,
-        });
+        return Err(ImageError::Limit { image: image.into(), what: what.into(), limit: MAX_DOCUMENT });
     }
     serde_json::from_slice(data).map_err(|e| ImageError::InvalidManifest {
         image: image.to_string(),
@@ -224,24 +208,16 @@ pub fn classify(image: &str, data: &[u8], content_type: Option<&str>) -> Result<
         config: Option<serde_json::Value>,
     }
     let probe: Probe = parse_json(image, "manifest", data)?;
-    let mt = if probe.media_type.is_empty() {
-        content_type.unwrap_or("").to_string()
-    } else {
-        probe.media_type
-    };
+    let mt = if probe.media_type.is_empty() { content_type.unwrap_or("").to_string() } else { probe.media_type };
     let mt = mt.split(';').next().unwrap_or("").trim().to_string();
     match mt.as_str() {
         OCI_INDEX | DOCKER_LIST => Ok(ManifestOrIndex::Index(parse_json(image, "index", data)?)),
-        OCI_MANIFEST | DOCKER_MANIFEST => Ok(ManifestOrIndex::Manifest(parse_json(
-            image, "manifest", data,
-        )?)),
+        OCI_MANIFEST | DOCKER_MANIFEST => Ok(ManifestOrIndex::Manifest(parse_json(image, "manifest", data)?)),
         "" | "application/json" | "application/octet-stream" | "text/plain" => {
             if probe.manifests.is_some() {
                 Ok(ManifestOrIndex::Index(parse_json(image, "index", data)?))
             } else if probe.config.is_some() {
-                Ok(ManifestOrIndex::Manifest(parse_json(
-                    image, "manifest", data,
-                )?))
+                Ok(ManifestOrIndex::Manifest(parse_json(image, "manifest", data)?))
             } else if probe.schema_version == Some(1) {
                 Err(ImageError::UnsupportedMediaType {
                     image: image.into(),
@@ -255,52 +231,30 @@ pub fn classify(image: &str, data: &[u8], content_type: Option<&str>) -> Result<
                 })
             }
         }
-        other => Err(ImageError::UnsupportedMediaType {
-            image: image.into(),
-            media_type: other.into(),
-        }),
+        other => Err(ImageError::UnsupportedMediaType { image: image.into(), media_type: other.into() }),
     }
 }
 
 /// Pick the manifest for `wanted` from an index; a clear error lists what is available.
-pub fn select_platform<'a>(
-    image: &str,
-    index: &'a Index,
-    wanted: &Platform,
-) -> Result<&'a Descriptor> {
+pub fn select_platform<'a>(image: &str, index: &'a Index, wanted: &Platform) -> Result<&'a Descriptor> {
     let candidates: Vec<&Descriptor> = index
         .manifests
         .iter()
-        .filter(|d| {
-            matches!(
-                d.media_type.as_str(),
-                OCI_MANIFEST | DOCKER_MANIFEST | OCI_INDEX | DOCKER_LIST | ""
-            )
-        })
+        .filter(|d| matches!(d.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST | OCI_INDEX | DOCKER_LIST | ""))
         .collect();
-    if let Some(d) = candidates
-        .iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.satisfies(wanted)))
-    {
+    if let Some(d) = candidates.iter().find(|d| d.platform.as_ref().is_some_and(|p| p.satisfies(wanted))) {
         return Ok(d);
     }
     // An index without platform information and a single manifest: take it.
     if candidates.len() == 1 && candidates[0].platform.is_none() {
         return Ok(candidates[0]);
     }
-    let mut available: Vec<String> = candidates
-        .iter()
-        .filter_map(|d| d.platform.as_ref())
-        .map(|p| p.to_string())
-        .collect();
+    let mut available: Vec<String> =
+        candidates.iter().filter_map(|d| d.platform.as_ref()).map(|p| p.to_string()).collect();
     available.retain(|p| p != "unknown/unknown");
     available.sort();
     available.dedup();
-    Err(ImageError::PlatformNotFound {
-        image: image.into(),
-        wanted: wanted.to_string(),
-        available,
-    })
+    Err(ImageError::PlatformNotFound { image: image.into(), wanted: wanted.to_string(), available })
 }
 
 /// Media types of layers we can read.
@@ -333,27 +287,15 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let p = Platform::parse("linux/arm64").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            select_platform("x", &idx, &p)
-                .map(|d| d.digest.as_str())
-                .ok(),
-            Some("sha256:b")
-        );
+        assert_eq!(select_platform("x", &idx, &p).map(|d| d.digest.as_str()).ok(), Some("sha256:b"));
         let p = Platform::parse("linux/s390x").unwrap_or_else(|e| panic!("{e}"));
-        let err = select_platform("x", &idx, &p)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = select_platform("x", &idx, &p).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("linux/amd64, linux/arm64/v8"), "{err}");
     }
 
     #[test]
     fn classify_rejects_unknown_media_types() {
-        let e = classify(
-            "x",
-            br#"{"mediaType":"application/x-foo","config":{}}"#,
-            None,
-        );
+        let e = classify("x", br#"{"mediaType":"application/x-foo","config":{}}"#, None);
         assert!(matches!(e, Err(ImageError::UnsupportedMediaType { .. })));
         let e = classify("x", b"not json", None);
         assert!(matches!(e, Err(ImageError::InvalidManifest { .. })));

@@ -65,11 +65,7 @@ pub trait Analyzer: Sync {
     /// Look at the content. The reader yields at most `meta.size` bytes.
     /// An I/O error (a truncated layer) aborts the layer; format problems
     /// belong in `Self::Output`.
-    fn analyze(
-        &self,
-        meta: &FileMeta<'_>,
-        content: &mut dyn Read,
-    ) -> std::io::Result<Option<Self::Output>>;
+    fn analyze(&self, meta: &FileMeta<'_>, content: &mut dyn Read) -> std::io::Result<Option<Self::Output>>;
 }
 
 /// Normalise a tar or filesystem path to `/a/b`, resolving `.` and `..`
@@ -154,10 +150,7 @@ pub enum Link {
 }
 
 /// Read one uncompressed layer tar stream.
-pub fn walk_layer<R: Read, A: Analyzer>(
-    tar: R,
-    analyzer: &A,
-) -> std::io::Result<LayerResult<A::Output>> {
+pub fn walk_layer<R: Read, A: Analyzer>(tar: R, analyzer: &A) -> std::io::Result<LayerResult<A::Output>> {
     let mut out = LayerResult::default();
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
@@ -187,11 +180,7 @@ pub fn walk_layer<R: Read, A: Analyzer>(
         let mode = header.mode().unwrap_or(0o644);
         if etype.is_file() || etype.is_contiguous() {
             let size = entry.size();
-            let meta = FileMeta {
-                path: &path,
-                size,
-                mode,
-            };
+            let meta = FileMeta { path: &path, size, mode };
             if analyzer.wants(&meta) {
                 out.written.push(path.clone());
                 let mut limited = (&mut entry).take(size);
@@ -200,15 +189,8 @@ pub fn walk_layer<R: Read, A: Analyzer>(
                 }
             }
         } else if etype.is_symlink() || etype.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let link = if etype.is_symlink() {
-                Link::Symlink(target)
-            } else {
-                Link::Hard(normalize_path(&target))
-            };
+            let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let link = if etype.is_symlink() { Link::Symlink(target) } else { Link::Hard(normalize_path(&target)) };
             out.written.push(path.clone());
             out.links.push((path, link));
         }
@@ -240,12 +222,7 @@ pub struct Merged<T> {
 
 impl<T> Default for Merged<T> {
     fn default() -> Self {
-        Merged {
-            files: BTreeMap::new(),
-            links: BTreeMap::new(),
-            entries: 0,
-            warnings: Vec::new(),
-        }
+        Merged { files: BTreeMap::new(), links: BTreeMap::new(), entries: 0, warnings: Vec::new() }
     }
 }
 
@@ -253,16 +230,9 @@ fn remove_subtree<V>(map: &mut BTreeMap<String, V>, path: &str, include_self: bo
     if include_self {
         map.remove(path);
     }
-    let prefix = if path == "/" {
-        "/".to_string()
-    } else {
-        format!("{path}/")
-    };
-    let doomed: Vec<String> = map
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let prefix = if path == "/" { "/".to_string() } else { format!("{path}/") };
+    let doomed: Vec<String> =
+        map.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(k, _)| k.clone()).collect();
     for k in doomed {
         map.remove(&k);
     }
@@ -289,10 +259,7 @@ impl<T> Merged<T> {
         }
         for (p, l) in result.links {
             if self.links.len() >= MAX_LINKS {
-                self.warnings.push((
-                    name.to_string(),
-                    format!("more than {MAX_LINKS} links; the rest are ignored"),
-                ));
+                self.warnings.push((name.to_string(), format!("more than {MAX_LINKS} links; the rest are ignored")));
                 break;
             }
             self.links.insert(p, l);
@@ -312,10 +279,7 @@ impl<T> Merged<T> {
             let mut prefix_end = 0;
             let bytes = current.as_bytes();
             while prefix_end < bytes.len() {
-                let next = current[prefix_end + 1..]
-                    .find('/')
-                    .map(|i| prefix_end + 1 + i)
-                    .unwrap_or(bytes.len());
+                let next = current[prefix_end + 1..].find('/').map(|i| prefix_end + 1 + i).unwrap_or(bytes.len());
                 let prefix = &current[..next];
                 if let Some(link) = self.links.get(prefix) {
                     let rest = &current[next..];
@@ -339,9 +303,7 @@ impl<T> Merged<T> {
 
     /// The result for `path`, following symlinks.
     pub fn get(&self, path: &str) -> Option<&Found<T>> {
-        self.files
-            .get(path)
-            .or_else(|| self.files.get(&self.resolve(path)))
+        self.files.get(path).or_else(|| self.files.get(&self.resolve(path)))
     }
 }
 
@@ -378,22 +340,19 @@ mod tests {
                     h.set_mode(0o644);
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_cksum();
-                    b.append_data(&mut h, p, c.as_bytes())
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    b.append_data(&mut h, p, c.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
                 }
                 E::L(p, t) => {
                     h.set_size(0);
                     h.set_entry_type(tar::EntryType::Symlink);
-                    b.append_link(&mut h, p, t)
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    b.append_link(&mut h, p, t).unwrap_or_else(|e| panic!("{e}"));
                 }
                 E::D(p) => {
                     h.set_size(0);
                     h.set_mode(0o755);
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_cksum();
-                    b.append_data(&mut h, p, &[][..])
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    b.append_data(&mut h, p, &[][..]).unwrap_or_else(|e| panic!("{e}"));
                 }
             }
         }
@@ -420,12 +379,7 @@ mod tests {
 
     #[test]
     fn whiteouts_and_opaque_dirs_apply_in_order() {
-        let l0 = layer(&[
-            E::F("a/x.txt", "x"),
-            E::F("a/y.txt", "y"),
-            E::F("b/z.txt", "z"),
-            E::F("c/k.txt", "k"),
-        ]);
+        let l0 = layer(&[E::F("a/x.txt", "x"), E::F("a/y.txt", "y"), E::F("b/z.txt", "z"), E::F("c/k.txt", "k")]);
         let l1 = layer(&[
             E::F("a/.wh.x.txt", ""),
             E::F("b/.wh..wh..opq", ""),
@@ -442,11 +396,7 @@ mod tests {
 
     #[test]
     fn whiteout_of_a_directory_removes_its_subtree() {
-        let l0 = layer(&[
-            E::D("pkg"),
-            E::F("pkg/meta/x.txt", "x"),
-            E::F("pkgs/y.txt", "y"),
-        ]);
+        let l0 = layer(&[E::D("pkg"), E::F("pkg/meta/x.txt", "x"), E::F("pkgs/y.txt", "y")]);
         let l1 = layer(&[E::F(".wh.pkg", "")]);
         let m = merged(&[l0, l1]);
         let keys: Vec<&str> = m.files.keys().map(String::as_str).collect();
@@ -464,15 +414,9 @@ mod tests {
             E::L("lib", "usr/lib"),
         ]);
         let m = merged(&[l0]);
-        assert_eq!(
-            m.get("/etc/os.txt").map(|f| f.value.as_str()),
-            Some("debian")
-        );
+        assert_eq!(m.get("/etc/os.txt").map(|f| f.value.as_str()), Some("debian"));
         assert_eq!(m.get("/evil.txt").map(|f| f.value.as_str()), Some("debian"));
-        assert_eq!(
-            m.get("/lib/os.txt").map(|f| f.value.as_str()),
-            Some("debian")
-        );
+        assert_eq!(m.get("/lib/os.txt").map(|f| f.value.as_str()), Some("debian"));
         assert!(m.get("/loop1/x").is_none());
     }
 

@@ -223,13 +223,8 @@ impl PackageBuilder {
     pub fn build(mut self) -> Package {
         self.qualifiers.sort();
         self.qualifiers.dedup_by(|a, b| a.0 == b.0);
-        self.pkg.purl = purl(
-            self.pkg.kind,
-            self.namespace.as_deref(),
-            &self.pkg.name,
-            &self.pkg.version,
-            &self.qualifiers,
-        );
+        self.pkg.purl =
+            purl(self.pkg.kind, self.namespace.as_deref(), &self.pkg.name, &self.pkg.version, &self.qualifiers);
         self.pkg
     }
 }
@@ -239,9 +234,7 @@ pub fn purl_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -259,10 +252,7 @@ pub fn purl(
     let mut s = format!("pkg:{}/", kind.as_str());
     // Per-type normalisation from the PURL spec.
     let (namespace, name) = match kind {
-        PackageType::Pypi => (
-            namespace.map(str::to_string),
-            name.to_lowercase().replace('_', "-"),
-        ),
+        PackageType::Pypi => (namespace.map(str::to_string), name.to_lowercase().replace('_', "-")),
         PackageType::Golang => {
             // The module path: everything but the last segment is the namespace.
             match name.rsplit_once('/') {
@@ -292,10 +282,7 @@ pub fn purl(
     }
     if !qualifiers.is_empty() {
         s.push('?');
-        let q: Vec<String> = qualifiers
-            .iter()
-            .map(|(k, v)| format!("{}={}", k, purl_encode(v)))
-            .collect();
+        let q: Vec<String> = qualifiers.iter().map(|(k, v)| format!("{}={}", k, purl_encode(v))).collect();
         s.push_str(&q.join("&"));
     }
     s
@@ -348,18 +335,10 @@ impl Sbom {
     /// Sort packages into the canonical order and drop exact duplicates.
     pub fn normalize(&mut self) {
         self.packages.sort_by(|a, b| {
-            (a.kind, &a.name, &a.version, &a.found_in).cmp(&(
-                b.kind,
-                &b.name,
-                &b.version,
-                &b.found_in,
-            ))
+            (a.kind, &a.name, &a.version, &a.found_in).cmp(&(b.kind, &b.name, &b.version, &b.found_in))
         });
         self.packages.dedup_by(|a, b| {
-            a.kind == b.kind
-                && a.name == b.name
-                && a.version == b.version
-                && a.found_in == b.found_in
+            a.kind == b.kind && a.name == b.name && a.version == b.version && a.found_in == b.found_in
         });
     }
 }
@@ -375,22 +354,12 @@ mod tests {
             .arch("amd64")
             .qualifier("distro", "debian-12")
             .build();
-        assert_eq!(
-            p.purl,
-            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12"
-        );
+        assert_eq!(p.purl, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12");
         let p = PackageBuilder::new(PackageType::Npm, "@babel/core", "7.0.0").build();
         assert_eq!(p.purl, "pkg:npm/%40babel/core@7.0.0");
-        let p = PackageBuilder::new(
-            PackageType::Maven,
-            "com.fasterxml.jackson.core:jackson-databind",
-            "2.14.0",
-        )
-        .build();
-        assert_eq!(
-            p.purl,
-            "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.14.0"
-        );
+        let p =
+            PackageBuilder::new(PackageType::Maven, "com.fasterxml.jackson.core:jackson-databind", "2.14.0").build();
+        assert_eq!(p.purl, "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.14.0");
         let p = PackageBuilder::new(PackageType::Golang, "golang.org/x/text", "v0.3.7").build();
         assert_eq!(p.purl, "pkg:golang/golang.org/x/text@v0.3.7");
         let p = PackageBuilder::new(PackageType::Pypi, "PyYAML", "5.3").build();
@@ -399,16 +368,9 @@ mod tests {
 
     #[test]
     fn normalize_sorts_and_dedups() {
-        let a = PackageBuilder::new(PackageType::Npm, "b", "1")
-            .found_in("/x")
-            .build();
-        let b = PackageBuilder::new(PackageType::Deb, "a", "1")
-            .found_in("/y")
-            .build();
-        let mut s = Sbom {
-            packages: vec![a.clone(), b.clone(), a.clone()],
-            ..Default::default()
-        };
+        let a = PackageBuilder::new(PackageType::Npm, "b", "1").found_in("/x").build();
+        let b = PackageBuilder::new(PackageType::Deb, "a", "1").found_in("/y").build();
+        let mut s = Sbom { packages: vec![a.clone(), b.clone(), a.clone()], ..Default::default() };
         s.normalize();
         assert_eq!(s.packages, vec![b, a]);
     }

@@ -81,14 +81,18 @@ pub fn classify(meta: &FileMeta<'_>) -> Option<Kind> {
     if dir == "/var/lib/dpkg/status.d" {
         return (!name.ends_with(".md5sums")).then_some(Kind::Dpkg);
     }
-    if (dir == "/var/lib/rpm" || dir == "/usr/lib/sysimage/rpm") && matches!(name, "Packages" | "Packages.db" | "rpmdb.sqlite") {
+    if (dir == "/var/lib/rpm" || dir == "/usr/lib/sysimage/rpm")
+        && matches!(name, "Packages" | "Packages.db" | "rpmdb.sqlite")
+    {
         return Some(Kind::Rpm);
     }
     match name {
         "METADATA" if dir.ends_with(".dist-info") => return Some(Kind::Python),
         "PKG-INFO" if dir.ends_with(".egg-info") => return Some(Kind::Python),
         "package.json" if dir.contains("/node_modules/") => return Some(Kind::PackageJson),
-        "package-lock.json" | "npm-shrinkwrap.json" if !dir.contains("/node_modules") => return Some(Kind::PackageLock),
+        "package-lock.json" | "npm-shrinkwrap.json" if !dir.contains("/node_modules") => {
+            return Some(Kind::PackageLock)
+        }
         "yarn.lock" if !dir.contains("/node_modules/") => return Some(Kind::YarnLock),
         "pnpm-lock.yaml" if !dir.contains("/node_modules/") => return Some(Kind::PnpmLock),
         "Cargo.lock" => return Some(Kind::CargoLock),
@@ -100,7 +104,7 @@ pub fn classify(meta: &FileMeta<'_>) -> Option<Kind> {
     if name.ends_with(".egg-info") {
         return Some(Kind::Python);
     }
-    if name.ends_with(".gemspec") && dir.ends_with("/specifications") {
+    if name.ends_with(".gemspec") && (dir.ends_with("/specifications") || dir.ends_with("/specifications/default")) {
         return Some(Kind::Gemspec);
     }
     if name.ends_with(".deps.json") {
@@ -190,7 +194,9 @@ impl Analyzer for Catalogers {
         let mut data = Vec::with_capacity(meta.size.min(64 << 20) as usize);
         content.read_to_end(&mut data)?;
         if kind == Kind::Release {
-            return Ok(Some(Finding::Release(String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]).into_owned())));
+            return Ok(Some(Finding::Release(
+                String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]).into_owned(),
+            )));
         }
         Ok(Some(match run(kind, meta.path, &data) {
             Ok(p) => Finding::Packages(p),

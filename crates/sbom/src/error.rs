@@ -29,9 +29,6 @@ pub enum CatalogError {
 impl CatalogError {
     /// Shorthand for [`CatalogError::Malformed`].
     pub fn malformed(format: &'static str, reason: impl Into<String>) -> Self {
-        CatalogError::Malformed {
-            format,
-            reason: reason.into(),
-        }
+        CatalogError::Malformed { format, reason: reason.into() }
     }
 }

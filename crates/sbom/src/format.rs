@@ -314,12 +314,19 @@ mod tests {
         s.target.name = "img".into();
         s.target.layers = vec!["sha256:aa".into()];
         s.os = Some(OsInfo { family: "debian".into(), version: "12".into(), ..Default::default() });
-        s.packages.push(PackageBuilder::new(PackageType::Deb, "libc6", "2.36").found_in("/var/lib/dpkg/status").build());
+        s.packages
+            .push(PackageBuilder::new(PackageType::Deb, "libc6", "2.36").found_in("/var/lib/dpkg/status").build());
         s.packages.push(
-            PackageBuilder::new(PackageType::Npm, "lodash", "4.17.15").licenses(["MIT"]).found_in("/a/package.json").build(),
+            PackageBuilder::new(PackageType::Npm, "lodash", "4.17.15")
+                .licenses(["MIT"])
+                .found_in("/a/package.json")
+                .build(),
         );
         s.packages.push(
-            PackageBuilder::new(PackageType::Npm, "lodash", "4.17.15").licenses(["Some Custom"]).found_in("/b/package.json").build(),
+            PackageBuilder::new(PackageType::Npm, "lodash", "4.17.15")
+                .licenses(["Some Custom"])
+                .found_in("/b/package.json")
+                .build(),
         );
         s
     }

@@ -175,15 +175,10 @@ impl<'a> Memory<'a> {
 fn first_data_segment(file: &object::File<'_>) -> Option<u64> {
     file.segments().find_map(|segment| {
         let writable_data = match segment.flags() {
-            SegmentFlags::Elf { p_flags } => {
-                p_flags & (object::elf::PF_W | object::elf::PF_X) == object::elf::PF_W
-            }
-            SegmentFlags::MachO {
-                maxprot, initprot, ..
-            } => maxprot == 3 && initprot == 3,
+            SegmentFlags::Elf { p_flags } => p_flags & (object::elf::PF_W | object::elf::PF_X) == object::elf::PF_W,
+            SegmentFlags::MachO { maxprot, initprot, .. } => maxprot == 3 && initprot == 3,
             SegmentFlags::Coff { characteristics } => {
-                characteristics
-                    & (object::pe::IMAGE_SCN_MEM_WRITE | object::pe::IMAGE_SCN_MEM_EXECUTE)
+                characteristics & (object::pe::IMAGE_SCN_MEM_WRITE | object::pe::IMAGE_SCN_MEM_EXECUTE)
                     == object::pe::IMAGE_SCN_MEM_WRITE
             }
             _ => false,
@@ -259,29 +254,18 @@ fn read_ptr(bytes: &[u8], offset: u64, ptr_size: u64, big_endian: bool) -> Optio
     match ptr_size {
         4 => {
             let b: [u8; 4] = slice.try_into().ok()?;
-            Some(u64::from(if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }))
+            Some(u64::from(if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }))
         }
         8 => {
             let b: [u8; 8] = slice.try_into().ok()?;
-            Some(if big_endian {
-                u64::from_be_bytes(b)
-            } else {
-                u64::from_le_bytes(b)
-            })
+            Some(if big_endian { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
         }
         _ => None,
     }
 }
 
 /// Read the raw `(version, modinfo)` strings of a parsed executable.
-fn go_raw<'a>(
-    file: &object::File<'a>,
-    go_section: Option<(u64, &'a [u8])>,
-) -> Option<(&'a [u8], &'a [u8])> {
+fn go_raw<'a>(file: &object::File<'a>, go_section: Option<(u64, &'a [u8])>) -> Option<(&'a [u8], &'a [u8])> {
     let mem = Memory::new(file, go_section);
     let header_addr = match go_section {
         Some((addr, _)) => find_go_header(&mem, addr, GO_SECTION_WINDOW),
@@ -293,14 +277,8 @@ fn go_raw<'a>(
     let flags = *header.get(15)?;
     let (version, modinfo): (&[u8], &[u8]) = if flags & 2 != 0 {
         // Go 1.18+: strings inline after the header.
-        let (version, next) = read_inline_string(
-            &mem,
-            header_addr.checked_add(GO_HEADER_LEN)?,
-            GO_MAX_VERSION_LEN,
-        )?;
-        let modinfo = read_inline_string(&mem, next, GO_MAX_MODINFO_LEN)
-            .map(|(s, _)| s)
-            .unwrap_or_default();
+        let (version, next) = read_inline_string(&mem, header_addr.checked_add(GO_HEADER_LEN)?, GO_MAX_VERSION_LEN)?;
+        let modinfo = read_inline_string(&mem, next, GO_MAX_MODINFO_LEN).map(|(s, _)| s).unwrap_or_default();
         (version, modinfo)
     } else {
         // Before Go 1.18: two pointers to Go string headers.
@@ -310,11 +288,9 @@ fn go_raw<'a>(
         let big_endian = flags & 1 != 0;
         let version_ptr = read_ptr(header, 16, ptr_size, big_endian)?;
         let modinfo_ptr = read_ptr(header, 16 + ptr_size, ptr_size, big_endian)?;
-        let version =
-            read_pointer_string(&mem, version_ptr, ptr_size, big_endian, GO_MAX_VERSION_LEN)?;
+        let version = read_pointer_string(&mem, version_ptr, ptr_size, big_endian, GO_MAX_VERSION_LEN)?;
         let modinfo =
-            read_pointer_string(&mem, modinfo_ptr, ptr_size, big_endian, GO_MAX_MODINFO_LEN)
-                .unwrap_or_default();
+            read_pointer_string(&mem, modinfo_ptr, ptr_size, big_endian, GO_MAX_MODINFO_LEN).unwrap_or_default();
         (version, modinfo)
     };
     if version.is_empty() {
@@ -322,9 +298,7 @@ fn go_raw<'a>(
     }
     // Strip the 16-byte sentinels framing the module info.
     let modinfo = match modinfo.len().checked_sub(17).and_then(|i| modinfo.get(i)) {
-        Some(b'\n') if modinfo.len() >= 33 => {
-            modinfo.get(16..modinfo.len() - 16).unwrap_or_default()
-        }
+        Some(b'\n') if modinfo.len() >= 33 => modinfo.get(16..modinfo.len() - 16).unwrap_or_default(),
         _ => &[][..],
     };
     Some((version, modinfo))
@@ -341,10 +315,7 @@ fn go_module(fields: &mut std::str::Split<'_, char>) -> GoModule {
 
 /// Parse the module info text (`runtime/debug.BuildInfo.String` format).
 fn parse_modinfo(go_version: String, text: &str) -> GoBuildInfo {
-    let mut info = GoBuildInfo {
-        go_version,
-        ..GoBuildInfo::default()
-    };
+    let mut info = GoBuildInfo { go_version, ..GoBuildInfo::default() };
     // What a `=>` line replaces: None, the main module, or the last dependency.
     enum Last {
         None,
@@ -387,10 +358,7 @@ fn parse_modinfo(go_version: String, text: &str) -> GoBuildInfo {
     info
 }
 
-fn go_from_file<'a>(
-    file: &object::File<'a>,
-    go_section: Option<(u64, &'a [u8])>,
-) -> Option<GoBuildInfo> {
+fn go_from_file<'a>(file: &object::File<'a>, go_section: Option<(u64, &'a [u8])>) -> Option<GoBuildInfo> {
     let (version, modinfo) = go_raw(file, go_section)?;
     let version = String::from_utf8_lossy(version).trim().to_string();
     if version.is_empty() {
@@ -414,9 +382,7 @@ pub fn go_buildinfo(data: &[u8]) -> Option<GoBuildInfo> {
 pub fn go_stdlib_version(go_version: &str) -> Option<String> {
     let token = go_version.split_whitespace().next()?;
     let rest = token.strip_prefix("go")?;
-    let core_end = rest
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(rest.len());
+    let core_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
     let (core, suffix) = rest.split_at(core_end);
     let parts: Vec<&str> = core.split('.').collect();
     if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
@@ -460,11 +426,7 @@ fn is_local_directory(path: &str) -> bool {
 fn go_packages(path: &str, info: &GoBuildInfo) -> Vec<Package> {
     let mut out = Vec::with_capacity(info.deps.len() + 2);
     let mut push = |name: &str, version: &str| {
-        out.push(
-            PackageBuilder::new(PackageType::Golang, name, version)
-                .found_in(path)
-                .build(),
-        );
+        out.push(PackageBuilder::new(PackageType::Golang, name, version).found_in(path).build());
     };
     if !info.main_path.is_empty()
         && !info.main_version.is_empty()
@@ -489,9 +451,7 @@ fn go_packages(path: &str, info: &GoBuildInfo) -> Vec<Package> {
 /// real version, and the standard library as `stdlib`. Anything that is not a
 /// Go binary yields no packages.
 pub fn parse_go(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogError> {
-    Ok(go_buildinfo(data)
-        .map(|info| go_packages(path, &info))
-        .unwrap_or_default())
+    Ok(go_buildinfo(data).map(|info| go_packages(path, &info)).unwrap_or_default())
 }
 
 /// The cargo-auditable JSON document.
@@ -514,10 +474,7 @@ struct AuditPackage {
 /// (zlib-compressed JSON). Errors when the data does not decompress, is
 /// larger than [`MAX_RUST_AUDIT_JSON`] once decompressed, or is not the
 /// expected JSON.
-pub fn parse_rust_audit_section(
-    path: &str,
-    compressed: &[u8],
-) -> Result<Vec<Package>, CatalogError> {
+pub fn parse_rust_audit_section(path: &str, compressed: &[u8]) -> Result<Vec<Package>, CatalogError> {
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(compressed)
         .take(MAX_RUST_AUDIT_JSON + 1)
@@ -529,18 +486,14 @@ pub fn parse_rust_audit_section(
             format!("decompresses to more than {MAX_RUST_AUDIT_JSON} bytes"),
         ));
     }
-    let info: AuditInfo = serde_json::from_slice(&json)
-        .map_err(|e| CatalogError::malformed(RUST_AUDIT_FORMAT, e.to_string()))?;
+    let info: AuditInfo =
+        serde_json::from_slice(&json).map_err(|e| CatalogError::malformed(RUST_AUDIT_FORMAT, e.to_string()))?;
     Ok(info
         .packages
         .into_iter()
         .filter(|p| p.kind.as_deref().is_none_or(|k| k == "runtime"))
         .filter(|p| !p.name.is_empty())
-        .map(|p| {
-            PackageBuilder::new(PackageType::Cargo, p.name, p.version)
-                .found_in(path)
-                .build()
-        })
+        .map(|p| PackageBuilder::new(PackageType::Cargo, p.name, p.version).found_in(path).build())
         .collect())
 }
 
@@ -569,9 +522,7 @@ pub fn parse(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogError> {
         return Ok(Vec::new());
     };
     let sections = scan_sections(&file);
-    let mut out = go_from_file(&file, sections.go)
-        .map(|info| go_packages(path, &info))
-        .unwrap_or_default();
+    let mut out = go_from_file(&file, sections.go).map(|info| go_packages(path, &info)).unwrap_or_default();
     if let Some(section) = sections.dep {
         match parse_rust_audit_section(path, section) {
             Ok(pkgs) => out.extend(pkgs),
@@ -711,9 +662,7 @@ mod tests {
         build\t-compiler=gc\n";
 
     fn names(pkgs: &[Package]) -> Vec<(String, String)> {
-        pkgs.iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
-            .collect()
+        pkgs.iter().map(|p| (p.name.clone(), p.version.clone())).collect()
     }
 
     /// Build a real Go binary (with two dependencies from a file-based module
@@ -735,13 +684,10 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join(format!("{version}.mod")), &gomod).unwrap();
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        zip.start_file(format!("{module}@{version}/go.mod"), opts)
-            .unwrap();
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(format!("{module}@{version}/go.mod"), opts).unwrap();
         zip.write_all(gomod.as_bytes()).unwrap();
-        zip.start_file(format!("{module}@{version}/lib.go"), opts)
-            .unwrap();
+        zip.start_file(format!("{module}@{version}/lib.go"), opts).unwrap();
         zip.write_all(src.as_bytes()).unwrap();
         let bytes = zip.finish().unwrap().into_inner();
         std::fs::write(dir.join(format!("{version}.zip")), bytes).unwrap();
@@ -811,11 +757,7 @@ mod tests {
             .env("CGO_ENABLED", "0")
             .output()
             .unwrap();
-        assert!(
-            result.status.success(),
-            "go build failed: {}",
-            String::from_utf8_lossy(&result.stderr)
-        );
+        assert!(result.status.success(), "go build failed: {}", String::from_utf8_lossy(&result.stderr));
         Some(std::fs::read(out).unwrap())
     }
 
@@ -828,19 +770,11 @@ mod tests {
         assert!(info.go_version.starts_with("go1."), "{}", info.go_version);
         assert_eq!(info.main_path, "example.com/hello");
         assert_eq!(info.main_version, "(devel)");
-        let deps: Vec<(&str, &str)> = info
-            .deps
-            .iter()
-            .map(|d| (d.path.as_str(), d.version.as_str()))
-            .collect();
+        let deps: Vec<(&str, &str)> = info.deps.iter().map(|d| (d.path.as_str(), d.version.as_str())).collect();
         assert!(deps.contains(&("example.com/plain", "v1.0.0")), "{deps:?}");
         assert!(deps.contains(&("example.com/fork", "v0.9.0")), "{deps:?}");
         assert!(!deps.iter().any(|d| d.0 == "example.com/dep"), "{deps:?}");
-        assert!(
-            info.deps.iter().all(|d| d.sum.starts_with("h1:")),
-            "{:?}",
-            info.deps
-        );
+        assert!(info.deps.iter().all(|d| d.sum.starts_with("h1:")), "{:?}", info.deps);
 
         let pkgs = parse("/app/hello", bin).unwrap();
         assert_eq!(pkgs, parse_go("/app/hello", bin).unwrap());
@@ -850,13 +784,8 @@ mod tests {
         assert!(got.contains(&("stdlib".into(), stdlib)), "{got:?}");
         assert!(got.contains(&("example.com/plain".into(), "v1.0.0".into())));
         assert!(got.contains(&("example.com/fork".into(), "v0.9.0".into())));
-        assert!(
-            !got.iter().any(|(n, _)| n == "example.com/hello"),
-            "(devel) main module is not reported"
-        );
-        assert!(pkgs
-            .iter()
-            .all(|p| p.kind == PackageType::Golang && p.found_in == "/app/hello"));
+        assert!(!got.iter().any(|(n, _)| n == "example.com/hello"), "(devel) main module is not reported");
+        assert!(pkgs.iter().all(|p| p.kind == PackageType::Golang && p.found_in == "/app/hello"));
         let plain = pkgs.iter().find(|p| p.name == "example.com/plain").unwrap();
         assert_eq!(plain.purl, "pkg:golang/example.com/plain@v1.0.0");
         // Not a cargo-auditable binary.
@@ -881,24 +810,9 @@ mod tests {
     fn real_go_binary_truncations_and_mutations_never_panic() {
         let Some(bin) = real_go_binary() else { return };
         let len = bin.len();
-        let magic_at = bin
-            .windows(GO_MAGIC.len())
-            .position(|w| w == GO_MAGIC)
-            .unwrap();
+        let magic_at = bin.windows(GO_MAGIC.len()).position(|w| w == GO_MAGIC).unwrap();
         let mut cuts: Vec<usize> = (0..=64).map(|i| len * i / 64).collect();
-        cuts.extend([
-            1,
-            4,
-            16,
-            63,
-            64,
-            65,
-            120,
-            magic_at,
-            magic_at + 15,
-            magic_at + 33,
-            magic_at + 200,
-        ]);
+        cuts.extend([1, 4, 16, 63, 64, 65, 120, magic_at, magic_at + 15, magic_at + 33, magic_at + 200]);
         for cut in cuts {
             let cut = cut.min(len);
             let _ = parse("/x", &bin[..cut]);
@@ -943,21 +857,9 @@ mod tests {
         assert_eq!(
             info.deps,
             vec![
-                GoModule {
-                    path: "golang.org/x/text".into(),
-                    version: "v0.3.7".into(),
-                    sum: "h1:text=".into()
-                },
-                GoModule {
-                    path: "github.com/fork/lib".into(),
-                    version: "v1.0.1".into(),
-                    sum: "h1:fork=".into()
-                },
-                GoModule {
-                    path: "../local".into(),
-                    version: String::new(),
-                    sum: String::new()
-                },
+                GoModule { path: "golang.org/x/text".into(), version: "v0.3.7".into(), sum: "h1:text=".into() },
+                GoModule { path: "github.com/fork/lib".into(), version: "v1.0.1".into(), sum: "h1:fork=".into() },
+                GoModule { path: "../local".into(), version: String::new(), sum: String::new() },
             ]
         );
         let got = names(&parse("/bin/app", &elf).unwrap());
@@ -983,19 +885,11 @@ mod tests {
         let info = go_buildinfo(&elf).unwrap();
         assert_eq!(info.go_version, "go1.20");
         assert_eq!(info.deps.len(), 3);
-        assert!(
-            names(&parse_go("/a", &elf).unwrap()).contains(&("stdlib".into(), "v1.20.0".into()))
-        );
+        assert!(names(&parse_go("/a", &elf).unwrap()).contains(&("stdlib".into(), "v1.20.0".into())));
     }
 
     /// The pre-1.18 format: pointers to Go string headers.
-    fn pointer_blob(
-        section_addr: u64,
-        ptr_size: u64,
-        big_endian: bool,
-        version: &str,
-        modinfo: &[u8],
-    ) -> Vec<u8> {
+    fn pointer_blob(section_addr: u64, ptr_size: u64, big_endian: bool, version: &str, modinfo: &[u8]) -> Vec<u8> {
         let put = |v: u64, out: &mut Vec<u8>| match (ptr_size, big_endian) {
             (4, false) => out.extend_from_slice(&(v as u32).to_le_bytes()),
             (4, true) => out.extend_from_slice(&(v as u32).to_be_bytes()),
@@ -1029,8 +923,7 @@ mod tests {
             let blob = pointer_blob(addr, ptr_size, be, "go1.16.15", &framed(MODINFO));
             for with_shdrs in [true, false] {
                 let elf = mini_elf(&[(".go.buildinfo", &blob)], with_shdrs);
-                let info =
-                    go_buildinfo(&elf).unwrap_or_else(|| panic!("{ptr_size} {be} {with_shdrs}"));
+                let info = go_buildinfo(&elf).unwrap_or_else(|| panic!("{ptr_size} {be} {with_shdrs}"));
                 assert_eq!(info.go_version, "go1.16.15");
                 assert_eq!(info.main_path, "example.com/app");
                 assert_eq!(info.deps.len(), 3);
@@ -1055,23 +948,11 @@ mod tests {
         let blob = inline_blob("go1.19.8", b"");
         let elf = mini_elf(&[(".go.buildinfo", &blob)], true);
         let info = go_buildinfo(&elf).unwrap();
-        assert_eq!(
-            info,
-            GoBuildInfo {
-                go_version: "go1.19.8".into(),
-                ..Default::default()
-            }
-        );
-        assert_eq!(
-            names(&parse("/a", &elf).unwrap()),
-            vec![("stdlib".to_string(), "v1.19.8".to_string())]
-        );
+        assert_eq!(info, GoBuildInfo { go_version: "go1.19.8".into(), ..Default::default() });
+        assert_eq!(names(&parse("/a", &elf).unwrap()), vec![("stdlib".to_string(), "v1.19.8".to_string())]);
         // Unframed module info is ignored, as Go does.
         let blob = inline_blob("go1.19.8", MODINFO.as_bytes());
-        assert!(go_buildinfo(&mini_elf(&[(".go.buildinfo", &blob)], true))
-            .unwrap()
-            .deps
-            .is_empty());
+        assert!(go_buildinfo(&mini_elf(&[(".go.buildinfo", &blob)], true)).unwrap().deps.is_empty());
         // Empty version: not a Go binary.
         let blob = inline_blob("", &framed(MODINFO));
         assert!(go_buildinfo(&mini_elf(&[(".go.buildinfo", &blob)], true)).is_none());
@@ -1081,22 +962,10 @@ mod tests {
     fn stdlib_versions() {
         assert_eq!(go_stdlib_version("go1.19.8").as_deref(), Some("v1.19.8"));
         assert_eq!(go_stdlib_version("go1.20").as_deref(), Some("v1.20.0"));
-        assert_eq!(
-            go_stdlib_version("go1.21rc2").as_deref(),
-            Some("v1.21.0-rc.2")
-        );
-        assert_eq!(
-            go_stdlib_version("go1.19beta1").as_deref(),
-            Some("v1.19.0-beta.1")
-        );
-        assert_eq!(
-            go_stdlib_version("go1.22.1 X:boringcrypto").as_deref(),
-            Some("v1.22.1")
-        );
-        assert_eq!(
-            go_stdlib_version("go1.21.0-bigcorp").as_deref(),
-            Some("v1.21.0-bigcorp")
-        );
+        assert_eq!(go_stdlib_version("go1.21rc2").as_deref(), Some("v1.21.0-rc.2"));
+        assert_eq!(go_stdlib_version("go1.19beta1").as_deref(), Some("v1.19.0-beta.1"));
+        assert_eq!(go_stdlib_version("go1.22.1 X:boringcrypto").as_deref(), Some("v1.22.1"));
+        assert_eq!(go_stdlib_version("go1.21.0-bigcorp").as_deref(), Some("v1.21.0-bigcorp"));
         assert_eq!(go_stdlib_version("devel go1.23-abcdef Tue"), None);
         assert_eq!(go_stdlib_version("go"), None);
         assert_eq!(go_stdlib_version("go1..2"), None);
@@ -1147,9 +1016,7 @@ mod tests {
                 ("fork".into(), "0.2.0".into()),
             ]
         );
-        assert!(pkgs
-            .iter()
-            .all(|p| p.kind == PackageType::Cargo && p.found_in == "/bin/myapp"));
+        assert!(pkgs.iter().all(|p| p.kind == PackageType::Cargo && p.found_in == "/bin/myapp"));
         assert_eq!(pkgs[1].purl, "pkg:cargo/serde@1.0.190");
         // Errors: not zlib, not JSON, wrong JSON, too large.
         assert!(parse_rust_audit_section("/x", b"not zlib").is_err());
@@ -1157,16 +1024,11 @@ mod tests {
         assert!(parse_rust_audit_section("/x", &zlib(b"[1,2]")).is_err());
         let bomb = zlib(&vec![b' '; (MAX_RUST_AUDIT_JSON + 10) as usize]);
         assert!(bomb.len() < 64 * 1024);
-        assert!(matches!(
-            parse_rust_audit_section("/x", &bomb),
-            Err(CatalogError::Malformed { .. })
-        ));
+        assert!(matches!(parse_rust_audit_section("/x", &bomb), Err(CatalogError::Malformed { .. })));
         // Exactly at the limit is fine (whitespace padding around valid JSON).
         let mut padded = br#"{"packages":[]}"#.to_vec();
         padded.resize(MAX_RUST_AUDIT_JSON as usize, b' ');
-        assert!(parse_rust_audit_section("/x", &zlib(&padded))
-            .unwrap()
-            .is_empty());
+        assert!(parse_rust_audit_section("/x", &zlib(&padded)).unwrap().is_empty());
         // Truncated stream.
         let z = zlib(AUDIT_JSON.as_bytes());
         for cut in 0..z.len() {
@@ -1187,10 +1049,7 @@ mod tests {
         // ... unless Go packages were found too.
         let blob = inline_blob("go1.19.8", b"");
         let elf = mini_elf(&[(".go.buildinfo", &blob), (".dep-v0", b"garbage")], true);
-        assert_eq!(
-            names(&parse("/x", &elf).unwrap()),
-            vec![("stdlib".to_string(), "v1.19.8".to_string())]
-        );
+        assert_eq!(names(&parse("/x", &elf).unwrap()), vec![("stdlib".to_string(), "v1.19.8".to_string())]);
         // Both present and valid.
         let elf = mini_elf(&[(".go.buildinfo", &blob), (".dep-v0", &z)], true);
         assert_eq!(parse("/x", &elf).unwrap().len(), 5);
@@ -1201,27 +1060,9 @@ mod tests {
         let addr = BASE + CONTENT_OFFSET;
         let z = zlib(AUDIT_JSON.as_bytes());
         let inputs = [
-            mini_elf(
-                &[
-                    (".go.buildinfo", &inline_blob("go1.19.8", &framed(MODINFO))),
-                    (".dep-v0", &z),
-                ],
-                true,
-            ),
-            mini_elf(
-                &[(
-                    ".go.buildinfo",
-                    &pointer_blob(addr, 8, false, "go1.16", &framed(MODINFO)),
-                )],
-                true,
-            ),
-            mini_elf(
-                &[(
-                    ".go.buildinfo",
-                    &pointer_blob(addr, 4, true, "go1.16", &framed(MODINFO)),
-                )],
-                false,
-            ),
+            mini_elf(&[(".go.buildinfo", &inline_blob("go1.19.8", &framed(MODINFO))), (".dep-v0", &z)], true),
+            mini_elf(&[(".go.buildinfo", &pointer_blob(addr, 8, false, "go1.16", &framed(MODINFO)))], true),
+            mini_elf(&[(".go.buildinfo", &pointer_blob(addr, 4, true, "go1.16", &framed(MODINFO)))], false),
         ];
         let mut seed: u64 = 0x1234_5678_9abc_def1;
         for input in &inputs {
@@ -1239,8 +1080,7 @@ mod tests {
                     let pos = if seed & 1 == 0 {
                         (seed >> 8) as usize % 0x100
                     } else {
-                        CONTENT_OFFSET as usize
-                            + (seed >> 8) as usize % (m.len() - CONTENT_OFFSET as usize)
+                        CONTENT_OFFSET as usize + (seed >> 8) as usize % (m.len() - CONTENT_OFFSET as usize)
                     };
                     m[pos] = (seed >> 40) as u8;
                 }
@@ -1256,10 +1096,7 @@ mod tests {
         assert_eq!(uvarint(&[0x96, 0x01]), Some((150, 2)));
         assert_eq!(uvarint(&[0x80]), None);
         assert_eq!(uvarint(&[0xff; 10]), None);
-        assert_eq!(
-            uvarint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
-            Some((u64::MAX, 10))
-        );
+        assert_eq!(uvarint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Some((u64::MAX, 10)));
         assert_eq!(uvarint(&[]), None);
     }
 }

@@ -174,8 +174,12 @@ mod tests {
     #[test]
     fn ruby() {
         let spec = "# stub: rack 2.2.4 ruby lib\nGem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.4\"\n  s.licenses = [\"MIT\".freeze]\nend\n";
-        let p = parse_gemspec("/usr/share/rubygems-integration/all/specifications/rack-2.2.4.gemspec", spec.as_bytes()).unwrap_or_default();
-        assert_eq!((p[0].name.as_str(), p[0].version.as_str(), p[0].licenses.clone()), ("rack", "2.2.4", vec!["MIT".to_string()]));
+        let p = parse_gemspec("/usr/share/rubygems-integration/all/specifications/rack-2.2.4.gemspec", spec.as_bytes())
+            .unwrap_or_default();
+        assert_eq!(
+            (p[0].name.as_str(), p[0].version.as_str(), p[0].licenses.clone()),
+            ("rack", "2.2.4", vec!["MIT".to_string()])
+        );
         let lock = "GEM\n  remote: https://rubygems.org/\n  specs:\n    actionpack (5.2.3)\n      rack (~> 2.0)\n    nokogiri (1.13.10-x86_64-linux)\n\nPLATFORMS\n  ruby\n";
         let p = parse_gemfile_lock("/Gemfile.lock", lock.as_bytes()).unwrap_or_default();
         let nv: Vec<_> = p.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();

@@ -106,7 +106,11 @@ pub fn parse_yarn_lock(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogE
                 continue;
             }
             let first = header.split(", ").next().unwrap_or(header);
-            if first.contains("@workspace:") || first.contains("@link:") || first.contains("@portal:") || first.contains("@file:") {
+            if first.contains("@workspace:")
+                || first.contains("@link:")
+                || first.contains("@portal:")
+                || first.contains("@file:")
+            {
                 skip = true;
                 continue;
             }
@@ -173,8 +177,11 @@ mod tests {
 
     #[test]
     fn package_json_and_locks() {
-        let p = parse_package_json("/app/node_modules/lodash/package.json", br#"{"name":"lodash","version":"4.17.15","license":"MIT"}"#)
-            .unwrap_or_default();
+        let p = parse_package_json(
+            "/app/node_modules/lodash/package.json",
+            br#"{"name":"lodash","version":"4.17.15","license":"MIT"}"#,
+        )
+        .unwrap_or_default();
         assert_eq!(p[0].licenses, vec!["MIT".to_string()]);
         let v3 = br#"{"lockfileVersion":3,"packages":{"":{"name":"app"},"node_modules/@types/node":{"version":"20.1.0"},
             "node_modules/a/node_modules/ms":{"version":"2.0.0"},"node_modules/ms":{"version":"2.1.3"},"node_modules/x":{"link":true}}}"#;
@@ -185,7 +192,11 @@ mod tests {
         let v1 = br#"{"lockfileVersion":1,"dependencies":{"express":{"version":"4.16.0","dependencies":{"debug":{"version":"2.6.9"}}},"al":{"version":"npm:lodash@4.17.21"}}}"#;
         assert_eq!(
             nv(&parse_package_lock("/p", v1).unwrap_or_default()),
-            vec![("debug".into(), "2.6.9".into()), ("express".into(), "4.16.0".into()), ("lodash".into(), "4.17.21".into())]
+            vec![
+                ("debug".into(), "2.6.9".into()),
+                ("express".into(), "4.16.0".into()),
+                ("lodash".into(), "4.17.21".into())
+            ]
         );
         assert!(parse_package_lock("/p", b"{not json").is_err());
     }
@@ -198,7 +209,10 @@ mod tests {
             vec![("@babel/code-frame".into(), "7.12.13".into()), ("lodash".into(), "4.17.21".into())]
         );
         let berry = "__metadata:\n  version: 6\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n\n\"minimist@npm:^1.2.0\":\n  version: 1.2.8\n  resolution: \"minimist@npm:1.2.8\"\n";
-        assert_eq!(nv(&parse_yarn_lock("/y", berry.as_bytes()).unwrap_or_default()), vec![("minimist".into(), "1.2.8".into())]);
+        assert_eq!(
+            nv(&parse_yarn_lock("/y", berry.as_bytes()).unwrap_or_default()),
+            vec![("minimist".into(), "1.2.8".into())]
+        );
     }
 
     #[test]

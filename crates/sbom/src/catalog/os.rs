@@ -94,12 +94,7 @@ pub fn parse_release(path: &str, content: &str) -> Option<OsInfo> {
             .iter()
             .find(|(k, _)| lower.contains(k))
             .map(|(_, f)| f.to_string())?;
-            let version = first
-                .split_whitespace()
-                .skip_while(|w| *w != "release")
-                .nth(1)
-                .unwrap_or("")
-                .to_string();
+            let version = first.split_whitespace().skip_while(|w| *w != "release").nth(1).unwrap_or("").to_string();
             Some(OsInfo { family, version, pretty_name: first.to_string(), ..Default::default() })
         }
         _ => None,
@@ -246,8 +241,14 @@ mod tests {
         let status = "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u10\nDescription: GNU C Library\n multi-line\n\nPackage: removed\nStatus: deinstall ok config-files\nVersion: 1.0\n\nPackage: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl (3.0.15-1~deb12u1)\nVersion: 3.0.15-1~deb12u1+b1\n";
         let p = parse_dpkg("/var/lib/dpkg/status", status.as_bytes()).unwrap_or_default();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].name.as_str(), p[0].source_name.as_deref(), p[0].source_version.as_deref()), ("libc6", Some("glibc"), Some("2.36-9+deb12u10")));
-        assert_eq!((p[1].source_name.as_deref(), p[1].source_version.as_deref()), (Some("openssl"), Some("3.0.15-1~deb12u1")));
+        assert_eq!(
+            (p[0].name.as_str(), p[0].source_name.as_deref(), p[0].source_version.as_deref()),
+            ("libc6", Some("glibc"), Some("2.36-9+deb12u10"))
+        );
+        assert_eq!(
+            (p[1].source_name.as_deref(), p[1].source_version.as_deref()),
+            (Some("openssl"), Some("3.0.15-1~deb12u1"))
+        );
         assert_eq!(p[1].version, "3.0.15-1~deb12u1+b1");
         assert!(parse_dpkg("/x", b"\xff\xfe random").is_err());
     }

@@ -1,0 +1,11 @@
+//! Integration tests of the `palisade` binary, in one test binary (as ripgrep does).
+//!
+//! The image tests need the project's test images (built and cached by
+//! `scripts/build-test-images.sh`) and, for the registry tests, registries on
+//! 127.0.0.1 started by `scripts/test.sh`. Run the suite with `scripts/test.sh`.
+
+mod errors;
+mod images;
+mod registry;
+mod rootfs;
+mod util;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine: installs what the tests need,
+# builds (or reuses) the cached test images, starts two local registries (plain and
+# basic-auth) on 127.0.0.1, pushes the images, runs `cargo test`, and stops the registries.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+cd "$REPO"
+
+"$HERE/install-deps.sh"
+
+export PALISADE_TESTDATA_DIR
+PALISADE_TESTDATA_DIR=$("$HERE/build-test-images.sh" | tail -1)
+echo "test images: $PALISADE_TESTDATA_DIR"
+
+PLAIN=${PALISADE_TEST_PORT:-15000}
+AUTH=$((PLAIN + 1))
+cleanup() {
+  "$HERE/registry.sh" stop "$PLAIN" >/dev/null 2>&1 || true
+  "$HERE/registry.sh" stop "$AUTH" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+"$HERE/registry.sh" start "$PLAIN"
+"$HERE/registry.sh" start-auth "$AUTH"
+"$HERE/push-test-images.sh" "$PLAIN" >/dev/null
+PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$AUTH" >/dev/null
+export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH
+
+cargo test --workspace --locked "$@"
