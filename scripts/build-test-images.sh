@@ -107,6 +107,7 @@ if [ -f "$OUT/$MARKER" ] && [ "${PALISADE_FORCE:-0}" != 1 ]; then
   exit 0
 fi
 
+BUILD_START_TS=$(date +%s) # after the lock: build_seconds excludes waiting for another build
 log "building test image into $OUT (script hash $SCRIPT_HASH)"
 # Leftovers of interrupted builds (never delete through a mount: a killed debootstrap or chroot
 # step can leave /proc or /dev mounted in there).
@@ -513,7 +514,7 @@ done
 
 END_TS=$(date +%s)
 export ROOTFS FACTS LAYOUT PYSITE MIRROR SUITE IMAGE_TAG DOCKER_REF SCRIPT_HASH PYYAML_BUILD XTEXT_DEB XTEXT_VER
-export BUILD_SECONDS=$((END_TS - START_TS)) OUT_DIR="$OUT"
+export BUILD_SECONDS=$((END_TS - BUILD_START_TS)) OUT_DIR="$OUT"
 export LAYER_DIGESTS="${LAYERS[*]}" APT_REQ="${APT_PACKAGES[*]}"
 "$PY" - "$STAGE/expected.json" "$STAGE/expected.txt" <<'PYEOF' || die "collecting facts failed"
 import json, os, re, sys, zipfile
@@ -742,7 +743,7 @@ find "$CACHE_ROOT" -mindepth 2 -maxdepth 2 -name "$MARKER" -printf '%T@ %h\n' | 
       [0-9a-f]*) log "pruning old build $old (keeping the newest $KEEP)"; rm -rf "$old" ;;
     esac
   done
-log "done in $(($(date +%s) - START_TS))s: $OUT"
+log "done: built in $(($(date +%s) - BUILD_START_TS))s: $OUT"
 for i in 0 1 2; do
   log "  layer $((i + 1)): ${LAYERS[$i]} $(stat -c %s "$OUT/oci/blobs/sha256/${LAYERS[$i]#sha256:}") bytes, $(wc -l <"$OUT/facts/layer$((i + 1))-whiteouts.txt") whiteouts"
 done
