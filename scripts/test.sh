@@ -27,4 +27,4 @@ cleanup
 PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$AUTH" >/dev/null
 export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

@@ -186,12 +186,12 @@ mod tests {
     #[test]
     fn parses_transports() {
         assert_eq!(
-            Transport::parse("oci:/tmp/x:app:1.0").unwrap_or_else(|e| panic!("{e}")),
-            Transport::OciLayout { dir: "/tmp/x:app".into(), tag: Some("1.0".into()) }
+            Transport::parse("oci:/nonexistent/x:app:1.0").unwrap_or_else(|e| panic!("{e}")),
+            Transport::OciLayout { dir: "/nonexistent/x".into(), tag: Some("app:1.0".into()) }
         );
         assert_eq!(
-            Transport::parse("oci:/tmp/x").unwrap_or_else(|e| panic!("{e}")),
-            Transport::OciLayout { dir: "/tmp/x".into(), tag: None }
+            Transport::parse("oci:/nonexistent/x").unwrap_or_else(|e| panic!("{e}")),
+            Transport::OciLayout { dir: "/nonexistent/x".into(), tag: None }
         );
         assert_eq!(Transport::parse("dir:/").unwrap_or_else(|e| panic!("{e}")), Transport::Dir { root: "/".into() });
         let r = RegistryRef::parse("alpine:3.19").unwrap_or_else(|e| panic!("{e}"));
