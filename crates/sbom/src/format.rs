@@ -213,14 +213,16 @@ fn spdx_id(s: &str) -> String {
 
 /// Whether `l` is syntactically an SPDX licence expression made of identifiers.
 fn spdx_expression(l: &str) -> bool {
-    !l.is_empty()
-        && l.split_whitespace().all(|w| {
-            let w = w.trim_matches(|c| c == '(' || c == ')');
-            matches!(w, "AND" | "OR" | "WITH")
-                || (!w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+'))
+    let words: Vec<&str> = l.split_whitespace().map(|w| w.trim_matches(|c| c == '(' || c == ')')).collect();
+    words.len() % 2 == 1
+        && words.iter().enumerate().all(|(i, w)| {
+            let op = matches!(*w, "AND" | "OR" | "WITH");
+            if i % 2 == 1 {
+                op
+            } else {
+                !op && !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+')
+            }
         })
-        && !l.contains("  ")
-        && l.split_whitespace().count() % 2 == 1
 }
 
 /// An SPDX 2.3 document.

@@ -141,22 +141,27 @@ pub fn parse_pnpm_lock(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogE
         serde_yaml::from_slice(data).map_err(|e| CatalogError::malformed("pnpm-lock.yaml", e.to_string()))?;
     let mut out = Vec::new();
     let Some(pkgs) = v.get("packages").and_then(|p| p.as_mapping()) else { return Ok(out) };
+    let v5 = match v.get("lockfileVersion") {
+        Some(serde_yaml::Value::Number(n)) => n.as_f64().is_some_and(|f| f < 6.0),
+        Some(serde_yaml::Value::String(s)) => s.starts_with('5'),
+        _ => false,
+    };
     for (k, p) in pkgs {
         let Some(key) = k.as_str() else { continue };
-        // Peer suffixes: "(react@18.0.0)" (v6+) or "_react@18.0.0" (v5).
-        let key = key.split('(').next().unwrap_or(key);
-        let key = key.strip_prefix('/').unwrap_or(key);
         let (name, version) = if let Some(n) = p.get("name").and_then(|n| n.as_str()) {
             let ver = p.get("version").and_then(|v| v.as_str()).map(str::to_string);
             (n.to_string(), ver.unwrap_or_default())
-        } else if let Some(name) = split_spec(key) {
-            // v6/v9: name@version
-            (name.to_string(), key[name.len() + 1..].to_string())
-        } else if let Some((n, ver)) = key.rsplit_once('/') {
-            // v5: /name/version or /@scope/name/version
+        } else if v5 {
+            // v5: /name/version or /@scope/name/version, peers as "_peer@1.0.0".
+            let key = key.strip_prefix('/').unwrap_or(key);
+            let Some((n, ver)) = key.rsplit_once('/') else { continue };
             (n.to_string(), ver.split('_').next().unwrap_or(ver).to_string())
         } else {
-            continue;
+            // v6+: /name@version(peer@1.0.0) (v6) or name@version(peer@1.0.0) (v9).
+            let key = key.split('(').next().unwrap_or(key);
+            let key = key.strip_prefix('/').unwrap_or(key);
+            let Some(name) = split_spec(key) else { continue };
+            (name.to_string(), key[name.len() + 1..].to_string())
         };
         if !name.is_empty() && !version.is_empty() && !version.contains(':') {
             out.push(npm(&name, &version, path));
