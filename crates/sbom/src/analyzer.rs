@@ -32,7 +32,7 @@ pub enum Kind {
     Rpm,
     /// Python METADATA / PKG-INFO.
     Python,
-    /// package.json inside node_modules.
+    /// package.json (installed packages and application roots).
     PackageJson,
     /// package-lock.json / npm-shrinkwrap.json.
     PackageLock,
@@ -89,7 +89,9 @@ pub fn classify(meta: &FileMeta<'_>) -> Option<Kind> {
     match name {
         "METADATA" if dir.ends_with(".dist-info") => return Some(Kind::Python),
         "PKG-INFO" if dir.ends_with(".egg-info") => return Some(Kind::Python),
-        "package.json" if dir.contains("/node_modules/") => return Some(Kind::PackageJson),
+        // Installed packages and application roots alike (as Trivy does); files without
+        // a name and version are ignored by the cataloger.
+        "package.json" => return Some(Kind::PackageJson),
         "package-lock.json" | "npm-shrinkwrap.json" if !dir.contains("/node_modules") => {
             return Some(Kind::PackageLock)
         }
@@ -227,7 +229,7 @@ mod tests {
         assert_eq!(kind("/var/lib/rpm/rpmdb.sqlite", 0o644, 10), Some(Kind::Rpm));
         assert_eq!(kind("/usr/lib/python3/dist-packages/yaml-6.0.dist-info/METADATA", 0o644, 10), Some(Kind::Python));
         assert_eq!(kind("/app/node_modules/@s/x/package.json", 0o644, 10), Some(Kind::PackageJson));
-        assert_eq!(kind("/app/package.json", 0o644, 10), None);
+        assert_eq!(kind("/app/package.json", 0o644, 10), Some(Kind::PackageJson));
         assert_eq!(kind("/app/node_modules/x/package-lock.json", 0o644, 10), None);
         assert_eq!(kind("/usr/share/java/x.JAR", 0o644, 10), Some(Kind::Jar));
         assert_eq!(kind("/usr/bin/ls", 0o755, 100_000), Some(Kind::Binary));

@@ -21,8 +21,8 @@
 //! * Go: every dependency is reported under the path and version of its
 //!   replacement when a `=>` line follows it — except replacements by a local
 //!   directory (`=> ../fork`), which carry no version and are skipped. The
-//!   main module is reported only when it has a real version (not empty and
-//!   not `(devel)`). The Go standard library is reported as module `stdlib`
+//!   main module is always reported (it is the application); a `(devel)`
+//!   version (a local build) is reported as an empty version, as Trivy does. The Go standard library is reported as module `stdlib`
 //!   with the toolchain version as a semantic version with a leading `v`, the
 //!   way Trivy does: `go1.19.8` → `v1.19.8`, `go1.21rc2` → `v1.21.0-rc.2`,
 //!   `go1.20` → `v1.20.0` (the same conversion the Go vulnerability database
@@ -428,12 +428,9 @@ fn go_packages(path: &str, info: &GoBuildInfo) -> Vec<Package> {
     let mut push = |name: &str, version: &str| {
         out.push(PackageBuilder::new(PackageType::Golang, name, version).found_in(path).build());
     };
-    if !info.main_path.is_empty()
-        && !info.main_version.is_empty()
-        && info.main_version != "(devel)"
-        && !is_local_directory(&info.main_path)
-    {
-        push(&info.main_path, &info.main_version);
+    if !info.main_path.is_empty() && !is_local_directory(&info.main_path) {
+        let v = if info.main_version == "(devel)" { "" } else { info.main_version.as_str() };
+        push(&info.main_path, v);
     }
     for dep in &info.deps {
         if dep.path.is_empty() || is_local_directory(&dep.path) {
@@ -784,7 +781,7 @@ mod tests {
         assert!(got.contains(&("stdlib".into(), stdlib)), "{got:?}");
         assert!(got.contains(&("example.com/plain".into(), "v1.0.0".into())));
         assert!(got.contains(&("example.com/fork".into(), "v0.9.0".into())));
-        assert!(!got.iter().any(|(n, _)| n == "example.com/hello"), "(devel) main module is not reported");
+        assert!(got.contains(&("example.com/hello".into(), String::new())), "(devel) main module, no version");
         assert!(pkgs.iter().all(|p| p.kind == PackageType::Golang && p.found_in == "/app/hello"));
         let plain = pkgs.iter().find(|p| p.name == "example.com/plain").unwrap();
         assert_eq!(plain.purl, "pkg:golang/example.com/plain@v1.0.0");
