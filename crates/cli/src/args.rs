@@ -21,6 +21,128 @@ pub struct Cli {
 pub enum Command {
     /// List every package in an image or root filesystem (software bill of materials).
     Sbom(SbomArgs),
+    /// Find vulnerable packages in an image, a root filesystem or a stored SBOM.
+    #[command(subcommand)]
+    Scan(ScanCommand),
+    /// Build, update and inspect the local vulnerability database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Scan an image (any transport of `palisade sbom`).
+    Image {
+        /// The image reference.
+        image: String,
+        #[command(flatten)]
+        image_args: ImageArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// Scan a root filesystem (a node's /).
+    Rootfs {
+        /// Directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// Re-assess an SBOM (CycloneDX or SPDX JSON, Palisade's, Trivy's or Syft's) without the image.
+    Sbom {
+        /// SBOM file (`-` for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+}
+
+/// Report formats of `palisade scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Grouped by package, with counts per severity (the default on a terminal).
+    Table,
+    /// Native JSON (the default when stdout is not a terminal).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// CycloneDX 1.6 with a vulnerabilities section.
+    Cyclonedx,
+}
+
+/// Options shared by every scan.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub db: DbPath,
+    /// Report format.
+    #[arg(short, long, value_enum, env = "PALISADE_FORMAT")]
+    pub format: Option<ScanFormat>,
+    /// Write the report to FILE.
+    #[arg(short, long, env = "PALISADE_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,NEGLIGIBLE,UNKNOWN).
+    #[arg(long, env = "PALISADE_SEVERITY", value_delimiter = ',')]
+    pub severity: Vec<String>,
+    /// Hide findings that have no fixed version.
+    #[arg(long, env = "PALISADE_IGNORE_UNFIXED")]
+    pub ignore_unfixed: bool,
+    /// Hide findings with these statuses (fixed, affected, will-not-fix, fix-deferred, end-of-life).
+    #[arg(long, env = "PALISADE_IGNORE_STATUS", value_delimiter = ',')]
+    pub ignore_status: Vec<String>,
+    /// Ignore file (IDs one per line, or YAML); default `.palisadeignore` when present.
+    #[arg(long, env = "PALISADE_IGNOREFILE")]
+    pub ignorefile: Option<PathBuf>,
+    /// OpenVEX documents whose not_affected/fixed statements suppress findings.
+    #[arg(long, env = "PALISADE_VEX", value_delimiter = ',')]
+    pub vex: Vec<PathBuf>,
+    /// Exit with this code when findings remain after filtering (a CI gate).
+    #[arg(long, env = "PALISADE_EXIT_CODE", default_value_t = 0)]
+    pub exit_code: u8,
+    /// Warn when the database is older than this (e.g. 36h, 7d).
+    #[arg(long, env = "PALISADE_DB_MAX_AGE", default_value = "7d")]
+    pub db_max_age: String,
+}
+
+/// Where the vulnerability database is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbPath {
+    /// Database file (default: the user cache directory).
+    #[arg(long = "db", env = "PALISADE_DB", global = true)]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Download the feeds from their upstream locations (or mirrors) and rebuild the database.
+    Update {
+        #[command(flatten)]
+        db: DbPath,
+        /// Base URL override per source group, e.g. `osv=http://mirror/osv` (groups: osv, debian, alpine, kev, epss).
+        #[arg(long, env = "PALISADE_FEED_MIRROR", value_delimiter = ',')]
+        mirror: Vec<String>,
+        /// Only these source groups.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Where downloads are kept between updates (default: next to the database).
+        #[arg(long, env = "PALISADE_FEED_DIR")]
+        feed_dir: Option<PathBuf>,
+    },
+    /// Build the database from local copies of the feeds.
+    Build {
+        #[command(flatten)]
+        db: DbPath,
+        /// Directories to search for feeds (laid out as upstream publishes them).
+        #[arg(long = "from", required = true, num_args = 1..)]
+        from: Vec<PathBuf>,
+    },
+    /// Show sources, record counts and age.
+    Status {
+        #[command(flatten)]
+        db: DbPath,
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// SBOM output formats.

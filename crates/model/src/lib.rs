@@ -288,6 +288,95 @@ pub fn purl(
     s
 }
 
+/// A parsed package URL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Purl {
+    /// Type (`deb`, `npm`, ...), lower case.
+    pub kind: String,
+    /// Namespace (decoded), if any.
+    pub namespace: Option<String>,
+    /// Name (decoded).
+    pub name: String,
+    /// Version (decoded), if any.
+    pub version: Option<String>,
+    /// Qualifiers (decoded).
+    pub qualifiers: Vec<(String, String)>,
+}
+
+fn purl_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Purl {
+    /// Parse `pkg:type/namespace/name@version?qualifiers#subpath`.
+    pub fn parse(s: &str) -> Option<Purl> {
+        let rest = s.strip_prefix("pkg:")?;
+        let rest = rest.split('#').next().unwrap_or(rest);
+        let (rest, quals) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        let rest = rest.trim_matches('/');
+        let (kind, path) = rest.split_once('/')?;
+        // The version is after the last '@' of the last path segment.
+        let (path, version) = match path.rfind('@') {
+            Some(i) if path[i..].find('/').is_none() && i > 0 => (&path[..i], Some(purl_decode(&path[i + 1..]))),
+            _ => (path, None),
+        };
+        let (namespace, name) = match path.rsplit_once('/') {
+            Some((ns, n)) => (Some(ns.split('/').map(purl_decode).collect::<Vec<_>>().join("/")), purl_decode(n)),
+            None => (None, purl_decode(path)),
+        };
+        if kind.is_empty() || name.is_empty() {
+            return None;
+        }
+        let qualifiers = quals
+            .map(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_ascii_lowercase(), purl_decode(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Purl { kind: kind.to_ascii_lowercase(), namespace, name, version, qualifiers })
+    }
+
+    /// A qualifier's value.
+    pub fn qualifier(&self, k: &str) -> Option<&str> {
+        self.qualifiers.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+
+    /// The package type, when Palisade knows it.
+    pub fn package_type(&self) -> Option<PackageType> {
+        PackageType::ALL.iter().copied().find(|t| t.as_str() == self.kind)
+    }
+
+    /// The package name as Palisade spells it for this type (Maven `group:artifact`,
+    /// npm `@scope/name`, Go and Composer `namespace/name`).
+    pub fn package_name(&self) -> String {
+        match (self.package_type(), &self.namespace) {
+            (Some(PackageType::Maven), Some(ns)) => format!("{ns}:{}", self.name),
+            (Some(PackageType::Npm | PackageType::Golang | PackageType::Composer), Some(ns)) => format!("{ns}/{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
 /// What was scanned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
@@ -364,6 +453,26 @@ mod tests {
         assert_eq!(p.purl, "pkg:golang/golang.org/x/text@v0.3.7");
         let p = PackageBuilder::new(PackageType::Pypi, "PyYAML", "5.3").build();
         assert_eq!(p.purl, "pkg:pypi/pyyaml@5.3");
+    }
+
+    #[test]
+    fn purl_parsing_round_trips() {
+        for (s, name, ver) in [
+            ("pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12", "libc6", "2.36-9+deb12u10"),
+            ("pkg:npm/%40babel/core@7.0.0", "@babel/core", "7.0.0"),
+            ("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.14.0", "com.fasterxml.jackson.core:jackson-databind", "2.14.0"),
+            ("pkg:golang/golang.org/x/text@v0.3.7", "golang.org/x/text", "v0.3.7"),
+            ("pkg:pypi/pyyaml@5.3", "pyyaml", "5.3"),
+        ] {
+            let p = Purl::parse(s).unwrap_or_default();
+            assert_eq!((p.package_name().as_str(), p.version.as_deref()), (name, Some(ver)), "{s}");
+        }
+        let p = Purl::parse("pkg:deb/debian/libc6@2.36?arch=amd64&distro=debian-12").unwrap_or_default();
+        assert_eq!(p.qualifier("distro"), Some("debian-12"));
+        for bad in ["", "pkg:", "pkg:x", "pkg:/a", "nopkg:a/b", "pkg:a/%", "pkg:a/%zz@%"] {
+            let _ = Purl::parse(bad);
+        }
+        assert!(Purl::parse("pkg:golang/stdlib").is_some_and(|p| p.version.is_none()));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod analyzer;
 pub mod catalog;
 mod error;
 pub mod format;
+pub mod read;
 pub mod scan;
 
 pub use error::CatalogError;

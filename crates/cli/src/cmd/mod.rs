@@ -3,11 +3,15 @@
 use crate::args::{Cli, Command};
 use std::process::ExitCode;
 
+mod db;
 mod sbom;
+mod scan;
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sbom(a) => sbom::run(a, cli.quiet),
+        Command::Scan(c) => scan::run(c, cli.quiet),
+        Command::Db(c) => db::run(c, cli.quiet),
     }
 }

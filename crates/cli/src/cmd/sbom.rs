@@ -49,9 +49,14 @@ pub fn run(a: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         SbomFormat::Spdx => Format::Spdx,
     };
     let text = format::render(&sbom, f, &now, &uuid);
-    match &a.output {
+    emit(&a.output, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write `text` to the output file (atomically) or stdout (a closed pipe is not an error).
+pub fn emit(output: &Option<std::path::PathBuf>, text: &str) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
-            // Write next to the destination and rename, so a failed run leaves no half file.
             let tmp = path.with_extension("palisade-tmp");
             std::fs::write(&tmp, text.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
@@ -65,5 +70,5 @@ pub fn run(a: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
