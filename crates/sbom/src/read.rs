@@ -132,7 +132,7 @@ fn cyclonedx(v: &Value) -> Sbom {
             Some(format!("{ep}{v}{rel}"))
         });
         if let Some(mut p) = from_purl(purl, found, src_name, src_version.as_deref(), cdx_licenses(c)) {
-            p.layer = prop(c, &["palisade:layer:digest", "aquasecurity:trivy:LayerDigest"]).unwrap_or("").to_string();
+            p.layer = prop(c, &["palisade:layer:digest", "aquasecurity:trivy:LayerDigest", "aquasecurity:trivy:LayerDiffID"]).unwrap_or("").to_string();
             sbom.packages.push(p);
         }
     }
@@ -156,8 +156,14 @@ fn spdx(v: &Value) -> Sbom {
         });
         let Some(purl) = purl else { continue };
         let lic = p["licenseDeclared"].as_str().filter(|l| *l != "NOASSERTION" && *l != "NONE").map(str::to_string);
-        let found = p["sourceInfo"].as_str().and_then(|s| s.strip_prefix("found in ")).map(|s| s.split(" (layer").next().unwrap_or(s));
-        if let Some(pkg) = from_purl(purl, found, None, None, lic.into_iter().collect()) {
+        let info = p["sourceInfo"].as_str().unwrap_or("");
+        let found = info.strip_prefix("found in ").map(|s| s.split(" (layer").next().unwrap_or(s));
+        // Trivy: "built package from: openssl 1.1.1d-r3".
+        let (src_name, src_version) = match info.strip_prefix("built package from: ").map(|s| s.split_whitespace().collect::<Vec<_>>()) {
+            Some(parts) if parts.len() == 2 => (Some(parts[0]), Some(parts[1])),
+            _ => (None, None),
+        };
+        if let Some(pkg) = from_purl(purl, found, src_name, src_version, lic.into_iter().collect()) {
             sbom.packages.push(pkg);
         }
     }

@@ -147,6 +147,14 @@ pub enum FetchError {
         /// Cause.
         reason: String,
     },
+    /// The host could not be reached at all (not retried).
+    #[error("{url}: unreachable: {reason}")]
+    Unreachable {
+        /// URL.
+        url: String,
+        /// Cause.
+        reason: String,
+    },
     /// Local file error.
     #[error("{}: {error}", path.display())]
     Io {
@@ -227,6 +235,11 @@ pub fn fetch(agent: &ureq::Agent, url: &str, dest: &Path, retries: u32, backoff:
                 continue;
             }
             Err(ureq::Error::Status(code, _)) => return Err(FetchError::Status { url: url.into(), status: code }),
+            Err(ureq::Error::Transport(t))
+                if matches!(t.kind(), ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns) =>
+            {
+                return Err(FetchError::Unreachable { url: url.into(), reason: t.to_string() });
+            }
             Err(ureq::Error::Transport(t)) => {
                 last_err = t.to_string();
                 continue;
@@ -307,6 +320,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateOutcome, UpdateError> {
         .build();
     let mut out = UpdateOutcome::default();
     let mut errors = Vec::new();
+    let mut unreachable: Vec<&str> = Vec::new();
     for s in &opts.sources {
         if !opts.only.is_empty() && !opts.only.iter().any(|g| g == s.group) {
             continue;
@@ -316,7 +330,17 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateOutcome, UpdateError> {
         if opts.progress {
             eprintln!("fetching {url}");
         }
-        let fresh = match fetch(&agent, &url, &dest, opts.retries, opts.backoff) {
+        let fetched = if unreachable.contains(&s.group) {
+            Err(FetchError::Unreachable { url: url.clone(), reason: "host unreachable earlier in this update".into() })
+        } else {
+            fetch(&agent, &url, &dest, opts.retries, opts.backoff)
+        };
+        if let Err(FetchError::Unreachable { .. }) = &fetched {
+            if !unreachable.contains(&s.group) {
+                unreachable.push(s.group);
+            }
+        }
+        let fresh = match fetched {
             Ok(Fetched::New(part)) => Some(part),
             Ok(Fetched::NotModified) => None,
             Err(FetchError::Status { status: 404, .. }) if s.group == "alpine" || s.group == "osv" => {

@@ -70,7 +70,7 @@ pub fn run(c: ScanCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     let built = db.meta().built_at_unix;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut warnings: Vec<String> = Vec::new();
-    if now.saturating_sub(built) > max_age.as_secs() {
+    if now.saturating_sub(built) >= max_age.as_secs() {
         warnings.push(format!(
             "the vulnerability database is {} h old (built {}); run `palisade db update`",
             now.saturating_sub(built) / 3600,

@@ -8,4 +8,6 @@ mod errors;
 mod images;
 mod registry;
 mod rootfs;
+mod scan;
+mod update;
 mod util;
