@@ -371,7 +371,9 @@ impl Purl {
     pub fn package_name(&self) -> String {
         match (self.package_type(), &self.namespace) {
             (Some(PackageType::Maven), Some(ns)) => format!("{ns}:{}", self.name),
-            (Some(PackageType::Npm | PackageType::Golang | PackageType::Composer), Some(ns)) => format!("{ns}/{}", self.name),
+            (Some(PackageType::Npm | PackageType::Golang | PackageType::Composer), Some(ns)) => {
+                format!("{ns}/{}", self.name)
+            }
             _ => self.name.clone(),
         }
     }
@@ -460,7 +462,11 @@ mod tests {
         for (s, name, ver) in [
             ("pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12", "libc6", "2.36-9+deb12u10"),
             ("pkg:npm/%40babel/core@7.0.0", "@babel/core", "7.0.0"),
-            ("pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.14.0", "com.fasterxml.jackson.core:jackson-databind", "2.14.0"),
+            (
+                "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.14.0",
+                "com.fasterxml.jackson.core:jackson-databind",
+                "2.14.0",
+            ),
             ("pkg:golang/golang.org/x/text@v0.3.7", "golang.org/x/text", "v0.3.7"),
             ("pkg:pypi/pyyaml@5.3", "pyyaml", "5.3"),
         ] {

@@ -45,7 +45,13 @@ fn prop<'a>(c: &'a Value, names: &[&str]) -> Option<&'a str> {
 }
 
 /// Build a package from a PURL and optional extra facts.
-fn from_purl(purl_str: &str, found_in: Option<&str>, src_name: Option<&str>, src_version: Option<&str>, licenses: Vec<String>) -> Option<Package> {
+fn from_purl(
+    purl_str: &str,
+    found_in: Option<&str>,
+    src_name: Option<&str>,
+    src_version: Option<&str>,
+    licenses: Vec<String>,
+) -> Option<Package> {
     let purl = Purl::parse(purl_str)?;
     let kind = purl.package_type()?;
     let mut version = purl.version.clone().unwrap_or_default();
@@ -96,7 +102,9 @@ fn cdx_licenses(c: &Value) -> Vec<String> {
                 .filter_map(|l| {
                     l.get("expression")
                         .and_then(Value::as_str)
-                        .or_else(|| l.get("license").and_then(|x| x.get("id").or_else(|| x.get("name"))).and_then(Value::as_str))
+                        .or_else(|| {
+                            l.get("license").and_then(|x| x.get("id").or_else(|| x.get("name"))).and_then(Value::as_str)
+                        })
                         .map(str::to_string)
                 })
                 .collect()
@@ -108,7 +116,8 @@ fn cyclonedx(v: &Value) -> Sbom {
     let mut sbom = Sbom::default();
     let meta = &v["metadata"]["component"];
     sbom.target = Target { name: meta["name"].as_str().unwrap_or("").to_string(), ..Default::default() };
-    let mut stack: Vec<&Value> = v.get("components").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let mut stack: Vec<&Value> =
+        v.get("components").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
     while let Some(c) = stack.pop() {
         if let Some(children) = c.get("components").and_then(Value::as_array) {
             stack.extend(children.iter());
@@ -128,11 +137,17 @@ fn cyclonedx(v: &Value) -> Sbom {
             // Trivy splits the source version: SrcEpoch, SrcVersion, SrcRelease.
             let v = prop(c, &["aquasecurity:trivy:SrcVersion"])?;
             let rel = prop(c, &["aquasecurity:trivy:SrcRelease"]).map(|r| format!("-{r}")).unwrap_or_default();
-            let ep = prop(c, &["aquasecurity:trivy:SrcEpoch"]).filter(|e| *e != "0").map(|e| format!("{e}:")).unwrap_or_default();
+            let ep = prop(c, &["aquasecurity:trivy:SrcEpoch"])
+                .filter(|e| *e != "0")
+                .map(|e| format!("{e}:"))
+                .unwrap_or_default();
             Some(format!("{ep}{v}{rel}"))
         });
         if let Some(mut p) = from_purl(purl, found, src_name, src_version.as_deref(), cdx_licenses(c)) {
-            p.layer = prop(c, &["palisade:layer:digest", "aquasecurity:trivy:LayerDigest", "aquasecurity:trivy:LayerDiffID"]).unwrap_or("").to_string();
+            p.layer =
+                prop(c, &["palisade:layer:digest", "aquasecurity:trivy:LayerDigest", "aquasecurity:trivy:LayerDiffID"])
+                    .unwrap_or("")
+                    .to_string();
             sbom.packages.push(p);
         }
     }
@@ -158,8 +173,11 @@ fn spdx(v: &Value) -> Sbom {
         let lic = p["licenseDeclared"].as_str().filter(|l| *l != "NOASSERTION" && *l != "NONE").map(str::to_string);
         let info = p["sourceInfo"].as_str().unwrap_or("");
         let found = info.strip_prefix("found in ").map(|s| s.split(" (layer").next().unwrap_or(s));
-        // Trivy: "built package from: openssl 1.1.1d-r3".
-        let (src_name, src_version) = match info.strip_prefix("built package from: ").map(|s| s.split_whitespace().collect::<Vec<_>>()) {
+        // Trivy: sourceInfo "built package from: openssl 1.1.1d-r3"; Palisade: comment "source package openssl 1.1.1d-r3".
+        let src = info
+            .strip_prefix("built package from: ")
+            .or_else(|| p["comment"].as_str().and_then(|c| c.strip_prefix("source package ")));
+        let (src_name, src_version) = match src.map(|s| s.split_whitespace().collect::<Vec<_>>()) {
             Some(parts) if parts.len() == 2 => (Some(parts[0]), Some(parts[1])),
             _ => (None, None),
         };
@@ -221,7 +239,10 @@ mod tests {
         assert_eq!(k, SbomKind::CycloneDx);
         assert_eq!(s.os.as_ref().map(|o| o.version.as_str()), Some("12.10"));
         let libc = &s.packages[0];
-        assert_eq!((libc.source_name.as_deref(), libc.source_version.as_deref()), (Some("glibc"), Some("2.36-9+deb12u10")));
+        assert_eq!(
+            (libc.source_name.as_deref(), libc.source_version.as_deref()),
+            (Some("glibc"), Some("2.36-9+deb12u10"))
+        );
         assert_eq!(s.packages[1].licenses, vec!["MIT".to_string()]);
     }
 

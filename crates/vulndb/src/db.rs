@@ -245,7 +245,8 @@ pub fn build(input: BuildInput, now_unix: u64) -> Vec<u8> {
         sections.insert(name, (body.len() as u64, bytes.len() as u64));
         body.extend_from_slice(&bytes);
     };
-    let entries: BTreeMap<String, usize> = ecos.iter().map(|(k, v)| (k.clone(), v.values().map(Vec::len).sum())).collect();
+    let entries: BTreeMap<String, usize> =
+        ecos.iter().map(|(k, v)| (k.clone(), v.values().map(Vec::len).sum())).collect();
     put("vulns".into(), encode(&vulns), &mut body);
     put("cve".into(), encode(&cve), &mut body);
     for (name, idx) in &ecos {
@@ -350,7 +351,14 @@ impl VulnDb {
             return Err(fmt(&format!("schema {} found", header.meta.schema)));
         }
         let body = data[12 + hlen as usize..].to_vec();
-        let mut db = VulnDb { path: path.into(), header, body, vulns: Vec::new(), cve: BTreeMap::new(), ecos: Mutex::new(HashMap::new()) };
+        let mut db = VulnDb {
+            path: path.into(),
+            header,
+            body,
+            vulns: Vec::new(),
+            cve: BTreeMap::new(),
+            ecos: Mutex::new(HashMap::new()),
+        };
         db.vulns = db.section("vulns")?.unwrap_or_default();
         db.cve = db.section("cve")?.unwrap_or_default();
         Ok(db)
@@ -359,7 +367,10 @@ impl VulnDb {
     fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, DbError> {
         let Some(&(off, len)) = self.header.sections.get(name) else { return Ok(None) };
         let fmt = |reason: String| DbError::Format { path: self.path.clone(), reason };
-        let end = off.checked_add(len).filter(|e| *e as usize <= self.body.len()).ok_or_else(|| fmt(format!("section {name} out of bounds")))?;
+        let end = off
+            .checked_add(len)
+            .filter(|e| *e as usize <= self.body.len())
+            .ok_or_else(|| fmt(format!("section {name} out of bounds")))?;
         let compressed = &self.body[off as usize..end as usize];
         let mut raw = Vec::new();
         let dec = zstd::stream::read::Decoder::new(compressed).map_err(|e| fmt(format!("section {name}: {e}")))?;
@@ -446,7 +457,10 @@ mod tests {
                 ecosystem: eco,
                 release: String::new(),
                 package: pkg.into(),
-                ranges: vec![Range { kind: RangeKind::Ecosystem, events: vec![Event::Introduced("0".into()), Event::Fixed("2.0".into())] }],
+                ranges: vec![Range {
+                    kind: RangeKind::Ecosystem,
+                    events: vec![Event::Introduced("0".into()), Event::Fixed("2.0".into())],
+                }],
                 versions: vec![],
                 status: Status::Fixed,
                 severity: None,
@@ -466,7 +480,13 @@ mod tests {
                 adv("RUSTSEC-1", &[], EcoKind::CratesIo, "smallvec"),
                 w,
             ],
-            kev: vec![KevEntry { cve: "CVE-1".into(), date_added: "2024-01-01".into(), due_date: "2024-01-22".into(), ransomware: false, required_action: "patch".into() }],
+            kev: vec![KevEntry {
+                cve: "CVE-1".into(),
+                date_added: "2024-01-01".into(),
+                due_date: "2024-01-22".into(),
+                ransomware: false,
+                required_action: "patch".into(),
+            }],
             epss: vec![("CVE-1".into(), Epss { score: 0.5, percentile: 0.9 })],
             sources: vec![],
         };

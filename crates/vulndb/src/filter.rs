@@ -153,7 +153,9 @@ pub fn parse_openvex(name: &str, data: &[u8]) -> Result<Vec<VexStatement>, Polic
                 o => {
                     let subs: Vec<String> = o["subcomponents"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|x| x["@id"].as_str().or(x.as_str()).map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter().filter_map(|x| x["@id"].as_str().or(x.as_str()).map(str::to_string)).collect()
+                        })
                         .unwrap_or_default();
                     if subs.is_empty() {
                         if let Some(id) = o["@id"].as_str() {
@@ -165,7 +167,8 @@ pub fn parse_openvex(name: &str, data: &[u8]) -> Result<Vec<VexStatement>, Polic
                 }
             }
         }
-        let justification = s["justification"].as_str().or_else(|| s["impact_statement"].as_str()).unwrap_or("").to_string();
+        let justification =
+            s["justification"].as_str().or_else(|| s["impact_statement"].as_str()).unwrap_or("").to_string();
         out.push(VexStatement {
             vulnerability: vuln,
             products,
@@ -183,7 +186,12 @@ pub fn apply(findings: Vec<Finding>, policy: &Policy, today: &str) -> (Vec<Findi
     for f in findings {
         let reason = suppression(&f, policy, today);
         match reason {
-            Some(reason) => suppressed.push(Suppressed { id: f.id.clone(), package: f.package.clone(), installed: f.installed.clone(), reason }),
+            Some(reason) => suppressed.push(Suppressed {
+                id: f.id.clone(),
+                package: f.package.clone(),
+                installed: f.installed.clone(),
+                reason,
+            }),
             None => kept.push(f),
         }
     }
@@ -272,10 +280,15 @@ mod tests {
         let r = parse_ignore_file("x.yaml", yaml).unwrap_or_default();
         assert_eq!(r[0].purls.len(), 1);
         let policy = Policy { ignores: r, ..Default::default() };
-        let (kept, sup) = apply(vec![finding("CVE-2020-8203", "pkg:npm/lodash@4.17.15", Severity::High, &["4.17.19"])], &policy, "2026-01-01");
+        let (kept, sup) = apply(
+            vec![finding("CVE-2020-8203", "pkg:npm/lodash@4.17.15", Severity::High, &["4.17.19"])],
+            &policy,
+            "2026-01-01",
+        );
         assert!(kept.is_empty());
         assert!(sup[0].reason.contains("not reachable"));
-        let (kept, _) = apply(vec![finding("CVE-2020-8203", "pkg:npm/lodash@4.17.21", Severity::High, &[])], &policy, "2026-01-01");
+        let (kept, _) =
+            apply(vec![finding("CVE-2020-8203", "pkg:npm/lodash@4.17.21", Severity::High, &[])], &policy, "2026-01-01");
         assert_eq!(kept.len(), 1, "rule limited to another version");
         assert!(parse_ignore_file("x", "vulnerabilities:\n  - purls: []\n").is_err());
     }
@@ -284,7 +297,8 @@ mod tests {
     fn expiry_severity_unfixed_and_vex() {
         let rules = parse_ignore_file("f", "CVE-1 exp:2020-01-01\n").unwrap_or_default();
         let policy = Policy { ignores: rules, ..Default::default() };
-        let (kept, _) = apply(vec![finding("CVE-1", "pkg:npm/lodash@4.17.15", Severity::High, &[])], &policy, "2026-01-01");
+        let (kept, _) =
+            apply(vec![finding("CVE-1", "pkg:npm/lodash@4.17.15", Severity::High, &[])], &policy, "2026-01-01");
         assert_eq!(kept.len(), 1, "expired rule no longer applies");
         let policy = Policy { severities: Some([Severity::Critical].into()), ..Default::default() };
         assert!(apply(vec![finding("CVE-1", "p", Severity::High, &[])], &policy, "x").0.is_empty());
@@ -297,7 +311,10 @@ mod tests {
         let st = parse_openvex("vex.json", vex).unwrap_or_default();
         let policy = Policy { vex: st, ..Default::default() };
         let (kept, sup) = apply(
-            vec![finding("CVE-1", "pkg:npm/lodash@4.17.15", Severity::High, &[]), finding("CVE-2", "pkg:npm/lodash@4.17.15", Severity::High, &[])],
+            vec![
+                finding("CVE-1", "pkg:npm/lodash@4.17.15", Severity::High, &[]),
+                finding("CVE-2", "pkg:npm/lodash@4.17.15", Severity::High, &[]),
+            ],
             &policy,
             "x",
         );

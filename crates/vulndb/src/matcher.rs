@@ -6,7 +6,9 @@
 //! an ID (aliases, transitively) become one finding listing every ID.
 
 use crate::db::{DbError, VulnDb};
-use crate::record::{alpine_release, debian_release, normalize_name, Cvss, EcoKind, Epss, Event, KevEntry, Severity, Status};
+use crate::record::{
+    alpine_release, debian_release, normalize_name, Cvss, EcoKind, Epss, Event, KevEntry, Severity, Status,
+};
 use crate::version;
 use palisade_model::{OsInfo, Package, PackageType, Sbom};
 use serde::{Deserialize, Serialize};
@@ -277,7 +279,11 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
             }
         }
         let best_cvss = cvss.iter().max_by_key(|c| cvss_rank(c)).cloned();
-        let ghsa = infos.iter().filter(|v| v.id.starts_with("GHSA-") || v.source.contains("ghsa")).filter_map(|v| v.severity).max();
+        let ghsa = infos
+            .iter()
+            .filter(|v| v.id.starts_with("GHSA-") || v.source.contains("ghsa"))
+            .filter_map(|v| v.severity)
+            .max();
         let other = infos.iter().filter_map(|v| v.severity).max();
         let (severity, severity_source) = if let Some(s) = part.distro_severity.filter(|s| *s != Severity::Unknown) {
             (s, part.key.eco.osv_name().to_ascii_lowercase())
@@ -302,7 +308,9 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
             },
             (None, Status::WillNotFix) => "The distribution will not fix this; mitigate or replace the package.".into(),
             (None, Status::FixDeferred) => "The distribution has deferred the fix; mitigate until it ships.".into(),
-            (None, Status::EndOfLife) => "The release is end-of-life for this package; move to a supported release.".into(),
+            (None, Status::EndOfLife) => {
+                "The release is end-of-life for this package; move to a supported release.".into()
+            }
             (None, _) => "No fix is available yet; mitigate, or remove the package if unused.".into(),
         };
         if multi_layer && !p.layer.is_empty() && p.layer == first_layer {
@@ -350,4 +358,199 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
         ))
     });
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{build, BuildInput};
+    use crate::record::{Advisory, Affected, Range, RangeKind};
+    use palisade_model::PackageBuilder;
+
+    fn affected(
+        eco: EcoKind,
+        release: &str,
+        pkg: &str,
+        fixed: Option<&str>,
+        status: Status,
+        sev: Option<Severity>,
+    ) -> Affected {
+        Affected {
+            ecosystem: eco,
+            release: release.into(),
+            package: pkg.into(),
+            ranges: fixed
+                .map(|f| {
+                    vec![Range {
+                        kind: RangeKind::Ecosystem,
+                        events: vec![Event::Introduced("0".into()), Event::Fixed(f.into())],
+                    }]
+                })
+                .unwrap_or_default(),
+            versions: vec![],
+            status,
+            severity: sev,
+        }
+    }
+
+    fn adv(
+        id: &str,
+        aliases: &[&str],
+        sev: Option<Severity>,
+        cvss: Option<f32>,
+        source: &str,
+        af: Vec<Affected>,
+    ) -> Advisory {
+        Advisory {
+            id: id.into(),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            summary: format!("{id}"),
+            severity: sev,
+            cvss: cvss
+                .map(|s| {
+                    vec![Cvss {
+                        version: "3.1".into(),
+                        vector: "CVSS:3.1/AV:N".into(),
+                        score: Some(s),
+                        source: "nvd".into(),
+                    }]
+                })
+                .unwrap_or_default(),
+            published: None,
+            modified: None,
+            withdrawn: false,
+            references: vec![],
+            affected: af,
+            source: source.into(),
+        }
+    }
+
+    fn open(input: BuildInput) -> VulnDb {
+        VulnDb::from_bytes(std::path::Path::new("mem"), build(input, 0)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn aliases_merge_and_severity_precedence() {
+        let db = open(BuildInput {
+            advisories: vec![
+                adv(
+                    "PYSEC-1",
+                    &["CVE-2020-1"],
+                    None,
+                    Some(9.8),
+                    "osv:PyPI",
+                    vec![affected(EcoKind::PyPI, "", "pyYAML", Some("5.4"), Status::Fixed, None)],
+                ),
+                adv(
+                    "GHSA-a",
+                    &["CVE-2020-1"],
+                    Some(Severity::High),
+                    None,
+                    "osv:PyPI",
+                    vec![affected(EcoKind::PyPI, "", "PyYAML", Some("5.4.1"), Status::Fixed, None)],
+                ),
+                adv(
+                    "PYSEC-2",
+                    &[],
+                    None,
+                    Some(5.0),
+                    "osv:PyPI",
+                    vec![affected(EcoKind::PyPI, "", "pyyaml", Some("5.1"), Status::Fixed, None)],
+                ),
+            ],
+            epss: vec![("CVE-2020-1".into(), Epss { score: 0.4, percentile: 0.97 })],
+            ..Default::default()
+        });
+        let mut sbom = Sbom::default();
+        sbom.packages.push(PackageBuilder::new(PackageType::Pypi, "PyYAML", "5.3").found_in("/a").build());
+        sbom.packages.push(PackageBuilder::new(PackageType::Pypi, "PyYAML", "5.3").found_in("/b").build());
+        let r = match_sbom(&db, &sbom).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.findings.len(), 1, "one finding per vulnerability; PYSEC-2 is fixed in 5.1 < 5.3");
+        let f = &r.findings[0];
+        assert_eq!(f.id, "CVE-2020-1");
+        assert_eq!(f.ids, vec!["CVE-2020-1", "GHSA-a", "PYSEC-1"]);
+        assert_eq!(f.fixed_versions, vec!["5.4", "5.4.1"]);
+        assert_eq!((f.severity, f.severity_source.as_str()), (Severity::High, "ghsa"), "GHSA before CVSS");
+        assert_eq!(f.epss.map(|e| e.percentile), Some(0.97));
+        assert_eq!(f.also_in, vec!["/b".to_string()]);
+    }
+
+    #[test]
+    fn distro_matching_by_source_with_statuses() {
+        let db = open(BuildInput {
+            advisories: vec![
+                adv(
+                    "CVE-1",
+                    &[],
+                    None,
+                    Some(9.8),
+                    "debian-tracker",
+                    vec![affected(
+                        EcoKind::Debian,
+                        "12",
+                        "openssl",
+                        Some("3.0.15-1~deb12u1"),
+                        Status::Fixed,
+                        Some(Severity::Low),
+                    )],
+                ),
+                adv(
+                    "CVE-2",
+                    &[],
+                    None,
+                    None,
+                    "debian-tracker",
+                    vec![affected(
+                        EcoKind::Debian,
+                        "12",
+                        "openssl",
+                        None,
+                        Status::WillNotFix,
+                        Some(Severity::Negligible),
+                    )],
+                ),
+                adv(
+                    "CVE-3",
+                    &[],
+                    None,
+                    None,
+                    "debian-tracker",
+                    vec![affected(EcoKind::Debian, "12", "openssl", None, Status::NotAffected, None)],
+                ),
+                adv(
+                    "CVE-4",
+                    &[],
+                    None,
+                    None,
+                    "debian-tracker",
+                    vec![affected(EcoKind::Debian, "11", "openssl", Some("9.9"), Status::Fixed, None)],
+                ),
+            ],
+            ..Default::default()
+        });
+        let mut sbom = Sbom {
+            os: Some(OsInfo { family: "debian".into(), version: "12".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        sbom.target.layers = vec!["sha256:base".into(), "sha256:app".into()];
+        let mut p = PackageBuilder::new(PackageType::Deb, "libssl3", "3.0.11-1~deb12u2+b1")
+            .source(Some("openssl".into()), Some("3.0.11-1~deb12u2".into()))
+            .found_in("/var/lib/dpkg/status")
+            .build();
+        p.layer = "sha256:base".into();
+        sbom.packages.push(p);
+        let r = match_sbom(&db, &sbom).unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = r.findings.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, vec!["CVE-1", "CVE-2"], "not-affected and other releases excluded");
+        let f = &r.findings[0];
+        assert_eq!((f.severity, f.severity_source.as_str()), (Severity::Low, "debian"), "distro rating first");
+        assert_eq!(f.source_package.as_deref(), Some("openssl"));
+        assert!(f.remediation.contains("base image"), "{}", f.remediation);
+        assert_eq!(r.findings[1].status, Status::WillNotFix);
+        // A release the database lacks is reported, not silently passed.
+        sbom.os = Some(OsInfo { family: "debian".into(), version: "13".into(), ..Default::default() });
+        let r = match_sbom(&db, &sbom).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.findings.is_empty());
+        assert!(r.warnings[0].contains("no Debian 13 advisories"), "{:?}", r.warnings);
+    }
 }

@@ -82,7 +82,11 @@ impl EcoKind {
         let release = match kind {
             EcoKind::Debian => rest.first().map(|r| debian_release(r)).unwrap_or_default(),
             EcoKind::Alpine => rest.first().map(|r| alpine_release(r)).unwrap_or_default(),
-            EcoKind::Ubuntu => rest.iter().find(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit())).map(|r| r.to_string()).unwrap_or_default(),
+            EcoKind::Ubuntu => rest
+                .iter()
+                .find(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
             EcoKind::RedHat => rest.first().map(|r| r.to_string()).unwrap_or_default(),
             _ => String::new(),
         };
@@ -214,7 +218,7 @@ pub struct Cvss {
 }
 
 /// The status of a package with respect to a vulnerability, as the distro states it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Affected below a fixed version (or per the ranges).

@@ -81,11 +81,22 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(out, "\n{}", counts_line(&r.findings));
     let mut groups: BTreeMap<(String, String, String, String), Vec<&Finding>> = BTreeMap::new();
     for f in &r.findings {
-        groups.entry((f.kind.to_string(), f.package.clone(), f.installed.clone(), f.found_in.clone())).or_default().push(f);
+        groups
+            .entry((f.kind.to_string(), f.package.clone(), f.installed.clone(), f.found_in.clone()))
+            .or_default()
+            .push(f);
     }
     for ((kind, pkg, ver, path), fs) in &groups {
-        let _ = writeln!(out, "\n{pkg} {ver} ({kind}, {path}) — {}", counts_line(&fs.iter().map(|f| (*f).clone()).collect::<Vec<_>>()));
-        let _ = writeln!(out, "  {:<20} {:<10} {:<13} {:<22} {:<14} TITLE", "ID", "SEVERITY", "STATUS", "FIXED IN", "EXPLOIT");
+        let _ = writeln!(
+            out,
+            "\n{pkg} {ver} ({kind}, {path}) — {}",
+            counts_line(&fs.iter().map(|f| (*f).clone()).collect::<Vec<_>>())
+        );
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} {:<13} {:<22} {:<14} TITLE",
+            "ID", "SEVERITY", "STATUS", "FIXED IN", "EXPLOIT"
+        );
         for f in fs {
             let exploit = match (&f.kev, &f.epss) {
                 (Some(_), Some(e)) => format!("KEV EPSS {:.2}", e.score),
@@ -93,7 +104,8 @@ pub fn table(r: &Report) -> String {
                 (None, Some(e)) => format!("EPSS {:.2}", e.score),
                 (None, None) => String::new(),
             };
-            let status = serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let status =
+                serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {:<20} {:<10} {:<13} {:<22} {:<14} {}",

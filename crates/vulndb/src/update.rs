@@ -37,8 +37,9 @@ pub fn default_base(group: &str) -> &'static str {
 pub const OSV_ECOSYSTEMS: [&str; 11] =
     ["Go", "crates.io", "PyPI", "npm", "Maven", "RubyGems", "Packagist", "NuGet", "Debian", "Ubuntu", "Alpine"];
 /// Alpine releases whose secdb is downloaded.
-pub const ALPINE_RELEASES: [&str; 13] =
-    ["v3.10", "v3.11", "v3.12", "v3.13", "v3.14", "v3.15", "v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "edge"];
+pub const ALPINE_RELEASES: [&str; 13] = [
+    "v3.10", "v3.11", "v3.12", "v3.13", "v3.14", "v3.15", "v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "edge",
+];
 
 /// Every default source.
 pub fn default_sources() -> Vec<Source> {
@@ -194,7 +195,13 @@ fn part_path(dest: &Path) -> PathBuf {
 }
 
 /// Download `url` towards `dest`, resuming a `.part` file left by an interrupted attempt.
-pub fn fetch(agent: &ureq::Agent, url: &str, dest: &Path, retries: u32, backoff: Duration) -> Result<Fetched, FetchError> {
+pub fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    retries: u32,
+    backoff: Duration,
+) -> Result<Fetched, FetchError> {
     let io = |p: &Path, e| FetchError::Io { path: p.to_path_buf(), error: e };
     let part = part_path(dest);
     if let Some(parent) = dest.parent() {
@@ -253,10 +260,7 @@ pub fn fetch(agent: &ureq::Agent, url: &str, dest: &Path, retries: u32, backoff:
         let (mut file, start, total) = if resp.status() == 206 {
             // Content-Range: bytes START-END/TOTAL
             let cr = resp.header("content-range").unwrap_or("").to_string();
-            let start = cr
-                .strip_prefix("bytes ")
-                .and_then(|r| r.split('-').next())
-                .and_then(|s| s.parse::<u64>().ok());
+            let start = cr.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
             let total = cr.rsplit('/').next().and_then(|t| t.parse::<u64>().ok());
             if start != Some(have) {
                 let _ = std::fs::remove_file(&part);
@@ -356,9 +360,10 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateOutcome, UpdateError> {
             }
         };
         if let Some(part) = fresh {
-            match std::fs::read(&part).map_err(|e| e.to_string()).and_then(|d| {
-                feed::parse_file(s.kind, &s.rel, &d).map_err(|e| e.to_string())
-            }) {
+            match std::fs::read(&part)
+                .map_err(|e| e.to_string())
+                .and_then(|d| feed::parse_file(s.kind, &s.rel, &d).map_err(|e| e.to_string()))
+            {
                 Ok(set) => {
                     let _ = std::fs::rename(meta_path(&part), meta_path(&dest));
                     if let Err(e) = std::fs::rename(&part, &dest) {
@@ -370,12 +375,16 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateOutcome, UpdateError> {
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&part);
-                    out.warnings.push(format!("{url}: downloaded file does not parse ({e}); keeping the previous copy"));
+                    out.warnings
+                        .push(format!("{url}: downloaded file does not parse ({e}); keeping the previous copy"));
                 }
             }
         }
         if dest.exists() {
-            match std::fs::read(&dest).map_err(|e| e.to_string()).and_then(|d| feed::parse_file(s.kind, &s.rel, &d).map_err(|e| e.to_string())) {
+            match std::fs::read(&dest)
+                .map_err(|e| e.to_string())
+                .and_then(|d| feed::parse_file(s.kind, &s.rel, &d).map_err(|e| e.to_string()))
+            {
                 Ok(set) => {
                     out.reused += 1;
                     out.sets.push(set);

@@ -23,7 +23,12 @@ pub fn merge(sets: Vec<feed::FeedSet>) -> BuildInput {
         input.advisories.extend(s.advisories);
         input.kev.extend(s.kev);
         input.epss.extend(s.epss);
-        input.sources.extend(s.sources.into_iter().map(|x| SourceInfo { name: x.name, path: x.path, records: x.records, skipped: x.skipped }));
+        input.sources.extend(s.sources.into_iter().map(|x| SourceInfo {
+            name: x.name,
+            path: x.path,
+            records: x.records,
+            skipped: x.skipped,
+        }));
     }
     input
 }
@@ -62,7 +67,8 @@ pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
         }
         DbCommand::Update { db, mirror, only, feed_dir } => {
             let target = path(&db);
-            let dir = feed_dir.unwrap_or_else(|| target.parent().map(|p| p.join("feeds")).unwrap_or_else(|| PathBuf::from("feeds")));
+            let dir = feed_dir
+                .unwrap_or_else(|| target.parent().map(|p| p.join("feeds")).unwrap_or_else(|| PathBuf::from("feeds")));
             let mut opts = palisade_vulndb::update::UpdateOptions::new(dir);
             for m in &mirror {
                 let (k, v) = m.split_once('=').with_context(|| format!("--mirror {m:?}: expected GROUP=URL"))?;
@@ -95,24 +101,27 @@ pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
             let opened = VulnDb::open(&target)?;
             let m = opened.meta();
             let age_h = now_unix().saturating_sub(m.built_at_unix) / 3600;
+            use std::fmt::Write as _;
+            let mut out = String::new();
             if json {
                 let mut v = serde_json::to_value(m)?;
                 v["path"] = serde_json::json!(target.display().to_string());
                 v["age_hours"] = serde_json::json!(age_h);
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out = serde_json::to_string_pretty(&v)? + "\n";
             } else {
-                println!("database: {}", target.display());
-                println!("built:    {} ({} h ago)", m.built_at, age_h);
-                println!("vulnerabilities: {}  KEV: {}  EPSS: {}", m.vulnerabilities, m.kev, m.epss);
-                println!("\n{:<34} {:>9} {:>8}  PATH", "SOURCE", "RECORDS", "SKIPPED");
+                let _ = writeln!(out, "database: {}", target.display());
+                let _ = writeln!(out, "built:    {} ({} h ago)", m.built_at, age_h);
+                let _ = writeln!(out, "vulnerabilities: {}  KEV: {}  EPSS: {}", m.vulnerabilities, m.kev, m.epss);
+                let _ = writeln!(out, "\n{:<34} {:>9} {:>8}  PATH", "SOURCE", "RECORDS", "SKIPPED");
                 for s in &m.sources {
-                    println!("{:<34} {:>9} {:>8}  {}", s.name, s.records, s.skipped, s.path);
+                    let _ = writeln!(out, "{:<34} {:>9} {:>8}  {}", s.name, s.records, s.skipped, s.path);
                 }
-                println!("\n{:<34} {:>9}", "INDEX", "ENTRIES");
+                let _ = writeln!(out, "\n{:<34} {:>9}", "INDEX", "ENTRIES");
                 for (k, n) in &m.entries {
-                    println!("{:<34} {:>9}", k.trim_start_matches("eco:"), n);
+                    let _ = writeln!(out, "{:<34} {:>9}", k.trim_start_matches("eco:"), n);
                 }
             }
+            crate::cmd::sbom::emit(&None, &out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -27,8 +27,11 @@ fn policy(a: &ScanArgs) -> anyhow::Result<Policy> {
         p.severities = Some(set);
     }
     for s in &a.ignore_status {
-        let st: Status = serde_json::from_value(serde_json::json!(s.to_ascii_lowercase()))
-            .map_err(|_| anyhow::anyhow!("--ignore-status: unknown status {s:?} (fixed, affected, will-not-fix, fix-deferred, end-of-life)"))?;
+        let st: Status = serde_json::from_value(serde_json::json!(s.to_ascii_lowercase())).map_err(|_| {
+            anyhow::anyhow!(
+                "--ignore-status: unknown status {s:?} (fixed, affected, will-not-fix, fix-deferred, end-of-life)"
+            )
+        })?;
         p.ignore_status.insert(st);
     }
     let ignorefile = a.ignorefile.clone().or_else(|| {
@@ -59,7 +62,8 @@ pub fn run(c: ScanCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let pol = policy(args)?;
     let db_path = crate::cmd::db::path(&args.db);
-    let max_age = humantime::parse_duration(&args.db_max_age).with_context(|| format!("--db-max-age {:?}", args.db_max_age))?;
+    let max_age =
+        humantime::parse_duration(&args.db_max_age).with_context(|| format!("--db-max-age {:?}", args.db_max_age))?;
     // Open the database while the image is read.
     let (db, sbom) = std::thread::scope(|s| -> anyhow::Result<(VulnDb, Sbom)> {
         let db = s.spawn(|| VulnDb::open(&db_path));
@@ -149,4 +153,3 @@ fn produce_sbom(c: &ScanCommand, name: &str, quiet: bool) -> anyhow::Result<Sbom
         }
     }
 }
-

@@ -13,7 +13,14 @@ pub fn db() -> &'static str {
     static DB: OnceLock<PathBuf> = OnceLock::new();
     DB.get_or_init(|| {
         let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("shared-{}.db", std::process::id()));
-        let out = palisade(&["db", "build", "--db", p.to_str().unwrap_or_default(), "--from", shared().join("vulndata").to_str().unwrap_or_default()]);
+        let out = palisade(&[
+            "db",
+            "build",
+            "--db",
+            p.to_str().unwrap_or_default(),
+            "--from",
+            shared().join("vulndata").to_str().unwrap_or_default(),
+        ]);
         assert!(out.status.success(), "db build failed: {}", String::from_utf8_lossy(&out.stderr));
         p
     })
@@ -29,7 +36,10 @@ fn scan(args: &[&str]) -> Value {
 }
 
 fn finding<'a>(r: &'a Value, package: &str, id: &str) -> Option<&'a Value> {
-    r["findings"].as_array()?.iter().find(|f| f["package"] == package && f["ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == id)))
+    r["findings"]
+        .as_array()?
+        .iter()
+        .find(|f| f["package"] == package && f["ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == id)))
 }
 
 #[test]
@@ -37,7 +47,8 @@ fn db_status_lists_the_shared_sources() {
     let out = palisade(&["db", "status", "--db", db(), "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let names: Vec<String> = v["sources"].as_array().map(|a| a.iter().map(|s| s(&s["name"])).collect()).unwrap_or_default();
+    let names: Vec<String> =
+        v["sources"].as_array().map(|a| a.iter().map(|x| s(&x["name"])).collect()).unwrap_or_default();
     for want in ["osv:Go", "osv:crates.io", "osv:PyPI", "kev"] {
         assert!(names.iter().any(|n| n == want), "no source {want} in {names:?}");
     }
@@ -72,23 +83,34 @@ fn test_image_language_packages_against_osv() {
     // PyPA: requests 2.19.1 (CVE-2018-18074, fixed 2.20.0), PyYAML 5.3 (CVE-2020-14343), urllib3, Jinja2.
     let f = finding(&r, "requests", "CVE-2018-18074").unwrap_or_else(|| panic!("requests"));
     assert!(f["fixed_versions"].as_array().is_some_and(|v| v.iter().any(|x| x == "2.20.0")), "{f}");
-    assert!(f["ids"].as_array().is_some_and(|ids| ids.iter().any(|i| s(i).starts_with("PYSEC-") || s(i).starts_with("GHSA-"))), "aliases merged: {f}");
+    assert!(
+        f["ids"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|i| s(i).starts_with("PYSEC-") || s(i).starts_with("GHSA-"))),
+        "aliases merged: {f}"
+    );
     assert!(finding(&r, "PyYAML", "CVE-2020-14343").is_some_and(|f| f["installed"] == "5.3"));
     assert!(finding(&r, "urllib3", "CVE-2019-11236").is_some());
     assert!(finding(&r, "Jinja2", "CVE-2019-10906").is_some());
-    assert!(!r["findings"].as_array().is_some_and(|a| a.iter().any(|f| f["package"] == "Django")), "Django was deleted");
+    assert!(
+        !r["findings"].as_array().is_some_and(|a| a.iter().any(|f| f["package"] == "Django")),
+        "Django was deleted"
+    );
     // RustSec via the cargo-auditable binary and Cargo.lock.
     let f = finding(&r, "smallvec", "RUSTSEC-2021-0003").unwrap_or_else(|| panic!("smallvec"));
     assert!(f["fixed_versions"].as_array().is_some_and(|v| !v.is_empty()));
     assert!(finding(&r, "time", "RUSTSEC-2020-0071").is_some());
-    // Go: the go1.19.8 standard library, with KEV enrichment for HTTP/2 rapid reset.
-    let f = finding(&r, "stdlib", "CVE-2023-44487").unwrap_or_else(|| panic!("stdlib CVE-2023-44487"));
-    assert_eq!(f["kev"]["date_added"], "2023-10-10");
-    assert!(f["ids"].as_array().is_some_and(|ids| ids.iter().any(|i| s(i).starts_with("GO-"))));
+    // Go: the go1.19.8 standard library (HTTP/2 stream reset, fixed in 1.20.10 and 1.21.3).
+    let f = finding(&r, "stdlib", "GO-2023-2102").unwrap_or_else(|| panic!("stdlib GO-2023-2102"));
+    assert_eq!(f["id"], "CVE-2023-39325");
+    assert_eq!(f["fixed_versions"], serde_json::json!(["1.20.10", "1.21.3"]));
     // One finding per vulnerability per package: no duplicate IDs for a package version.
     let mut seen = std::collections::BTreeSet::new();
     for f in r["findings"].as_array().into_iter().flatten() {
-        assert!(seen.insert((s(&f["type"]), s(&f["package"]), s(&f["installed"]), s(&f["id"]))), "duplicate finding {f}");
+        assert!(
+            seen.insert((s(&f["type"]), s(&f["package"]), s(&f["installed"]), s(&f["id"]))),
+            "duplicate finding {f}"
+        );
     }
 }
 
@@ -103,7 +125,10 @@ fn sbom_reassessment_matches_the_image_scan() {
         let from_sbom = scan(&["sbom", sbom.to_str().unwrap_or_default()]);
         let from_image = scan(&["image", &img]);
         let ids = |r: &Value| -> Vec<(String, String)> {
-            r["findings"].as_array().map(|a| a.iter().map(|f| (s(&f["package"]), s(&f["id"]))).collect()).unwrap_or_default()
+            r["findings"]
+                .as_array()
+                .map(|a| a.iter().map(|f| (s(&f["package"]), s(&f["id"]))).collect())
+                .unwrap_or_default()
         };
         assert!(!ids(&from_image).is_empty());
         assert_eq!(ids(&from_sbom), ids(&from_image), "{fmt}");
@@ -111,9 +136,28 @@ fn sbom_reassessment_matches_the_image_scan() {
     // SBOMs written by Trivy 0.59.1 (CycloneDX and SPDX) are re-assessed the same way.
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let t = scan(&["sbom", data.join("trivy-0.59.1-alpine-310.cdx.json").to_str().unwrap_or_default()]);
-    assert!(finding(&t, "libcrypto1.1", "CVE-2020-1967").is_some_and(|f| f["source_package"] == "openssl"), "trivy cdx");
+    assert!(
+        finding(&t, "libcrypto1.1", "CVE-2020-1967").is_some_and(|f| f["source_package"] == "openssl"),
+        "trivy cdx"
+    );
     let t = scan(&["sbom", data.join("trivy-0.59.1-alpine-311.spdx.json").to_str().unwrap_or_default()]);
     assert!(finding(&t, "musl", "CVE-2020-28928").is_some(), "trivy spdx");
+}
+
+#[test]
+fn kev_enrichment() {
+    // apache-airflow 1.10.10 is affected by PYSEC-2020-14 = CVE-2020-11978, which CISA lists as exploited.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let doc = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "metadata": {"component": {"name": "airflow"}},
+        "components": [{"type": "library", "name": "apache-airflow", "version": "1.10.10", "purl": "pkg:pypi/apache-airflow@1.10.10"}]});
+    let f = dir.path().join("a.cdx.json");
+    std::fs::write(&f, serde_json::to_vec(&doc).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let r = scan(&["sbom", f.to_str().unwrap_or_default()]);
+    let hit = finding(&r, "apache-airflow", "CVE-2020-11978").unwrap_or_else(|| panic!("airflow: {r}"));
+    assert!(hit["ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == "PYSEC-2020-14")));
+    assert_eq!(hit["kev"]["cve"], "CVE-2020-11978");
+    assert!(!s(&hit["kev"]["date_added"]).is_empty());
+    assert!(!s(&hit["kev"]["due_date"]).is_empty());
 }
 
 #[test]
@@ -155,9 +199,25 @@ fn filters_gates_and_formats() {
     let n = all["findings"].as_array().map(Vec::len).unwrap_or(0);
     assert!(n > 5);
     // Exit code gate.
-    let out = palisade(&["scan", "image", &img, "--db", db(), "-f", "json", "--exit-code", "3", "--db-max-age", "100000d"]);
+    let out =
+        palisade(&["scan", "image", &img, "--db", db(), "-f", "json", "--exit-code", "3", "--db-max-age", "100000d"]);
     assert_eq!(out.status.code(), Some(3));
-    let out = palisade(&["scan", "image", &img, "--db", db(), "-f", "json", "--exit-code", "3", "--severity", "CRITICAL", "--ignore-unfixed", "--db-max-age", "100000d"]);
+    let out = palisade(&[
+        "scan",
+        "image",
+        &img,
+        "--db",
+        db(),
+        "-f",
+        "json",
+        "--exit-code",
+        "3",
+        "--severity",
+        "CRITICAL",
+        "--ignore-unfixed",
+        "--db-max-age",
+        "100000d",
+    ]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let crit = v["findings"].as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(out.status.code(), Some(if crit > 0 { 3 } else { 0 }));
@@ -170,22 +230,34 @@ fn filters_gates_and_formats() {
     std::fs::write(&vex, r#"{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","author":"t","timestamp":"2026-01-01T00:00:00Z","version":1,
         "statements":[{"vulnerability":{"name":"CVE-2020-1967"},"products":[{"@id":"pkg:apk/alpine/libcrypto1.1"}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"}]}"#)
         .unwrap_or_else(|e| panic!("{e}"));
-    let r = scan(&["image", &img, "--ignorefile", ign.to_str().unwrap_or_default(), "--vex", vex.to_str().unwrap_or_default()]);
+    let r = scan(&[
+        "image",
+        &img,
+        "--ignorefile",
+        ign.to_str().unwrap_or_default(),
+        "--vex",
+        vex.to_str().unwrap_or_default(),
+    ]);
     assert!(finding(&r, "musl", "CVE-2020-28928").is_none());
     assert!(finding(&r, "libcrypto1.1", "CVE-2020-1967").is_none());
     assert!(finding(&r, "libssl1.1", "CVE-2020-1967").is_some(), "VEX names only libcrypto1.1");
-    let reasons: Vec<String> = r["suppressed"].as_array().map(|a| a.iter().map(|x| s(&x["reason"])).collect()).unwrap_or_default();
+    let reasons: Vec<String> =
+        r["suppressed"].as_array().map(|a| a.iter().map(|x| s(&x["reason"])).collect()).unwrap_or_default();
     assert!(reasons.iter().any(|x| x.starts_with("vex: not_affected")), "{reasons:?}");
     // SARIF and CycloneDX with vulnerabilities.
     let sarif = palisade_json(&["scan", "image", &img, "--db", db(), "-f", "sarif", "--db-max-age", "100000d"]);
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().cloned().unwrap_or_default();
     assert_eq!(results.len(), n);
-    let rules: Vec<String> = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().map(|a| a.iter().map(|r| s(&r["id"])).collect()).unwrap_or_default();
+    let rules: Vec<String> = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .map(|a| a.iter().map(|r| s(&r["id"])).collect())
+        .unwrap_or_default();
     assert!(results.iter().all(|r| rules.contains(&s(&r["ruleId"]))));
     assert!(sarif["runs"][0]["tool"]["driver"]["rules"][0]["properties"]["security-severity"].is_string());
     let cdx = palisade_json(&["scan", "image", &img, "--db", db(), "-f", "cyclonedx", "--db-max-age", "100000d"]);
-    let refs: std::collections::BTreeSet<String> = cdx["components"].as_array().map(|a| a.iter().map(|c| s(&c["bom-ref"])).collect()).unwrap_or_default();
+    let refs: std::collections::BTreeSet<String> =
+        cdx["components"].as_array().map(|a| a.iter().map(|c| s(&c["bom-ref"])).collect()).unwrap_or_default();
     let vulns = cdx["vulnerabilities"].as_array().cloned().unwrap_or_default();
     assert!(!vulns.is_empty());
     for v in &vulns {

@@ -45,12 +45,17 @@ fn respond(mut s: TcpStream, root: &Path, cut: &Mutex<BTreeMap<String, usize>>, 
         let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
-    let etag = format!("\"{}-{}\"", data.len(), data.iter().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(*b as u32)));
+    let etag =
+        format!("\"{}-{}\"", data.len(), data.iter().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(*b as u32)));
     if headers.get("if-none-match") == Some(&etag) {
         let _ = s.write_all(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
-    let start = range.strip_prefix("bytes=").and_then(|r| r.trim_end_matches('-').parse::<usize>().ok()).unwrap_or(0).min(data.len());
+    let start = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(data.len());
     let head = if start > 0 {
         format!(
             "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
@@ -129,8 +134,14 @@ fn mirror(dir: &Path) {
 fn update(server: &str, db: &Path, feeds: &Path) -> std::process::Output {
     let mirrors = ["osv", "debian", "alpine", "kev", "epss"].map(|g| format!("{g}={server}/{g}")).join(",");
     palisade(&[
-        "db", "update", "--db", db.to_str().unwrap_or_default(), "--feed-dir", feeds.to_str().unwrap_or_default(),
-        "--mirror", &mirrors,
+        "db",
+        "update",
+        "--db",
+        db.to_str().unwrap_or_default(),
+        "--feed-dir",
+        feeds.to_str().unwrap_or_default(),
+        "--mirror",
+        &mirrors,
     ])
 }
 
@@ -152,12 +163,18 @@ fn update_resumes_reuses_and_never_breaks_the_database() {
     let log = server.log.lock().map(|l| l.clone()).unwrap_or_default();
     assert!(log.contains(&format!("/osv/Go/all.zip bytes={cut_at}-")), "resumed with a Range request: {log:?}");
     let st = status(&db);
-    let names: Vec<String> = st["sources"].as_array().map(|a| a.iter().map(|x| s(&x["name"])).collect()).unwrap_or_default();
+    let names: Vec<String> =
+        st["sources"].as_array().map(|a| a.iter().map(|x| s(&x["name"])).collect()).unwrap_or_default();
     assert!(names.contains(&"osv:Go".to_string()) && names.contains(&"kev".to_string()), "{names:?}");
-    let go_records = st["sources"].as_array().into_iter().flatten().find(|x| x["name"] == "osv:Go").map(|x| x["records"].clone());
+    let go_records =
+        st["sources"].as_array().into_iter().flatten().find(|x| x["name"] == "osv:Go").map(|x| x["records"].clone());
     assert_eq!(go_records, Some(serde_json::json!(4291)));
     let downloaded = std::fs::read(feeds.join("osv/Go/all.zip")).unwrap_or_default();
-    assert_eq!(downloaded, std::fs::read(root.join("osv/Go/all.zip")).unwrap_or_default(), "resumed file is byte-identical");
+    assert_eq!(
+        downloaded,
+        std::fs::read(root.join("osv/Go/all.zip")).unwrap_or_default(),
+        "resumed file is byte-identical"
+    );
 
     // Second run: nothing changed upstream, so everything is reused (If-None-Match → 304).
     let before = server.log.lock().map(|l| l.len()).unwrap_or(0);

@@ -21,6 +21,7 @@ pub(crate) fn is_gzip(data: &[u8]) -> bool {
 }
 
 /// Whether `data` starts like a zip archive.
+#[allow(dead_code)]
 pub(crate) fn is_zip(data: &[u8]) -> bool {
     data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06")
 }
@@ -75,7 +76,11 @@ pub(crate) fn walk_tar(
         };
         seen += 1;
         if seen > MAX_ARCHIVE_ENTRIES {
-            return Err(FeedError::Limit { file: file.to_string(), what: "archive entries", limit: MAX_ARCHIVE_ENTRIES as u64 });
+            return Err(FeedError::Limit {
+                file: file.to_string(),
+                what: "archive entries",
+                limit: MAX_ARCHIVE_ENTRIES as u64,
+            });
         }
         if !entry.header().entry_type().is_file() {
             continue;
@@ -96,7 +101,11 @@ pub(crate) fn walk_tar(
             Ok(Some(content)) => {
                 total = total.saturating_add(content.len() as u64);
                 if total > MAX_ARCHIVE_BYTES {
-                    return Err(FeedError::Limit { file: file.to_string(), what: "decompressed archive size", limit: MAX_ARCHIVE_BYTES });
+                    return Err(FeedError::Limit {
+                        file: file.to_string(),
+                        what: "decompressed archive size",
+                        limit: MAX_ARCHIVE_BYTES,
+                    });
                 }
                 f(&path, &content)?;
             }
@@ -122,10 +131,17 @@ pub(crate) fn walk_zip<R: Read + Seek>(
     want: impl Fn(&str) -> bool,
     mut f: impl FnMut(&str, &[u8]) -> Result<(), FeedError>,
 ) -> Result<Walk, FeedError> {
-    let mut archive = zip::ZipArchive::new(reader)
-        .map_err(|e| FeedError::Format { file: file.to_string(), kind, reason: format!("not a zip archive: {e}") })?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| FeedError::Format {
+        file: file.to_string(),
+        kind,
+        reason: format!("not a zip archive: {e}"),
+    })?;
     if archive.len() > MAX_ARCHIVE_ENTRIES {
-        return Err(FeedError::Limit { file: file.to_string(), what: "archive entries", limit: MAX_ARCHIVE_ENTRIES as u64 });
+        return Err(FeedError::Limit {
+            file: file.to_string(),
+            what: "archive entries",
+            limit: MAX_ARCHIVE_ENTRIES as u64,
+        });
     }
     let mut walk = Walk::default();
     let mut total: u64 = 0;
@@ -155,7 +171,11 @@ pub(crate) fn walk_zip<R: Read + Seek>(
                 drop(entry);
                 total = total.saturating_add(content.len() as u64);
                 if total > MAX_ARCHIVE_BYTES {
-                    return Err(FeedError::Limit { file: file.to_string(), what: "decompressed archive size", limit: MAX_ARCHIVE_BYTES });
+                    return Err(FeedError::Limit {
+                        file: file.to_string(),
+                        what: "decompressed archive size",
+                        limit: MAX_ARCHIVE_BYTES,
+                    });
                 }
                 f(&name, &content)?;
             }

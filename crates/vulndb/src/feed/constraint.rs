@@ -8,7 +8,8 @@
 //! order events across ranges; single-version intervals (`=1.2.3`) go to the versions list.
 //!
 //! Ordering versions is only needed to intersect several lower (or upper) bounds and to take the
-//! complement of a set of patched/unaffected requirements (RubyGems). It is done by [`order`].
+//! complement of a set of patched/unaffected requirements (RubyGems). It is done by [`order`],
+//! i.e. `crate::version::compare`; versions it cannot order make the constraint fail.
 
 use std::cmp::Ordering;
 
@@ -79,18 +80,21 @@ pub struct Converted {
     pub approximated: usize,
 }
 
-/// Order two versions of `eco` for range arithmetic.
-///
-/// This is a self-contained fallback (semantic-version precedence when both sides are
-/// `MAJOR.MINOR.PATCH[-pre][+build]`, else a generic dotted order where numeric runs compare
-/// numerically, letter runs compare below numbers and below a missing segment — so `1.0.0.beta`
-/// < `1.0.0` as in RubyGems and Composer). Switch to `crate::version::compare` once it exists.
+/// Order two versions of `eco` for range arithmetic: [`crate::version::compare`], `None` when
+/// either version does not parse in the ecosystem's syntax.
 pub fn order(eco: EcoKind, a: &str, b: &str) -> Option<Ordering> {
-    let _ = eco;
+    crate::version::compare(eco, a, b)
+}
+
+/// A self-contained generic order, kept for comparison in tests: semantic-version precedence
+/// when both sides are `MAJOR.MINOR.PATCH[-pre][+build]`, else a dotted order where numeric runs
+/// compare numerically and letter runs below numbers and below a missing segment.
+#[cfg(test)]
+fn fallback_order(a: &str, b: &str) -> Ordering {
     if let (Some(x), Some(y)) = (SemVer::parse(a), SemVer::parse(b)) {
-        return Some(x.cmp_precedence(&y));
+        return x.cmp_precedence(&y);
     }
-    Some(generic_order(a, b))
+    generic_order(a, b)
 }
 
 fn cmp(eco: EcoKind, a: &str, b: &str) -> Result<Ordering, ConstraintError> {
@@ -98,11 +102,13 @@ fn cmp(eco: EcoKind, a: &str, b: &str) -> Result<Ordering, ConstraintError> {
 }
 
 /// A parsed semantic version (for the fallback order only).
+#[cfg(test)]
 struct SemVer<'a> {
     core: [u64; 3],
     pre: Option<&'a str>,
 }
 
+#[cfg(test)]
 impl<'a> SemVer<'a> {
     fn parse(s: &'a str) -> Option<SemVer<'a>> {
         let s = s.trim().trim_start_matches(['v', 'V']);
@@ -187,6 +193,7 @@ fn segments(s: &str) -> Vec<Seg<'_>> {
     out
 }
 
+#[cfg(test)]
 fn generic_order(a: &str, b: &str) -> Ordering {
     let (x, y) = (segments(a), segments(b));
     let zero = Seg::Num("");
@@ -308,7 +315,10 @@ pub fn complement(eco: EcoKind, set: &[Interval]) -> Result<Vec<Interval>, Const
     let mut open = true; // whether the gap before the next interval is still possible
     for m in &merged {
         if let Some(l) = &m.lower {
-            let gap = Interval { lower: start.clone(), upper: Some(Bound { version: l.version.clone(), inclusive: !l.inclusive }) };
+            let gap = Interval {
+                lower: start.clone(),
+                upper: Some(Bound { version: l.version.clone(), inclusive: !l.inclusive }),
+            };
             if !is_empty(eco, &gap) {
                 out.push(gap);
             }
@@ -607,7 +617,11 @@ fn gem_bump(v: &str) -> Option<String> {
 /// One comparator of RubyGems or Composer syntax as an interval.
 fn simple_comparator(tok: &str, ruby: bool) -> Result<Interval, ConstraintError> {
     let (op, v) = split_op(tok, &["~>", ">=", "<=", "==", "!=", ">", "<", "="]);
-    let v = if ruby { v.to_string() } else { v.strip_prefix(['v', 'V']).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())).unwrap_or(v).to_string() };
+    let v = if ruby {
+        v.to_string()
+    } else {
+        v.strip_prefix(['v', 'V']).filter(|r| r.starts_with(|c: char| c.is_ascii_digit())).unwrap_or(v).to_string()
+    };
     let v = plain_version(&v, tok)?;
     Ok(match op {
         "" | "=" | "==" => Interval::point(&v),
@@ -681,7 +695,7 @@ mod tests {
 
     #[test]
     fn feed_constraint_fallback_order() {
-        let o = |a, b| order(EcoKind::RubyGems, a, b);
+        let o = |a, b| Some(fallback_order(a, b));
         assert_eq!(o("1.0.0", "1.0"), Some(Ordering::Equal));
         assert_eq!(o("1.0.0.beta", "1.0.0"), Some(Ordering::Less));
         assert_eq!(o("1.10", "1.9"), Some(Ordering::Greater));
@@ -704,7 +718,13 @@ mod tests {
         );
         assert_eq!(n("< 2.1.7 > 2.0.0"), Ok(vec![iv(Some(("2.0.1-0", true)), Some(("2.1.7", false)))]));
         assert_eq!(n("<= 1.0"), Ok(vec![iv(None, Some(("1.1.0", false)))]));
-        assert_eq!(n("2.0.x || 2.1.x"), Ok(vec![iv(Some(("2.0.0", true)), Some(("2.1.0", false))), iv(Some(("2.1.0", true)), Some(("2.2.0", false)))]));
+        assert_eq!(
+            n("2.0.x || 2.1.x"),
+            Ok(vec![
+                iv(Some(("2.0.0", true)), Some(("2.1.0", false))),
+                iv(Some(("2.1.0", true)), Some(("2.2.0", false)))
+            ])
+        );
         assert_eq!(n("=3.0.0-rc.1"), Ok(vec![Interval::point("3.0.0-rc.1")]));
         assert_eq!(n("<=v2.0.0-alpha7"), Ok(vec![iv(None, Some(("2.0.0-alpha7", true)))]));
         assert_eq!(n("~0.8.0-pre"), Ok(vec![iv(Some(("0.8.0-pre", true)), Some(("0.9.0", false)))]));
@@ -729,10 +749,7 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         // patched ">= 2.2.3", "~> 2.1.4" → affected < 2.1.4 and [2.2, 2.2.3)
         let got = ruby_affected(&s(&[">= 2.2.3", "~> 2.1.4"]), &[]);
-        assert_eq!(
-            got,
-            Ok(vec![iv(None, Some(("2.1.4", false))), iv(Some(("2.2", true)), Some(("2.2.3", false)))])
-        );
+        assert_eq!(got, Ok(vec![iv(None, Some(("2.1.4", false))), iv(Some(("2.2", true)), Some(("2.2.3", false)))]));
         let c = to_ranges(&got.unwrap_or_default());
         assert_eq!(c.ranges[1].events, vec![Event::Introduced("2.2".into()), Event::Fixed("2.2.3".into())]);
         // unaffected "< 1.0" and patched ">= 1.2" → [1.0, 1.2)
@@ -743,7 +760,11 @@ mod tests {
         // Overlapping patched sets merge; a comma conjunction is one interval.
         assert_eq!(
             ruby_affected(&s(&["~> 5.2.4, >= 5.2.4.3", ">= 6.0.3.1", "~> 6.0.2.2"]), &[]),
-            Ok(vec![iv(None, Some(("5.2.4.3", false))), iv(Some(("5.3", true)), Some(("6.0.2.2", false)))])
+            Ok(vec![
+                iv(None, Some(("5.2.4.3", false))),
+                iv(Some(("5.3", true)), Some(("6.0.2.2", false))),
+                iv(Some(("6.0.3", true)), Some(("6.0.3.1", false))),
+            ])
         );
         // Nothing patched: every version.
         assert_eq!(ruby_affected(&[], &[]), Ok(vec![Interval::all()]));

@@ -127,8 +127,29 @@ pub(crate) fn yaml_to_json(v: serde_yaml::Value) -> Value {
     }
 }
 
-/// Parse YAML text into a JSON value.
+/// Deepest bracket nesting accepted in YAML text (the YAML parser is slow on deep flow nesting).
+const MAX_YAML_BRACKET_DEPTH: usize = 256;
+
+/// Parse YAML text into a JSON value. Documents larger than [`super::MAX_ENTRY_BYTES`] or with
+/// flow collections nested deeper than [`MAX_YAML_BRACKET_DEPTH`] (counted on raw brackets) are
+/// refused up front.
 pub(crate) fn parse_yaml(data: &[u8]) -> Result<Value, String> {
+    if data.len() as u64 > super::MAX_ENTRY_BYTES {
+        return Err("YAML document too large".into());
+    }
+    let mut depth = 0usize;
+    for b in data {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_YAML_BRACKET_DEPTH {
+                    return Err("YAML nested too deeply".into());
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
     serde_yaml::from_slice::<serde_yaml::Value>(data).map(yaml_to_json).map_err(|e| e.to_string())
 }
 
@@ -149,6 +170,12 @@ pub(crate) fn status_from_ranges(ranges: &[Range]) -> Status {
 
 /// Whether `s` looks like a vulnerability identifier (`CVE-2019-1547`, `XSA-248`, `GHSA-…`).
 pub(crate) fn looks_like_id(s: &str) -> bool {
+    if let Some(rest) = s.strip_prefix("CVE-") {
+        let mut parts = rest.split('-');
+        let ok =
+            |p: Option<&str>, min: usize| p.is_some_and(|p| p.len() >= min && p.bytes().all(|c| c.is_ascii_digit()));
+        return ok(parts.next(), 4) && ok(parts.next(), 4) && parts.next().is_none();
+    }
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && s.contains('-')
@@ -171,6 +198,8 @@ mod tests {
         assert!(looks_like_id("XSA-248"));
         assert!(!looks_like_id("(AoE)"));
         assert!(!looks_like_id("CVE-"));
+        assert!(!looks_like_id("CVE-2019_1"));
+        assert!(looks_like_id("CVE-2018-128911"));
         let y = parse_yaml(b"a:\n  0: [x]\n  1.10-r0: [y]\nb: 1.5\n").unwrap_or_default();
         assert_eq!(y["a"]["0"][0], "x");
         assert_eq!(y["a"]["1.10-r0"][0], "y");

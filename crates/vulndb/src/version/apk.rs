@@ -1,202 +1,201 @@
-//! Alpine version order, as apk-tools' tokenising comparison.
+//! Alpine version order, as apk-tools' tokenising comparison (the current apk-tools
+//! tokenizer, which also understands `~commit` hashes).
 //!
-//! A version is `numbers[letter][_suffix[N]]...[-rN]`. It is read as a stream of typed
-//! tokens (digits after `.`, a letter, a suffix, a suffix number, a revision number);
-//! tokens of the same type compare by value. Pre-release suffixes `_alpha`, `_beta`, `_pre`,
-//! `_rc` sort below the plain version, post-release suffixes `_cvs`, `_svn`, `_git`, `_hg`,
-//! `_p` above it. A component with leading zeros after a `.` (`1.05`) compares as a
-//! negative count of zeros, as apk does. Where the two streams diverge in token type,
-//! the one that goes on is greater, unless it goes on with a pre-release suffix. Like apk,
-//! malformed tails are compared as far as they can be tokenised.
+//! Grammar: `digits{.digits}...{letter}{_suffix{digits}}...{~hash}{-rdigits}`, where a
+//! suffix is one of `alpha`, `beta`, `pre`, `rc` (pre-releases, below the plain version)
+//! or `cvs`, `svn`, `git`, `hg`, `p` (post-releases, above it). The two versions are read
+//! token by token; tokens of the same type compare by value (numbers numerically, except
+//! that a `.`-component with a leading zero compares as a string, as in Gentoo; suffixes
+//! in the order above; hashes as strings). When one version runs out or continues with a
+//! different kind of token, the one that goes on is greater, unless it goes on with a
+//! pre-release suffix: `1.0_rc1` < `1.0` < `1.0-r1` < `1.0_p1`.
+//!
+//! Versions apk would reject (`apk_version_validate`) give `None`.
 
 use std::cmp::Ordering;
 
-use super::{cmp_digits, digits_end, strip_zeros};
+use super::{cmp_digits, digits_end};
 
-/// Token types, in apk's numeric order (the order matters for the final comparison).
+/// Token types, in apk's order (the order decides when two versions diverge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Tok {
-    Invalid,
-    DigitOrZero,
+    InitialDigit,
     Digit,
     Letter,
     Suffix,
     SuffixNo,
+    CommitHash,
     RevisionNo,
     End,
+    Invalid,
 }
 
-/// A token value: small integers, or a digit run too long for an `i64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Val<'a> {
-    Small(i64),
-    Big(&'a [u8]),
+/// Suffixes in order; `NONE` (no suffix) sits between the pre- and post-releases.
+const SUFFIXES: [&[u8]; 9] = [b"alpha", b"beta", b"pre", b"rc", b"cvs", b"svn", b"git", b"hg", b"p"];
+const SUFFIX_NONE: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
+    kind: Tok,
+    /// The token's text (digits, the letter, the suffix name, the hash).
+    value: &'a [u8],
+    /// Rank of a suffix token (index in `SUFFIXES`, shifted past `SUFFIX_NONE`).
+    suffix: usize,
 }
 
-impl Ord for Val<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        match (self, other) {
-            (Val::Small(a), Val::Small(b)) => a.cmp(b),
-            (Val::Small(_), Val::Big(_)) => Ordering::Less,
-            (Val::Big(_), Val::Small(_)) => Ordering::Greater,
-            (Val::Big(a), Val::Big(b)) => cmp_digits(a, b),
-        }
-    }
-}
-
-impl PartialOrd for Val<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-fn number(d: &[u8]) -> Val<'_> {
-    let d = strip_zeros(d);
-    if d.len() > 18 {
-        return Val::Big(d);
-    }
-    Val::Small(d.iter().fold(0i64, |v, c| v * 10 + i64::from(c - b'0')))
-}
-
-const PRE_SUFFIXES: [&[u8]; 4] = [b"alpha", b"beta", b"pre", b"rc"];
-const POST_SUFFIXES: [&[u8]; 5] = [b"cvs", b"svn", b"git", b"hg", b"p"];
-
-struct Cursor<'a> {
+struct Lexer<'a> {
     s: &'a [u8],
     pos: usize,
+    tok: Token<'a>,
 }
 
-impl<'a> Cursor<'a> {
-    fn rest(&self) -> &'a [u8] {
-        self.s.get(self.pos..).unwrap_or_default()
+impl<'a> Lexer<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        let mut l = Lexer { s, pos: 0, tok: Token { kind: Tok::InitialDigit, value: b"", suffix: 0 } };
+        l.digits();
+        l
     }
 
-    fn at_end(&self) -> bool {
-        self.pos >= self.s.len()
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
     }
 
-    fn peek(&self, k: usize) -> Option<u8> {
-        self.s.get(self.pos + k).copied()
-    }
-
-    /// apk's `next_token`: the type of the token at the cursor, consuming its separator.
-    fn next_token(&mut self, t: &mut Tok) {
-        let c = match self.peek(0) {
-            None | Some(0) => {
-                *t = Tok::End;
-                return;
-            }
-            Some(c) => c,
-        };
-        let mut n = if matches!(*t, Tok::Digit | Tok::DigitOrZero) && c.is_ascii_lowercase() {
-            Tok::Letter
-        } else if *t == Tok::Letter && c.is_ascii_digit() {
-            Tok::Digit
-        } else if *t == Tok::Suffix && c.is_ascii_digit() {
-            Tok::SuffixNo
-        } else {
-            let n = match c {
-                b'.' => Tok::DigitOrZero,
-                b'_' => Tok::Suffix,
-                b'-' if self.peek(1) == Some(b'r') => {
-                    self.pos += 1;
-                    Tok::RevisionNo
-                }
-                _ => Tok::Invalid,
-            };
+    fn span(&mut self, ok: impl Fn(u8) -> bool) -> &'a [u8] {
+        let start = self.pos;
+        while self.peek().is_some_and(&ok) {
             self.pos += 1;
-            n
-        };
-        if n < *t
-            && !((n == Tok::DigitOrZero && *t == Tok::Digit)
-                || (n == Tok::Suffix && *t == Tok::SuffixNo)
-                || (n == Tok::Digit && *t == Tok::Letter))
-        {
-            n = Tok::Invalid;
         }
-        *t = n;
+        &self.s[start..self.pos]
     }
 
-    /// apk's `get_token`: the value of the token of type `t` at the cursor; advances `t`.
-    fn get_token(&mut self, t: &mut Tok) -> Val<'a> {
-        if self.at_end() {
-            *t = Tok::End;
-            return Val::Small(0);
+    fn digits(&mut self) {
+        let end = digits_end(self.s, self.pos);
+        self.tok.value = &self.s[self.pos..end];
+        self.pos = end;
+        if self.tok.value.is_empty() {
+            self.tok.kind = Tok::Invalid;
         }
-        let rest = self.rest();
-        let mut next = Tok::Invalid;
-        let (v, len) = match *t {
-            Tok::DigitOrZero if rest.first() == Some(&b'0') => {
-                let zeros = rest.iter().take_while(|&&c| c == b'0').count();
-                next = Tok::Digit;
-                (Val::Small(-(zeros as i64)), zeros)
-            }
-            Tok::DigitOrZero | Tok::Digit | Tok::SuffixNo | Tok::RevisionNo => {
-                let end = digits_end(rest, 0);
-                (number(&rest[..end]), end)
-            }
-            Tok::Letter => (Val::Small(i64::from(rest[0])), 1),
-            Tok::Suffix => {
-                if let Some(i) = PRE_SUFFIXES.iter().position(|s| rest.starts_with(s)) {
-                    next = Tok::SuffixNo;
-                    (Val::Small(i as i64 - PRE_SUFFIXES.len() as i64), PRE_SUFFIXES[i].len())
-                } else if let Some(i) = POST_SUFFIXES.iter().position(|s| rest.starts_with(s)) {
-                    next = Tok::SuffixNo;
-                    (Val::Small(i as i64), POST_SUFFIXES[i].len())
-                } else {
-                    *t = Tok::Invalid;
-                    return Val::Small(-1);
+    }
+
+    fn invalid(&mut self) {
+        self.tok.kind = Tok::Invalid;
+    }
+
+    /// Move to the next token, checking that it may follow the current one.
+    fn advance(&mut self) {
+        let cur = self.tok.kind;
+        let Some(c) = self.peek() else {
+            self.tok.kind = Tok::End;
+            return;
+        };
+        match c {
+            b'a'..=b'z' => {
+                if cur > Tok::Digit {
+                    return self.invalid();
                 }
+                self.tok.value = &self.s[self.pos..self.pos + 1];
+                self.tok.kind = Tok::Letter;
+                self.pos += 1;
             }
-            Tok::Invalid | Tok::End => {
-                *t = Tok::Invalid;
-                return Val::Small(-1);
+            b'.' | b'0'..=b'9' => {
+                if c == b'.' {
+                    if cur > Tok::Digit {
+                        return self.invalid();
+                    }
+                    self.pos += 1;
+                }
+                self.tok.kind = match cur {
+                    Tok::InitialDigit | Tok::Digit => Tok::Digit,
+                    Tok::Suffix => Tok::SuffixNo,
+                    _ => return self.invalid(),
+                };
+                self.digits();
             }
-        };
-        self.pos += len;
-        if self.at_end() {
-            *t = Tok::End;
-        } else if next != Tok::Invalid {
-            *t = next;
-        } else {
-            self.next_token(t);
+            b'_' => {
+                if cur > Tok::SuffixNo {
+                    return self.invalid();
+                }
+                self.pos += 1;
+                let name = self.span(|c| c.is_ascii_lowercase());
+                let Some(i) = SUFFIXES.iter().position(|s| *s == name) else { return self.invalid() };
+                self.tok.value = name;
+                self.tok.suffix = if i < SUFFIX_NONE { i } else { i + 1 };
+                self.tok.kind = Tok::Suffix;
+            }
+            b'~' => {
+                if cur >= Tok::CommitHash {
+                    return self.invalid();
+                }
+                self.pos += 1;
+                let hash = self.span(|c| c.is_ascii_hexdigit());
+                if hash.is_empty() {
+                    return self.invalid();
+                }
+                self.tok.value = hash;
+                self.tok.kind = Tok::CommitHash;
+            }
+            b'-' => {
+                if cur >= Tok::RevisionNo || self.s.get(self.pos + 1) != Some(&b'r') {
+                    return self.invalid();
+                }
+                self.pos += 2;
+                self.tok.kind = Tok::RevisionNo;
+                self.digits();
+            }
+            _ => self.invalid(),
         }
-        v
     }
 }
 
-fn valid(s: &str) -> bool {
-    s.as_bytes().first().is_some_and(u8::is_ascii_digit)
+/// Compare two tokens of the same type.
+fn token_cmp(a: &Token<'_>, b: &Token<'_>) -> Ordering {
+    match a.kind {
+        Tok::Digit if a.value.first() == Some(&b'0') || b.value.first() == Some(&b'0') => a.value.cmp(b.value),
+        Tok::InitialDigit | Tok::Digit | Tok::SuffixNo | Tok::RevisionNo => cmp_digits(a.value, b.value),
+        Tok::Letter => a.value.cmp(b.value),
+        Tok::Suffix => a.suffix.cmp(&b.suffix),
+        _ => a.value.cmp(b.value),
+    }
 }
 
-/// Compare two Alpine versions; `None` when either does not start with a digit.
-pub(crate) fn compare(a: &str, b: &str) -> Option<Ordering> {
-    let (a, b) = (a.trim(), b.trim());
-    if !valid(a) || !valid(b) {
-        return None;
+/// `apk_version_validate`: the whole string tokenises.
+fn valid(s: &[u8]) -> bool {
+    let mut l = Lexer::new(s);
+    while l.tok.kind < Tok::End {
+        l.advance();
     }
-    let mut ca = Cursor { s: a.as_bytes(), pos: 0 };
-    let mut cb = Cursor { s: b.as_bytes(), pos: 0 };
-    let (mut at, mut bt) = (Tok::Digit, Tok::Digit);
-    let (mut av, mut bv) = (Val::Small(0), Val::Small(0));
-    while at == bt && at != Tok::End && at != Tok::Invalid && av == bv {
-        av = ca.get_token(&mut at);
-        bv = cb.get_token(&mut bt);
+    l.tok.kind == Tok::End
+}
+
+/// The trimmed version when apk would accept it (`apk_version_validate`).
+pub(crate) fn parse(s: &str) -> Option<&[u8]> {
+    let b = s.trim().as_bytes();
+    valid(b).then_some(b)
+}
+
+/// Compare two valid Alpine versions.
+pub(crate) fn cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut la, mut lb) = (Lexer::new(a), Lexer::new(b));
+    while la.tok.kind == lb.tok.kind && la.tok.kind < Tok::End {
+        let o = token_cmp(&la.tok, &lb.tok);
+        if o != Ordering::Equal {
+            return o;
+        }
+        la.advance();
+        lb.advance();
     }
-    if av != bv {
-        return Some(av.cmp(&bv));
+    let (ta, tb) = (la.tok, lb.tok);
+    if ta.kind == tb.kind {
+        return Ordering::Equal;
     }
-    if at == bt {
-        return Some(Ordering::Equal);
+    // Equal so far: the one that goes on is newer, unless with a pre-release suffix.
+    if ta.kind == Tok::Suffix && ta.suffix < SUFFIX_NONE {
+        return Ordering::Less;
     }
-    // Equal so far; the one that goes on is newer, unless with a pre-release suffix.
-    if at == Tok::Suffix && ca.get_token(&mut at.clone()) < Val::Small(0) {
-        return Some(Ordering::Less);
+    if tb.kind == Tok::Suffix && tb.suffix < SUFFIX_NONE {
+        return Ordering::Greater;
     }
-    if bt == Tok::Suffix && cb.get_token(&mut bt.clone()) < Val::Small(0) {
-        return Some(Ordering::Greater);
-    }
-    Some(bt.cmp(&at))
+    tb.kind.cmp(&ta.kind)
 }
 
 #[cfg(test)]
@@ -240,7 +239,6 @@ mod tests {
                 ("1.7", "<", "1.7b"),
                 ("2.5.1-r8", "<", "2.5.1a-r1"),
                 ("0.9.8c-r1", "<", "0.9.8d"),
-                ("1.0", "<", "1.0bc"),
                 ("1.0.4-r4", "<", "1.6"),
                 ("0.99.3.20040818", "<", "1.0"),
                 ("2.59", "<", "20050718-r1"),
@@ -249,9 +247,14 @@ mod tests {
                 ("1.2.9.1-r1", ">", "1.2.9.1"),
                 ("20040406-r1", ">", "2.12r-r4"),
                 ("2.12r-r4", "<", "2.12r-r5"),
-                ("1-r2", ">", "1-r-1"),
-                ("1", "<", "1-ruff"),
-                ("1-ruff2", "=", "1-ruff1"),
+                ("1.05", "<", "1.5"),
+                ("1.0", "<", "1.00"),
+                ("1.2.3~abc123", ">", "1.2.3"),
+                ("1.2.3~abc123", "<", "1.2.3~abd"),
+                ("1.2.3~abc-r1", ">", "1.2.3~abc"),
+                ("1.2.3_p1~abc", ">", "1.2.3_p1"),
+                ("1.0-r1", "<", "1.0_p1"),
+                ("1.0-r1", ">", "1.0"),
                 ("3.1.4-r5", "<", "3.1.4_p1"),
                 ("123456789012345678901234567890", "<", "123456789012345678901234567891"),
                 ("1.0.123456789012345678901234567890", ">", "1.0.99"),
@@ -261,6 +264,30 @@ mod tests {
 
     #[test]
     fn version_apk_invalid() {
-        check_invalid(EcoKind::Alpine, &["", " ", "r1", "_rc1", "v1.0", "-r1"]);
+        check_invalid(
+            EcoKind::Alpine,
+            &[
+                "",
+                " ",
+                "r1",
+                "_rc1",
+                "v1.0",
+                "-r1",
+                "1-r-1",
+                "1-ruff",
+                "1.0bc",
+                "1.0_foo",
+                "1.0_Rc1",
+                "1.0-r",
+                "1.0-r1-r2",
+                "1.0A",
+                "1.2a3",
+                "1.0.",
+                "1.0_rc1.2",
+                "1.0~",
+                "1.0~xyz",
+                "1.0 beta",
+            ],
+        );
     }
 }

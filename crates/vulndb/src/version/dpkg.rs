@@ -10,13 +10,16 @@ use std::cmp::Ordering;
 
 use super::cmp_digits;
 
-struct Deb<'a> {
+/// A parsed Debian version, borrowing from its string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deb<'a> {
     epoch: &'a [u8],
     upstream: &'a [u8],
     revision: &'a [u8],
 }
 
-fn parse(s: &str) -> Option<Deb<'_>> {
+/// Parse `[epoch:]upstream[-revision]`; `None` when malformed.
+pub(crate) fn parse(s: &str) -> Option<Deb<'_>> {
     let s = s.trim();
     let (epoch, rest) = match s.find(':') {
         Some(i) => (&s[..i], &s[i + 1..]),
@@ -83,14 +86,11 @@ pub(crate) fn verrevcmp(a: &[u8], b: &[u8]) -> Ordering {
     Ordering::Equal
 }
 
-/// Compare two Debian versions; `None` when either is malformed.
-pub(crate) fn compare(a: &str, b: &str) -> Option<Ordering> {
-    let (a, b) = (parse(a)?, parse(b)?);
-    Some(
-        cmp_digits(a.epoch, b.epoch)
-            .then_with(|| verrevcmp(a.upstream, b.upstream))
-            .then_with(|| verrevcmp(a.revision, b.revision)),
-    )
+/// Compare two parsed Debian versions.
+pub(crate) fn cmp(a: &Deb<'_>, b: &Deb<'_>) -> Ordering {
+    cmp_digits(a.epoch, b.epoch)
+        .then_with(|| verrevcmp(a.upstream, b.upstream))
+        .then_with(|| verrevcmp(a.revision, b.revision))
 }
 
 #[cfg(test)]
@@ -154,7 +154,21 @@ mod tests {
     fn version_dpkg_invalid() {
         check_invalid(
             EcoKind::Debian,
-            &["", "   ", "<unfixed>", "a1.0", "1.0 beta", "x:1.0", ":1.0", "1.0-", "1.0-a_b", "1.0_1", "-1", "1.0/1", "unfixed"],
+            &[
+                "",
+                "   ",
+                "<unfixed>",
+                "a1.0",
+                "1.0 beta",
+                "x:1.0",
+                ":1.0",
+                "1.0-",
+                "1.0-a_b",
+                "1.0_1",
+                "-1",
+                "1.0/1",
+                "unfixed",
+            ],
         );
     }
 }

@@ -12,7 +12,7 @@
 //! | npm | `npm.rs` | semver 2.0, loose prefix (`v`, `=`) |
 //! | NuGet | `nuget.rs` | semver 2.0 with a fourth number, case-insensitive labels |
 //! | PyPI | `pep440.rs` | PEP 440 |
-//! | Maven | `maven.rs` | Maven `ComparableVersion` (3.8 semantics) |
+//! | Maven | `maven.rs` | Maven `ComparableVersion` / the documented version-order spec |
 //! | RubyGems | `gem.rs` | `Gem::Version` |
 //! | Packagist | `composer.rs` | Composer normalisation + PHP `version_compare` |
 //!
@@ -38,24 +38,80 @@ mod semver;
 /// The longest version string, in bytes, that is compared; longer strings give `None`.
 pub const MAX_VERSION_LEN: usize = 256;
 
-/// Compare two versions in the ecosystem's own order. None when either cannot be parsed.
-pub fn compare(eco: EcoKind, a: &str, b: &str) -> Option<Ordering> {
-    if a.len() > MAX_VERSION_LEN || b.len() > MAX_VERSION_LEN {
+/// A version parsed in one order, borrowing from its string. Each string is parsed once
+/// per evaluation; comparing two parsed versions allocates nothing.
+#[derive(Debug)]
+enum Parsed<'a> {
+    Dpkg(dpkg::Deb<'a>),
+    Apk(&'a [u8]),
+    Rpm(rpm::Evr<'a>),
+    /// The flag: pre-release labels compare ignoring case (NuGet).
+    Semver(semver::SemVer<'a>, bool),
+    Pep440(pep440::Pep<'a>),
+    Maven(maven::Parsed<'a>),
+    Gem(&'a [u8]),
+    Composer((&'a [u8], &'a [u8])),
+}
+
+impl Parsed<'_> {
+    /// Compare with a version parsed in the same order (`None` for different orders).
+    fn cmp(&self, other: &Parsed<'_>) -> Option<Ordering> {
+        Some(match (self, other) {
+            (Parsed::Dpkg(a), Parsed::Dpkg(b)) => dpkg::cmp(a, b),
+            (Parsed::Apk(a), Parsed::Apk(b)) => apk::cmp(a, b),
+            (Parsed::Rpm(a), Parsed::Rpm(b)) => rpm::cmp(a, b),
+            (Parsed::Semver(a, ignore_case), Parsed::Semver(b, _)) => semver::cmp(a, b, *ignore_case),
+            (Parsed::Pep440(a), Parsed::Pep440(b)) => pep440::cmp(a, b),
+            (Parsed::Maven(a), Parsed::Maven(b)) => maven::cmp(a, b),
+            (Parsed::Gem(a), Parsed::Gem(b)) => gem::cmp(a, b),
+            (Parsed::Composer(a), Parsed::Composer(b)) => composer::cmp(*a, *b),
+            _ => return None,
+        })
+    }
+}
+
+/// Which order versions are parsed in.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    Eco(EcoKind),
+    Semver,
+}
+
+impl Order {
+    fn of(eco: EcoKind, kind: RangeKind) -> Order {
+        match kind {
+            RangeKind::Ecosystem => Order::Eco(eco),
+            RangeKind::Semver => Order::Semver,
+        }
+    }
+}
+
+fn parse(order: Order, s: &str) -> Option<Parsed<'_>> {
+    if s.len() > MAX_VERSION_LEN {
         return None;
     }
-    match eco {
-        EcoKind::Debian | EcoKind::Ubuntu => dpkg::compare(a, b),
-        EcoKind::Alpine => apk::compare(a, b),
-        EcoKind::RedHat => rpm::compare(a, b),
-        EcoKind::Go => go::compare(a, b),
-        EcoKind::CratesIo => semver::compare(semver::Flavor::Strict, a, b),
-        EcoKind::Npm => npm::compare(a, b),
-        EcoKind::NuGet => nuget::compare(a, b),
-        EcoKind::PyPI => pep440::compare(a, b),
-        EcoKind::Maven => maven::compare(a, b),
-        EcoKind::RubyGems => gem::compare(a, b),
-        EcoKind::Packagist => composer::compare(a, b),
-    }
+    let eco = match order {
+        Order::Semver => return Some(Parsed::Semver(semver::parse(semver::Flavor::Strict, s)?, false)),
+        Order::Eco(eco) => eco,
+    };
+    Some(match eco {
+        EcoKind::Debian | EcoKind::Ubuntu => Parsed::Dpkg(dpkg::parse(s)?),
+        EcoKind::Alpine => Parsed::Apk(apk::parse(s)?),
+        EcoKind::RedHat => Parsed::Rpm(rpm::parse(s)?),
+        EcoKind::Go => Parsed::Semver(go::parse(s)?, false),
+        EcoKind::CratesIo => Parsed::Semver(semver::parse(semver::Flavor::Strict, s)?, false),
+        EcoKind::Npm => Parsed::Semver(npm::parse(s)?, false),
+        EcoKind::NuGet => Parsed::Semver(nuget::parse(s)?, true),
+        EcoKind::PyPI => Parsed::Pep440(pep440::parse(s)?),
+        EcoKind::Maven => Parsed::Maven(maven::parse(s)?),
+        EcoKind::RubyGems => Parsed::Gem(gem::parse(s)?),
+        EcoKind::Packagist => Parsed::Composer(composer::parse(s)?),
+    })
+}
+
+/// Compare two versions in the ecosystem's own order. None when either cannot be parsed.
+pub fn compare(eco: EcoKind, a: &str, b: &str) -> Option<Ordering> {
+    parse(Order::Eco(eco), a)?.cmp(&parse(Order::Eco(eco), b)?)
 }
 
 /// Compare with semantic-versioning 2.0 rules (OSV SEMVER ranges; leading "v" allowed).
@@ -63,10 +119,7 @@ pub fn compare(eco: EcoKind, a: &str, b: &str) -> Option<Ordering> {
 /// Build metadata is ignored; one to three numbers are accepted (missing ones are 0)
 /// and leading zeros are tolerated.
 pub fn compare_semver(a: &str, b: &str) -> Option<Ordering> {
-    if a.len() > MAX_VERSION_LEN || b.len() > MAX_VERSION_LEN {
-        return None;
-    }
-    semver::compare(semver::Flavor::Strict, a, b)
+    parse(Order::Semver, a)?.cmp(&parse(Order::Semver, b)?)
 }
 
 /// Whether `version` is affected by one OSV-style range (events evaluated per the OSV spec: sort events by version, '0' introduced = beginning, introduced..fixed / ..last_affected inclusive / ..limit exclusive; multiple introduced/fixed pairs).
@@ -79,60 +132,59 @@ pub fn compare_semver(a: &str, b: &str) -> Option<Ordering> {
 ///
 /// `None` when `version` or any event version cannot be parsed.
 pub fn in_range(eco: EcoKind, version: &str, range: &Range) -> Option<bool> {
-    let cmp = |a: &str, b: &str| match range.kind {
-        RangeKind::Ecosystem => compare(eco, a, b),
-        RangeKind::Semver => compare_semver(a, b),
-    };
-    // The version itself must parse even when only `introduced: 0` is present.
-    cmp(version, version)?;
+    let order = Order::of(eco, range.kind);
+    eval_range(order, &parse(order, version)?, range)
+}
 
-    // The last event (in sorted order) whose condition holds for `version`:
-    // (event version, whether it is `introduced: 0`, whether it is an introduced event).
-    let mut last: Option<(&str, bool, bool)> = None;
+/// [`in_range`] for a version already parsed in `order`.
+fn eval_range(order: Order, v: &Parsed<'_>, range: &Range) -> Option<bool> {
+    // The last reached event in sorted order: its version (`None` for `introduced: 0`)
+    // and whether it is an `introduced`.
+    let mut last: Option<(Option<Parsed<'_>>, bool)> = None;
     let mut has_limit = false;
     let mut below_limit = false;
     for ev in &range.events {
-        let reached: Option<(&str, bool, bool)> = match ev {
-            Event::Introduced(x) => {
-                if is_zero(x) {
-                    Some((x, true, true))
-                } else if cmp(version, x)? != Ordering::Less {
-                    Some((x, false, true))
-                } else {
-                    None
-                }
-            }
-            Event::Fixed(x) => (cmp(version, x)? != Ordering::Less).then_some((x.as_str(), false, false)),
-            Event::LastAffected(x) => (cmp(version, x)? == Ordering::Greater).then_some((x.as_str(), false, false)),
+        let (x, introduced) = match ev {
+            Event::Introduced(x) => (x, true),
+            Event::Fixed(x) | Event::LastAffected(x) => (x, false),
             Event::Limit(x) => {
                 has_limit = true;
-                if x.trim() == "*" || cmp(version, x)? == Ordering::Less {
+                if x.trim() == "*" || v.cmp(&parse(order, x)?)? == Ordering::Less {
                     below_limit = true;
                 }
-                None
+                continue;
             }
         };
-        let Some(new) = reached else { continue };
-        last = Some(match last {
-            None => new,
-            Some(old) => {
-                let by_version = match (new.1, old.1) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => Ordering::Less,
-                    (false, true) => Ordering::Greater,
-                    (false, false) => cmp(new.0, old.0)?,
-                };
-                // Same version: introduced sorts first, so a fix of the same version wins.
-                let rank = |e: (&str, bool, bool)| if e.2 { 0u8 } else { 1 };
-                if by_version.then(rank(new).cmp(&rank(old))) == Ordering::Less {
-                    old
-                } else {
-                    new
-                }
+        let point = if introduced && is_zero(x) {
+            None
+        } else {
+            let p = parse(order, x)?;
+            let o = v.cmp(&p)?;
+            let reached =
+                if matches!(ev, Event::LastAffected(_)) { o == Ordering::Greater } else { o != Ordering::Less };
+            if !reached {
+                continue;
             }
-        });
+            Some(p)
+        };
+        let later = match &last {
+            None => true,
+            Some((old, old_introduced)) => {
+                let by_version = match (&point, old) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Less,
+                    (Some(_), None) => Ordering::Greater,
+                    (Some(p), Some(q)) => p.cmp(q)?,
+                };
+                // Same version: an introduced sorts first, so a fix of that version wins.
+                by_version.then((!introduced).cmp(&!old_introduced)) != Ordering::Less
+            }
+        };
+        if later {
+            last = Some((point, introduced));
+        }
     }
-    let affected = last.is_some_and(|e| e.2);
+    let affected = last.is_some_and(|(_, introduced)| introduced);
     Some(affected && (!has_limit || below_limit))
 }
 
@@ -142,19 +194,28 @@ pub fn in_range(eco: EcoKind, version: &str, range: &Range) -> Option<bool> {
 /// order cannot parse them). An entry with neither versions nor ranges gives
 /// `Some(false)`; the distro [`crate::record::Status`] is not looked at here.
 pub fn is_affected(eco: EcoKind, version: &str, affected: &Affected) -> Option<bool> {
+    let eco_version = parse(Order::Eco(eco), version);
+    let mut semver_version: Option<Option<Parsed<'_>>> = None;
     let mut evaluated = false;
     for listed in &affected.versions {
         if listed.trim() == version.trim() {
             return Some(true);
         }
-        match compare(eco, version, listed) {
+        let Some(v) = &eco_version else { continue };
+        match parse(Order::Eco(eco), listed).and_then(|l| v.cmp(&l)) {
             Some(Ordering::Equal) => return Some(true),
             Some(_) => evaluated = true,
             None => {}
         }
     }
     for range in &affected.ranges {
-        match in_range(eco, version, range) {
+        let order = Order::of(eco, range.kind);
+        let v = match order {
+            Order::Eco(_) => eco_version.as_ref(),
+            Order::Semver => semver_version.get_or_insert_with(|| parse(Order::Semver, version)).as_ref(),
+        };
+        let Some(v) = v else { continue };
+        match eval_range(order, v, range) {
             Some(true) => return Some(true),
             Some(false) => evaluated = true,
             None => {}
@@ -200,6 +261,7 @@ pub(crate) fn cmp_ignore_case(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 pub(crate) mod testutil {
     use super::*;
 
@@ -237,6 +299,7 @@ pub(crate) mod testutil {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::record::Status;
@@ -300,13 +363,19 @@ mod tests {
     #[test]
     fn version_range_zero_introduced() {
         let r = eco_range(&[("introduced", "0"), ("fixed", "2.3.4-1")]);
-        for (v, want) in [("0.1-1", true), ("1:0.1-1", false), ("2.3.4-0.1", true), ("2.3.4-1", false), ("2.3.4-1+deb12u1", false)] {
+        for (v, want) in
+            [("0.1-1", true), ("1:0.1-1", false), ("2.3.4-0.1", true), ("2.3.4-1", false), ("2.3.4-1+deb12u1", false)]
+        {
             assert_eq!(in_range(EcoKind::Debian, v, &r), Some(want), "{v}");
         }
         // "0" is the beginning in every ecosystem, even where "0" is not a version.
         let r = eco_range(&[("introduced", "0")]);
         for eco in ALL {
-            let v = if matches!(eco, EcoKind::Go | EcoKind::CratesIo | EcoKind::Npm | EcoKind::NuGet) { "0.0.1" } else { "0.1" };
+            let v = if matches!(eco, EcoKind::Go | EcoKind::CratesIo | EcoKind::Npm | EcoKind::NuGet) {
+                "0.0.1"
+            } else {
+                "0.1"
+            };
             assert_eq!(in_range(eco, v, &r), Some(true), "{eco:?}");
         }
     }
@@ -421,10 +490,19 @@ mod tests {
     fn version_is_affected_versions_or_ranges() {
         let a = affected(
             EcoKind::Npm,
-            vec![eco_range(&[("introduced", "2.0.0"), ("fixed", "2.1.0")]), eco_range(&[("introduced", "3.0.0"), ("fixed", "3.0.5")])],
+            vec![
+                eco_range(&[("introduced", "2.0.0"), ("fixed", "2.1.0")]),
+                eco_range(&[("introduced", "3.0.0"), ("fixed", "3.0.5")]),
+            ],
             &["1.5.0"],
         );
-        let cases = [("1.5.0", Some(true)), ("1.6.0", Some(false)), ("2.0.3", Some(true)), ("3.0.4", Some(true)), ("3.0.5", Some(false))];
+        let cases = [
+            ("1.5.0", Some(true)),
+            ("1.6.0", Some(false)),
+            ("2.0.3", Some(true)),
+            ("3.0.4", Some(true)),
+            ("3.0.5", Some(false)),
+        ];
         for (v, want) in cases {
             assert_eq!(is_affected(EcoKind::Npm, v, &a), want, "{v}");
         }
@@ -432,7 +510,10 @@ mod tests {
         // One range unparseable, another evaluable: the evaluable one decides.
         let a = affected(
             EcoKind::Npm,
-            vec![eco_range(&[("introduced", "0"), ("fixed", "bad version")]), eco_range(&[("introduced", "0"), ("fixed", "1.0.0")])],
+            vec![
+                eco_range(&[("introduced", "0"), ("fixed", "bad version")]),
+                eco_range(&[("introduced", "0"), ("fixed", "1.0.0")]),
+            ],
             &[],
         );
         assert_eq!(is_affected(EcoKind::Npm, "0.9.0", &a), Some(true));
@@ -482,8 +563,8 @@ mod tests {
             "",
         ];
         const ALPHABET: &[char] = &[
-            '0', '1', '9', '.', '.', '-', '-', '_', '+', '~', '^', ':', '!', 'a', 'b', 'r', 'c', 'p', 'v', 'A', 'Z', 'x', ' ', '*', '=',
-            'é', 'α', '\u{0}', '#', '/',
+            '0', '1', '9', '.', '.', '-', '-', '_', '+', '~', '^', ':', '!', 'a', 'b', 'r', 'c', 'p', 'v', 'A', 'Z',
+            'x', ' ', '*', '=', 'é', 'α', '\u{0}', '#', '/',
         ];
         let mut s: String = SEEDS[rng.below(SEEDS.len())].to_string();
         let edits = rng.below(6);
@@ -539,7 +620,10 @@ mod tests {
                 let _ = compare(eco, "1.0.0", &a);
                 let _ = compare(eco, &a, &a);
             }
-            let r = Range { kind: RangeKind::Ecosystem, events: vec![Event::Introduced(a.clone()), Event::Fixed("2.0".into())] };
+            let r = Range {
+                kind: RangeKind::Ecosystem,
+                events: vec![Event::Introduced(a.clone()), Event::Fixed("2.0".into())],
+            };
             for eco in ALL {
                 let _ = in_range(eco, "1.0", &r);
                 let _ = in_range(eco, &a, &r);
