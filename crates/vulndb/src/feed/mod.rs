@@ -221,6 +221,15 @@ pub struct FeedSet {
 }
 
 impl FeedSet {
+    /// Append everything of `other` (no de-duplication).
+    pub fn extend(&mut self, mut other: FeedSet) {
+        self.advisories.append(&mut other.advisories);
+        self.kev.append(&mut other.kev);
+        self.epss.append(&mut other.epss);
+        self.sources.append(&mut other.sources);
+        self.errors.append(&mut other.errors);
+    }
+
     fn add_advisories(&mut self, name: String, path: &str, p: Parsed<Advisory>) {
         self.sources.push(SourceStats {
             name,
@@ -371,10 +380,7 @@ pub fn load_dir(dir: &Path) -> Result<FeedSet, FeedError> {
                         merge_loose(&mut loose, st, path);
                     }
                 }
-                set.advisories.append(&mut s.advisories);
-                set.kev.append(&mut s.kev);
-                set.epss.append(&mut s.epss);
-                set.sources.append(&mut s.sources);
+                set.extend(s);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "feed file failed to parse");
