@@ -3,6 +3,10 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+// Matching and cataloguing allocate many small strings; mimalloc is markedly faster at that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod args;
 mod cmd;
 mod progress;

@@ -320,7 +320,7 @@ pub struct VulnDb {
     header: Header,
     body: Vec<u8>,
     vulns: Vec<VulnInfo>,
-    cve: BTreeMap<String, CveInfo>,
+    cve: HashMap<String, CveInfo>,
     ecos: Mutex<HashMap<String, Arc<EcoIndex>>>,
 }
 
@@ -356,11 +356,12 @@ impl VulnDb {
             header,
             body,
             vulns: Vec::new(),
-            cve: BTreeMap::new(),
+            cve: HashMap::new(),
             ecos: Mutex::new(HashMap::new()),
         };
         db.vulns = db.section("vulns")?.unwrap_or_default();
-        db.cve = db.section("cve")?.unwrap_or_default();
+        let cve: BTreeMap<String, CveInfo> = db.section("cve")?.unwrap_or_default();
+        db.cve = cve.into_iter().collect();
         Ok(db)
     }
 

@@ -13,7 +13,8 @@ use crate::version;
 use palisade_model::{OsInfo, Package, PackageType, Sbom};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// One vulnerability in one package.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +134,9 @@ pub fn lookup_key(p: &Package, os: Option<&OsInfo>) -> Option<LookupKey> {
     Some(LookupKey { name: normalize_name(eco, &name), eco, release, version })
 }
 
+/// References kept per finding (the full list is in the advisory).
+const MAX_REFERENCES: usize = 3;
+
 fn id_rank(id: &str) -> u8 {
     if id.starts_with("CVE-") {
         0
@@ -171,9 +175,23 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
     let mut unparseable = 0usize;
     // (package index, group) → partial finding
     let mut partials: BTreeMap<(usize, u32), Partial<'_>> = BTreeMap::new();
+    // Index per (ecosystem, release), looked up once: None when the database has no such section.
+    let mut indexes: HashMap<(EcoKind, &str), Option<Arc<crate::db::EcoIndex>>> = HashMap::new();
     for (i, (p, key)) in sbom.packages.iter().zip(&keys).enumerate() {
         let Some(key) = key else { continue };
-        if key.eco.is_distro() && !db.has(key.eco, &key.release) {
+        let ix = match indexes.get(&(key.eco, key.release.as_str())) {
+            Some(ix) => ix.clone(),
+            None => {
+                let ix = if key.eco.is_distro() && !db.has(key.eco, &key.release) {
+                    None
+                } else {
+                    Some(db.eco(key.eco, &key.release)?)
+                };
+                indexes.insert((key.eco, key.release.as_str()), ix.clone());
+                ix
+            }
+        };
+        let Some(ix) = ix else {
             let w = format!(
                 "no {} {} advisories in the database (have: {}); its OS packages were not assessed",
                 key.eco.osv_name(),
@@ -184,9 +202,8 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
                 res.warnings.push(w);
             }
             continue;
-        }
+        };
         res.packages_matched += 1;
-        let ix = db.eco(key.eco, &key.release)?;
         let Some(entries) = ix.get(&key.name) else { continue };
         for e in entries {
             let af = &e.affected;
@@ -241,10 +258,11 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
     }
     let first_layer = sbom.target.layers.first().cloned().unwrap_or_default();
     let multi_layer = sbom.target.layers.len() > 1;
-    let mut by_key: BTreeMap<(PackageType, String, String, u32), usize> = BTreeMap::new();
-    for ((_, group), mut part) in partials {
+    let mut by_key: HashMap<(PackageType, &str, &str, u32), usize> = HashMap::new();
+    let mut pkg_of: Vec<usize> = Vec::new();
+    for ((pkg_index, group), mut part) in partials {
         let p = part.pkg;
-        let dedup = (p.kind, p.name.clone(), p.version.clone(), group);
+        let dedup = (p.kind, p.name.as_str(), p.version.as_str(), group);
         if let Some(&idx) = by_key.get(&dedup) {
             let f: &mut Finding = &mut res.findings[idx];
             if f.found_in != p.found_in && !f.also_in.contains(&p.found_in) {
@@ -264,12 +282,12 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
         ids.sort_by(|a, b| (id_rank(a), a).cmp(&(id_rank(b), b)));
         let id = ids.first().cloned().unwrap_or_default();
         let cves: Vec<&String> = ids.iter().filter(|i| i.starts_with("CVE-")).collect();
-        let mut cvss: Vec<Cvss> = infos.iter().flat_map(|v| v.cvss.iter().cloned()).collect();
+        let mut cvss: Vec<&Cvss> = infos.iter().flat_map(|v| v.cvss.iter()).collect();
         let mut kev = None;
         let mut epss: Option<Epss> = None;
         for c in &cves {
             if let Some(ci) = db.cve(c) {
-                cvss.extend(ci.nvd_cvss.iter().cloned());
+                cvss.extend(ci.nvd_cvss.iter());
                 kev = kev.or_else(|| ci.kev.clone());
                 if let Some(e) = ci.epss {
                     if epss.is_none_or(|x| e.score > x.score) {
@@ -278,7 +296,7 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
                 }
             }
         }
-        let best_cvss = cvss.iter().max_by_key(|c| cvss_rank(c)).cloned();
+        let best_cvss = cvss.iter().max_by_key(|c| cvss_rank(c)).map(|c| (*c).clone());
         let ghsa = infos
             .iter()
             .filter(|v| v.id.starts_with("GHSA-") || v.source.contains("ghsa"))
@@ -320,10 +338,17 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
         let mut data_sources: Vec<String> = infos.iter().map(|v| v.source.clone()).collect();
         data_sources.sort();
         data_sources.dedup();
-        let mut references: Vec<String> = infos.iter().flat_map(|v| v.references.iter().cloned()).collect();
-        references.dedup();
-        references.truncate(10);
+        let mut references: Vec<String> = Vec::new();
+        for r in infos.iter().flat_map(|v| v.references.iter()) {
+            if references.len() >= MAX_REFERENCES {
+                break;
+            }
+            if !references.contains(r) {
+                references.push(r.clone());
+            }
+        }
         by_key.insert(dedup, res.findings.len());
+        pkg_of.push(pkg_index);
         res.findings.push(Finding {
             id,
             ids,
@@ -348,15 +373,17 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
             references,
         });
     }
-    res.findings.sort_by(|a, b| {
-        (a.kind, &a.package, &a.installed, std::cmp::Reverse(a.severity), &a.id).cmp(&(
-            b.kind,
-            &b.package,
-            &b.installed,
-            std::cmp::Reverse(b.severity),
-            &b.id,
-        ))
+    // Findings come out in SBOM package order (partials are keyed by package index); within a
+    // package, highest severity first. A normalised SBOM is sorted by type, name and version.
+    let mut order: Vec<(usize, std::cmp::Reverse<Severity>, usize)> = Vec::with_capacity(res.findings.len());
+    for (fi, f) in res.findings.iter().enumerate() {
+        order.push((pkg_of[fi], std::cmp::Reverse(f.severity), fi));
+    }
+    order.sort_unstable_by(|a, b| {
+        (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| res.findings[a.2].id.cmp(&res.findings[b.2].id))
     });
+    let mut slots: Vec<Option<Finding>> = std::mem::take(&mut res.findings).into_iter().map(Some).collect();
+    res.findings = order.into_iter().filter_map(|(_, _, fi)| slots[fi].take()).collect();
     Ok(res)
 }
 

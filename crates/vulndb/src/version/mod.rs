@@ -237,7 +237,16 @@ fn is_zero(v: &str) -> bool {
 pub(crate) fn cmp_digits(a: &[u8], b: &[u8]) -> Ordering {
     let a = strip_zeros(a);
     let b = strip_zeros(b);
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    a.len().cmp(&b.len()).then_with(|| {
+        // Equal lengths: compare byte by byte inline (runs are short; a libc memcmp call
+        // per segment dominated matching time).
+        for (x, y) in a.iter().zip(b) {
+            if x != y {
+                return x.cmp(y);
+            }
+        }
+        Ordering::Equal
+    })
 }
 
 /// Remove leading `0`s from a run of digits (`"007"` → `"7"`, `"0"` → `""`).
