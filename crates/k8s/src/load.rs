@@ -1,0 +1,1 @@
+//! Loading manifests (written next).
