@@ -4,6 +4,7 @@
 //! - [`load`]: reading manifests, `kubectl get -o json` dumps and Helm output from files,
 //!   directories and stdin, with file and line for every object and a warning per bad document.
 
+pub mod inventory;
 pub mod load;
 pub mod object;
 

@@ -1,1 +1,291 @@
-//! Loading manifests (written next).
+//! Reading Kubernetes objects from manifests: YAML (multi-document, Helm-rendered), JSON,
+//! `kind: List` and `kubectl get -o json` dumps, directories (recursively) and stdin.
+//!
+//! Every object keeps its file and the line its document starts on. A document that does not
+//! parse, or is not a Kubernetes object, becomes a warning naming file and line; the rest of
+//! the file is still read.
+
+use crate::object::{Object, Origin};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Largest single file read.
+pub const MAX_FILE: u64 = 1 << 30;
+/// Most objects taken from one input set.
+pub const MAX_OBJECTS: usize = 5_000_000;
+
+/// A problem with one document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoadWarning {
+    /// File.
+    pub file: String,
+    /// 1-based line of the document (0 when unknown).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.file, self.message)
+        }
+    }
+}
+
+/// Why loading failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A path could not be read.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        error: std::io::Error,
+    },
+}
+
+/// Objects and warnings.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Objects in input order.
+    pub objects: Vec<Object>,
+    /// Per-document problems.
+    pub warnings: Vec<LoadWarning>,
+    /// Files read.
+    pub files: usize,
+}
+
+fn is_manifest(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("yaml" | "yml" | "json"))
+}
+
+/// Load every path: files, directories (recursively, `.yaml`, `.yml`, `.json`), or `-` for stdin.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let mut out = Loaded::default();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            let mut data = Vec::new();
+            use std::io::Read;
+            std::io::stdin()
+                .lock()
+                .take(MAX_FILE)
+                .read_to_end(&mut data)
+                .map_err(|e| LoadError::Io { path: p.clone(), error: e })?;
+            load_bytes("-", &data, &mut out);
+            continue;
+        }
+        let md = std::fs::metadata(p).map_err(|e| LoadError::Io { path: p.clone(), error: e })?;
+        if md.is_dir() {
+            let mut files = Vec::new();
+            let mut stack = vec![p.clone()];
+            while let Some(d) = stack.pop() {
+                let rd = match std::fs::read_dir(&d) {
+                    Ok(rd) => rd,
+                    Err(e) => {
+                        out.warnings.push(LoadWarning { file: d.display().to_string(), line: 0, message: e.to_string() });
+                        continue;
+                    }
+                };
+                for e in rd.flatten() {
+                    let ft = match e.file_type() {
+                        Ok(ft) => ft,
+                        Err(_) => continue,
+                    };
+                    let path = e.path();
+                    if ft.is_dir() {
+                        if !e.file_name().to_string_lossy().starts_with('.') {
+                            stack.push(path);
+                        }
+                    } else if ft.is_file() && is_manifest(&path) {
+                        files.push(path);
+                    }
+                }
+            }
+            files.sort();
+            for f in files {
+                load_file(&f, &mut out);
+            }
+        } else {
+            load_file(p, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn load_file(p: &Path, out: &mut Loaded) {
+    let name = p.display().to_string();
+    match std::fs::metadata(p) {
+        Ok(m) if m.len() > MAX_FILE => {
+            out.warnings.push(LoadWarning { file: name, line: 0, message: format!("larger than {MAX_FILE} bytes; skipped") });
+            return;
+        }
+        Err(e) => {
+            out.warnings.push(LoadWarning { file: name, line: 0, message: e.to_string() });
+            return;
+        }
+        _ => {}
+    }
+    match std::fs::read(p) {
+        Ok(data) => load_bytes(&name, &data, out),
+        Err(e) => out.warnings.push(LoadWarning { file: name, line: 0, message: e.to_string() }),
+    }
+}
+
+/// Parse one file's content (YAML or JSON) into objects.
+pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
+    out.files += 1;
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        Err(e) => {
+            out.warnings.push(LoadWarning { file: file.into(), line: 0, message: format!("not UTF-8: {e}") });
+            return;
+        }
+    };
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        // JSON: one document (an object, a List dump, or an array of objects).
+        match serde_json::from_str::<Value>(trimmed) {
+            Ok(v) => take(file, 1, v, out),
+            Err(e) => out.warnings.push(LoadWarning { file: file.into(), line: e.line(), message: format!("invalid JSON: {e}") }),
+        }
+        return;
+    }
+    for (line, doc) in yaml_documents(text) {
+        if doc.trim().is_empty() || doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            continue;
+        }
+        match serde_yaml::from_str::<Value>(doc) {
+            Ok(Value::Null) => {}
+            Ok(v) => take(file, line, v, out),
+            Err(e) => {
+                // serde_yaml's location is relative to the document: make it absolute.
+                let msg = match e.location() {
+                    Some(l) => {
+                        let text = e.to_string();
+                        let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+                        format!("invalid YAML at line {}, column {}: {text}", line + l.line().saturating_sub(1), l.column())
+                    }
+                    None => format!("invalid YAML: {e}"),
+                };
+                out.warnings.push(LoadWarning { file: file.into(), line, message: msg });
+            }
+        }
+    }
+}
+
+/// Split a YAML stream into documents with their 1-based starting lines.
+fn yaml_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut docs = Vec::new();
+    let mut start_byte = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let l = line.trim_end();
+        if l == "---" || l.starts_with("--- ") || l == "..." {
+            docs.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    docs.push((start_line, &text[start_byte..]));
+    docs
+}
+
+fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        if out.objects.len() >= MAX_OBJECTS {
+            out.warnings.push(LoadWarning { file: file.into(), line, message: format!("more than {MAX_OBJECTS} objects; the rest are ignored") });
+            return;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.into_iter().rev()),
+            Value::Object(mut m) => {
+                let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+                if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
+                    if let Some(Value::Array(items)) = m.remove("items") {
+                        stack.extend(items.into_iter().rev());
+                    }
+                    continue;
+                }
+                let v = Value::Object(m);
+                match Object::from_value(v, Origin { file: file.into(), line }) {
+                    Some(o) => out.objects.push(o),
+                    None => out.warnings.push(LoadWarning {
+                        file: file.into(),
+                        line,
+                        message: "not a Kubernetes object (no kind, or no metadata.name)".into(),
+                    }),
+                }
+            }
+            other => out.warnings.push(LoadWarning {
+                file: file.into(),
+                line,
+                message: format!("not a Kubernetes object (a {})", match other {
+                    Value::String(_) => "string",
+                    Value::Number(_) => "number",
+                    Value::Bool(_) => "boolean",
+                    _ => "scalar",
+                }),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Loaded {
+        let mut out = Loaded::default();
+        load_bytes("t.yaml", text.as_bytes(), &mut out);
+        out
+    }
+
+    #[test]
+    fn multi_document_yaml_with_lines_and_bad_documents() {
+        let text = "# Source: chart/templates/a.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: a\nspec:\n  containers: [{name: c, image: nginx}]\n---\nkind: [unclosed\n---\njust a string\n---\n# only a comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n";
+        let l = load(text);
+        let ids: Vec<(String, usize)> = l.objects.iter().map(|o| (o.id(), o.origin.line)).collect();
+        assert_eq!(ids, vec![("Namespace/a".into(), 1), ("Pod/a/p".into(), 7), ("ConfigMap/cm".into(), 21)]);
+        assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+        assert_eq!(l.warnings[0].line, 15);
+        assert!(l.warnings[0].message.contains("invalid YAML"));
+        assert_eq!(l.warnings[1].line, 17);
+    }
+
+    #[test]
+    fn kubectl_list_dumps_and_json_arrays() {
+        let dump = r#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"x"}},
+            {"apiVersion":"v1","kind":"ServiceList","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}}]},
+            {"kind":"Thing"}]}"#;
+        let l = load(dump);
+        let ids: Vec<String> = l.objects.iter().map(Object::id).collect();
+        assert_eq!(ids, vec!["Deployment/x/d", "Service/s"]);
+        assert_eq!(l.warnings.len(), 1);
+        let l = load("{\"broken\": ");
+        assert!(l.objects.is_empty() && l.warnings[0].message.contains("invalid JSON"));
+        let l = load("\u{feff}[{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}]");
+        assert_eq!(l.objects.len(), 1);
+    }
+
+    #[test]
+    fn directories_recursively_and_missing_paths() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("a.yaml"), "kind: Pod\nmetadata: {name: a}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("sub/b.yml"), "kind: Pod\nmetadata: {name: b}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("sub/.git/c.yaml"), "kind: Pod\nmetadata: {name: c}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("sub/readme.md"), "kind: Pod").unwrap_or_else(|e| panic!("{e}"));
+        let l = load_paths(&[dir.path().to_path_buf()]).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"]);
+        assert!(load_paths(&[dir.path().join("missing")]).is_err());
+    }
+}

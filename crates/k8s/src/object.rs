@@ -41,7 +41,7 @@ impl Object {
         let name = meta
             .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
             .and_then(Value::as_str)
-            .unwrap_or("")
+            .filter(|n| !n.is_empty())?
             .to_string();
         let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_string();
         Some(Object { api_version, kind, namespace, name, value: Arc::new(value), origin })
