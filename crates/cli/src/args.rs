@@ -27,6 +27,50 @@ pub enum Command {
     /// Build, update and inspect the local vulnerability database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Kubernetes inventory.
+    #[command(subcommand)]
+    K8s(K8sCommand),
+}
+
+/// Where Kubernetes objects come from: files, or a live cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct K8sSource {
+    /// Manifests, directories (recursive), `kubectl get -o json` dumps, Helm output, or `-` for stdin.
+    #[arg(short = 'f', long = "filename", num_args = 1.., env = "PALISADE_K8S_FILES", value_delimiter = ',')]
+    pub files: Vec<PathBuf>,
+    /// Read a live cluster through this kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, env = "PALISADE_K8S_CONTEXT")]
+    pub context: Option<String>,
+    /// Cluster name to report (default: the context name, or "files").
+    #[arg(long, env = "PALISADE_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// List what is in the cluster: namespaces, nodes, workloads down to images, identities, exposure.
+    Inventory {
+        #[command(flatten)]
+        source: K8sSource,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table", env = "PALISADE_FORMAT")]
+        format: TableOrJson,
+        /// Write to FILE.
+        #[arg(short, long, env = "PALISADE_OUTPUT")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Table or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableOrJson {
+    /// Text table.
+    Table,
+    /// JSON.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

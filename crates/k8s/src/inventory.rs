@@ -220,7 +220,8 @@ pub fn build(cluster: &str, objects: &[Object]) -> Inventory {
                     .map(|a| a.iter().map(|r| s(r, "/host")).filter(|h| !h.is_empty()).collect())
                     .unwrap_or_default();
                 let tls = v.pointer("/spec/tls").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-                inv.ingresses.push(serde_json::json!({"namespace": o.namespace, "name": o.name, "hosts": hosts, "tls": tls}));
+                inv.ingresses
+                    .push(serde_json::json!({"namespace": o.namespace, "name": o.name, "hosts": hosts, "tls": tls}));
             }
             "NetworkPolicy" => inv.network_policies.push(format!("{}/{}", o.namespace, o.name)),
             "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
@@ -235,15 +236,24 @@ pub fn build(cluster: &str, objects: &[Object]) -> Inventory {
         }
         if let Some((spec, _)) = o.pod_spec() {
             // Skip pods and ReplicaSets whose owner is listed: the owner is the workload.
-            let owner = v.pointer("/metadata/ownerReferences/0").map(|r| (s(r, "/kind").to_string(), s(r, "/name").to_string()));
-            let owner_listed = owner.as_ref().is_some_and(|(k, n)| present.contains(&(k.clone(), o.namespace.clone(), n.clone())));
+            let owner = v
+                .pointer("/metadata/ownerReferences/0")
+                .map(|r| (s(r, "/kind").to_string(), s(r, "/name").to_string()));
+            let owner_listed =
+                owner.as_ref().is_some_and(|(k, n)| present.contains(&(k.clone(), o.namespace.clone(), n.clone())));
             if o.kind == "Pod" {
                 let comp = o.value.pointer("/metadata/labels/component").and_then(Value::as_str).unwrap_or("");
                 let mirror = o.annotation("kubernetes.io/config.mirror").is_some();
                 if o.namespace == "kube-system"
-                    && (mirror || ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"].contains(&comp))
+                    && (mirror
+                        || ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"].contains(&comp))
                 {
-                    inv.control_plane.push(format!("{}/{} ({})", o.namespace, o.name, if comp.is_empty() { "static" } else { comp }));
+                    inv.control_plane.push(format!(
+                        "{}/{} ({})",
+                        o.namespace,
+                        o.name,
+                        if comp.is_empty() { "static" } else { comp }
+                    ));
                 }
             }
             if owner_listed {
@@ -268,7 +278,11 @@ pub fn build(cluster: &str, objects: &[Object]) -> Inventory {
                     host.push(n.to_string());
                 }
             }
-            let sa = spec.get("serviceAccountName").or_else(|| spec.get("serviceAccount")).and_then(Value::as_str).unwrap_or("default");
+            let sa = spec
+                .get("serviceAccountName")
+                .or_else(|| spec.get("serviceAccount"))
+                .and_then(Value::as_str)
+                .unwrap_or("default");
             inv.workloads.push(Workload {
                 kind: o.kind.clone(),
                 namespace: o.namespace.clone(),
@@ -277,7 +291,11 @@ pub fn build(cluster: &str, objects: &[Object]) -> Inventory {
                 containers: cs,
                 host_namespaces: host,
                 owner: owner.map(|(k, n)| format!("{k}/{n}")),
-                origin: if o.origin.line > 0 { format!("{}:{}", o.origin.file, o.origin.line) } else { o.origin.file.clone() },
+                origin: if o.origin.line > 0 {
+                    format!("{}:{}", o.origin.file, o.origin.line)
+                } else {
+                    o.origin.file.clone()
+                },
             });
         }
     }
@@ -307,7 +325,11 @@ pub fn table(inv: &Inventory) -> String {
     for w in &inv.workloads {
         let id = format!("{}/{}/{}", w.kind, w.namespace, w.name);
         let images: Vec<&str> = w.containers.iter().map(|c| c.image.as_str()).collect();
-        let host = if w.host_namespaces.is_empty() { String::new() } else { format!(" [host {}]", w.host_namespaces.join(",")) };
+        let host = if w.host_namespaces.is_empty() {
+            String::new()
+        } else {
+            format!(" [host {}]", w.host_namespaces.join(","))
+        };
         let _ = writeln!(out, "{id:<60} {:<20} {}{host}", w.service_account, images.join(", "));
     }
     if !inv.services.is_empty() {
@@ -326,7 +348,11 @@ pub fn table(inv: &Inventory) -> String {
     if !inv.bindings.is_empty() {
         let _ = writeln!(out, "\nBINDING{:<53} ROLE{:<36} SUBJECTS", "", "");
         for b in &inv.bindings {
-            let id = if b.namespace.is_empty() { format!("{}/{}", b.kind, b.name) } else { format!("{}/{}/{}", b.kind, b.namespace, b.name) };
+            let id = if b.namespace.is_empty() {
+                format!("{}/{}", b.kind, b.name)
+            } else {
+                format!("{}/{}/{}", b.kind, b.namespace, b.name)
+            };
             let _ = writeln!(out, "{id:<60} {:<40} {}", b.role, b.subjects.join(", "));
         }
     }
@@ -339,7 +365,14 @@ pub fn table(inv: &Inventory) -> String {
             let _ = writeln!(out, "\n{title}: {}", list.join("; "));
         }
     }
-    let _ = writeln!(out, "\n{} workloads, {} distinct images, {} services, {} bindings", inv.workloads.len(), inv.images.len(), inv.services.len(), inv.bindings.len());
+    let _ = writeln!(
+        out,
+        "\n{} workloads, {} distinct images, {} services, {} bindings",
+        inv.workloads.len(),
+        inv.images.len(),
+        inv.services.len(),
+        inv.bindings.len()
+    );
     out
 }
 

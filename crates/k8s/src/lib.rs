@@ -5,6 +5,7 @@
 //!   directories and stdin, with file and line for every object and a warning per bad document.
 
 pub mod inventory;
+pub mod live;
 pub mod load;
 pub mod object;
 

@@ -60,7 +60,10 @@ pub struct Loaded {
 }
 
 fn is_manifest(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("yaml" | "yml" | "json"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 /// Load every path: files, directories (recursively, `.yaml`, `.yml`, `.json`), or `-` for stdin.
@@ -86,7 +89,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
                 let rd = match std::fs::read_dir(&d) {
                     Ok(rd) => rd,
                     Err(e) => {
-                        out.warnings.push(LoadWarning { file: d.display().to_string(), line: 0, message: e.to_string() });
+                        out.warnings.push(LoadWarning {
+                            file: d.display().to_string(),
+                            line: 0,
+                            message: e.to_string(),
+                        });
                         continue;
                     }
                 };
@@ -120,7 +127,11 @@ fn load_file(p: &Path, out: &mut Loaded) {
     let name = p.display().to_string();
     match std::fs::metadata(p) {
         Ok(m) if m.len() > MAX_FILE => {
-            out.warnings.push(LoadWarning { file: name, line: 0, message: format!("larger than {MAX_FILE} bytes; skipped") });
+            out.warnings.push(LoadWarning {
+                file: name,
+                line: 0,
+                message: format!("larger than {MAX_FILE} bytes; skipped"),
+            });
             return;
         }
         Err(e) => {
@@ -150,7 +161,11 @@ pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
         // JSON: one document (an object, a List dump, or an array of objects).
         match serde_json::from_str::<Value>(trimmed) {
             Ok(v) => take(file, 1, v, out),
-            Err(e) => out.warnings.push(LoadWarning { file: file.into(), line: e.line(), message: format!("invalid JSON: {e}") }),
+            Err(e) => out.warnings.push(LoadWarning {
+                file: file.into(),
+                line: e.line(),
+                message: format!("invalid JSON: {e}"),
+            }),
         }
         return;
     }
@@ -167,7 +182,11 @@ pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
                     Some(l) => {
                         let text = e.to_string();
                         let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-                        format!("invalid YAML at line {}, column {}: {text}", line + l.line().saturating_sub(1), l.column())
+                        format!(
+                            "invalid YAML at line {}, column {}: {text}",
+                            line + l.line().saturating_sub(1),
+                            l.column()
+                        )
                     }
                     None => format!("invalid YAML: {e}"),
                 };
@@ -200,7 +219,11 @@ fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
         if out.objects.len() >= MAX_OBJECTS {
-            out.warnings.push(LoadWarning { file: file.into(), line, message: format!("more than {MAX_OBJECTS} objects; the rest are ignored") });
+            out.warnings.push(LoadWarning {
+                file: file.into(),
+                line,
+                message: format!("more than {MAX_OBJECTS} objects; the rest are ignored"),
+            });
             return;
         }
         match v {
@@ -226,12 +249,15 @@ fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
             other => out.warnings.push(LoadWarning {
                 file: file.into(),
                 line,
-                message: format!("not a Kubernetes object (a {})", match other {
-                    Value::String(_) => "string",
-                    Value::Number(_) => "number",
-                    Value::Bool(_) => "boolean",
-                    _ => "scalar",
-                }),
+                message: format!(
+                    "not a Kubernetes object (a {})",
+                    match other {
+                        Value::String(_) => "string",
+                        Value::Number(_) => "number",
+                        Value::Bool(_) => "boolean",
+                        _ => "scalar",
+                    }
+                ),
             }),
         }
     }
@@ -280,8 +306,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("a.yaml"), "kind: Pod\nmetadata: {name: a}\n").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("sub/b.yml"), "kind: Pod\nmetadata: {name: b}\n").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("sub/.git/c.yaml"), "kind: Pod\nmetadata: {name: c}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("sub/b.yml"), "kind: Pod\nmetadata: {name: b}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("sub/.git/c.yaml"), "kind: Pod\nmetadata: {name: c}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("sub/readme.md"), "kind: Pod").unwrap_or_else(|e| panic!("{e}"));
         let l = load_paths(&[dir.path().to_path_buf()]).unwrap_or_else(|e| panic!("{e}"));
         let names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();

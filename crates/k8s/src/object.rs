@@ -76,7 +76,9 @@ impl Object {
     pub fn pod_spec(&self) -> Option<(&Value, &'static str)> {
         let ptr = match self.kind.as_str() {
             "Pod" => "/spec",
-            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => "/spec/template/spec",
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
+                "/spec/template/spec"
+            }
             "CronJob" => "/spec/jobTemplate/spec/template/spec",
             "PodTemplate" => "/template/spec",
             _ => return None,
@@ -88,7 +90,9 @@ impl Object {
     pub fn pod_metadata(&self) -> Option<&Value> {
         let ptr = match self.kind.as_str() {
             "Pod" => "/metadata",
-            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => "/spec/template/metadata",
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
+                "/spec/template/metadata"
+            }
             "CronJob" => "/spec/jobTemplate/spec/template/metadata",
             _ => return None,
         };

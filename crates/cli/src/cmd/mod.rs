@@ -4,6 +4,7 @@ use crate::args::{Cli, Command};
 use std::process::ExitCode;
 
 mod db;
+mod k8s;
 mod sbom;
 mod scan;
 
@@ -13,5 +14,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sbom(a) => sbom::run(a, cli.quiet),
         Command::Scan(c) => scan::run(c, cli.quiet),
         Command::Db(c) => db::run(c, cli.quiet),
+        Command::K8s(c) => k8s::run(c),
     }
 }

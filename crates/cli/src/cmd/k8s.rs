@@ -1,0 +1,43 @@
+//! `palisade k8s inventory`, and the object source shared with `palisade posture`.
+
+use crate::args::{K8sCommand, K8sSource, TableOrJson};
+use palisade_k8s::{load, Object};
+use std::process::ExitCode;
+
+/// Objects, the cluster name, and warnings, from files or a live cluster.
+pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<String>)> {
+    if src.files.is_empty() {
+        let conn = match src.kubeconfig.clone().or_else(palisade_k8s::live::default_kubeconfig) {
+            Some(p) => palisade_k8s::live::from_kubeconfig(&p, src.context.as_deref())?,
+            None => palisade_k8s::live::in_cluster().ok_or(palisade_k8s::live::LiveError::NoConfig)?,
+        };
+        let got = palisade_k8s::live::collect(&conn)?;
+        for w in &got.warnings {
+            tracing::warn!("{w}");
+        }
+        let name = src.cluster_name.clone().unwrap_or_else(|| conn.context.clone());
+        return Ok((got.objects, name, got.warnings));
+    }
+    let loaded = load::load_paths(&src.files)?;
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let name = src.cluster_name.clone().unwrap_or_else(|| "files".into());
+    Ok((loaded.objects, name, warnings))
+}
+
+pub fn run(c: K8sCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        K8sCommand::Inventory { source, format, output } => {
+            let (objects, name, _) = collect(&source)?;
+            let inv = palisade_k8s::inventory::build(&name, &objects);
+            let text = match format {
+                TableOrJson::Table => palisade_k8s::inventory::table(&inv),
+                TableOrJson::Json => serde_json::to_string_pretty(&inv)? + "\n",
+            };
+            crate::cmd::sbom::emit(&output, &text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
