@@ -146,6 +146,134 @@ fn load_file(p: &Path, out: &mut Loaded) {
     }
 }
 
+/// Stream every object of `paths` to `f` without keeping them: a large `kubectl get -o json`
+/// dump is parsed item by item, so memory stays at one object (plus what `f` keeps).
+/// Warnings are returned.
+pub fn for_each_object(paths: &[PathBuf], f: &mut dyn FnMut(Object)) -> Result<Vec<LoadWarning>, LoadError> {
+    let mut warnings = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" || !p.is_dir() {
+            files.push(p.clone());
+            continue;
+        }
+        // Directories: the same walk as load_paths, one file at a time.
+        let mut stack = vec![p.clone()];
+        while let Some(d) = stack.pop() {
+            let rd = std::fs::read_dir(&d).map_err(|e| LoadError::Io { path: d.clone(), error: e })?;
+            for e in rd.flatten() {
+                let path = e.path();
+                match e.file_type() {
+                    Ok(ft) if ft.is_dir() && !e.file_name().to_string_lossy().starts_with('.') => stack.push(path),
+                    Ok(ft) if ft.is_file() && is_manifest(&path) => files.push(path),
+                    _ => {}
+                }
+            }
+        }
+    }
+    files.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+    for p in files {
+        let name = p.display().to_string();
+        let data = if p.as_os_str() == "-" {
+            let mut data = Vec::new();
+            use std::io::Read;
+            std::io::stdin()
+                .lock()
+                .take(MAX_FILE)
+                .read_to_end(&mut data)
+                .map_err(|e| LoadError::Io { path: p.clone(), error: e })?;
+            data
+        } else {
+            match std::fs::read(&p) {
+                Ok(d) => d,
+                Err(e) => return Err(LoadError::Io { path: p.clone(), error: e }),
+            }
+        };
+        let trimmed = data.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &data[i..]).unwrap_or(&[]);
+        if trimmed.first() == Some(&b'{') {
+            warnings.extend(stream_json(&name, trimmed, f));
+            continue;
+        }
+        let mut one = Loaded::default();
+        load_bytes(&name, &data, &mut one);
+        warnings.extend(one.warnings);
+        for o in one.objects {
+            f(o);
+        }
+    }
+    Ok(warnings)
+}
+
+/// Stream a JSON document: a List's items one at a time, or a single object.
+fn stream_json(file: &str, data: &[u8], f: &mut dyn FnMut(Object)) -> Vec<LoadWarning> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    struct Doc<'a> {
+        file: &'a str,
+        f: &'a mut dyn FnMut(Object),
+        warnings: Vec<LoadWarning>,
+    }
+    struct Items<'a, 'b>(&'b mut Doc<'a>);
+    impl<'de> DeserializeSeed<'de> for Items<'_, '_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Items<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of objects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(v) = seq.next_element::<Value>()? {
+                let mut tmp = Loaded::default();
+                take(self.0.file, 1, v, &mut tmp);
+                self.0.warnings.extend(tmp.warnings);
+                for o in tmp.objects {
+                    (self.0.f)(o);
+                }
+            }
+            Ok(())
+        }
+    }
+    struct Top<'a, 'b>(&'b mut Doc<'a>);
+    impl<'de> Visitor<'de> for Top<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a Kubernetes object or List")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut rest = serde_json::Map::new();
+            let mut streamed = false;
+            while let Some(k) = map.next_key::<String>()? {
+                if k == "items" {
+                    map.next_value_seed(Items(self.0))?;
+                    streamed = true;
+                } else {
+                    rest.insert(k, map.next_value::<Value>()?);
+                }
+            }
+            if !streamed {
+                let mut tmp = Loaded::default();
+                take(self.0.file, 1, Value::Object(rest), &mut tmp);
+                self.0.warnings.extend(tmp.warnings);
+                for o in tmp.objects {
+                    (self.0.f)(o);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut doc = Doc { file, f, warnings: Vec::new() };
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let r = serde::Deserializer::deserialize_map(&mut de, Top(&mut doc)).and_then(|_| de.end());
+    let mut w = doc.warnings;
+    if let Err(e) = r {
+        w.push(LoadWarning { file: file.into(), line: e.line(), message: format!("invalid JSON: {e}") });
+    }
+    w
+}
+
 /// Parse one file's content (YAML or JSON) into objects.
 pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
     out.files += 1;
@@ -299,6 +427,25 @@ mod tests {
         assert!(l.objects.is_empty() && l.warnings[0].message.contains("invalid JSON"));
         let l = load("\u{feff}[{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}]");
         assert_eq!(l.objects.len(), 1);
+    }
+
+    #[test]
+    fn streaming_matches_loading() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dump = r#"{"apiVersion":"v1","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"n"}},
+            {"kind":"Nope"},{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}}],"kind":"List","metadata":{}}"#;
+        std::fs::write(dir.path().join("d.json"), dump).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("one.json"), r#"{"kind":"Pod","metadata":{"name":"b"}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("bad.json"), r#"{"items":[{"kind":"Pod","metadata":{"name":"c"}}, {"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("y.yaml"), "kind: Pod\nmetadata: {name: y}\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut ids = Vec::new();
+        let w =
+            for_each_object(&[dir.path().to_path_buf()], &mut |o| ids.push(o.id())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids, vec!["Pod/c", "Pod/n/a", "Service/s", "Pod/b", "Pod/y"]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w.iter().any(|x| x.file.ends_with("bad.json") && x.message.contains("invalid JSON")));
     }
 
     #[test]
