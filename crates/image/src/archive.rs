@@ -10,7 +10,6 @@ use crate::layout::image_info;
 use crate::spec::{self, ArchiveManifest, ImageConfig, Manifest};
 use crate::walk::normalize_path;
 use crate::{ImageInfo, ImageSource};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -103,7 +102,7 @@ impl DockerArchive {
         }
         let config_bytes = a.read_member(&name, &m.config, spec::MAX_DOCUMENT)?;
         let config: ImageConfig = spec::parse_json(&name, "config", &config_bytes)?;
-        let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
+        let config_digest = spec::sha256_digest(&config_bytes);
         let pseudo = Manifest {
             media_type: String::new(),
             config: spec::Descriptor {

@@ -5,7 +5,6 @@ use crate::layer::LayerInfo;
 use crate::reference::validate_digest;
 use crate::spec::{self, Descriptor, ImageConfig, Index, Manifest, ManifestOrIndex, Platform};
 use crate::{ImageInfo, ImageSource};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -121,17 +120,7 @@ fn read_blob_verified(dir: &Path, name: &str, digest: &str) -> Result<Vec<u8>> {
         reason,
     })?;
     let bytes = read_small(&path, spec::MAX_DOCUMENT)?;
-    if digest.starts_with("sha256:") {
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-        if actual != digest {
-            return Err(ImageError::DigestMismatch {
-                image: name.into(),
-                layer: digest.into(),
-                expected: digest.into(),
-                actual,
-            });
-        }
-    }
+    spec::verify_digest(name, digest, &bytes, digest)?;
     Ok(bytes)
 }
 

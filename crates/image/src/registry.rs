@@ -8,7 +8,6 @@ use crate::reference::{RegistryRef, DOCKER_HUB};
 use crate::spec::{self, ManifestOrIndex, Platform};
 use crate::{ImageInfo, ImageSource};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -329,15 +328,8 @@ impl Client {
         if body.len() as u64 > spec::MAX_DOCUMENT {
             return Err(ImageError::Limit { image: self.image(), what: "manifest".into(), limit: spec::MAX_DOCUMENT });
         }
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
-        if reference.starts_with("sha256:") && actual != reference {
-            return Err(ImageError::DigestMismatch {
-                image: self.image(),
-                layer: "manifest".into(),
-                expected: reference.into(),
-                actual,
-            });
-        }
+        spec::verify_digest(&self.image(), "manifest", &body, reference)?;
+        let actual = spec::sha256_digest(&body);
         let digest = if reference.starts_with("sha256:") { actual } else { header_digest.unwrap_or(actual) };
         Ok((body, ct, digest))
     }
@@ -356,15 +348,7 @@ impl Client {
                 limit: spec::MAX_DOCUMENT,
             });
         }
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
-        if digest.starts_with("sha256:") && actual != digest {
-            return Err(ImageError::DigestMismatch {
-                image: self.image(),
-                layer: digest.into(),
-                expected: digest.into(),
-                actual,
-            });
-        }
+        spec::verify_digest(&self.image(), digest, &body, digest)?;
         Ok(body)
     }
 

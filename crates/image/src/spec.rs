@@ -184,6 +184,30 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(image: &str, what: &'static st
     })
 }
 
+/// `sha256:<hex>` of `data`.
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// Check `data` against an expected `sha256:` digest (other algorithms are not checked).
+/// `what` names the blob in the error (a digest, or `manifest`).
+pub fn verify_digest(image: &str, what: &str, data: &[u8], expected: &str) -> Result<()> {
+    if !expected.starts_with("sha256:") {
+        return Ok(());
+    }
+    let actual = sha256_digest(data);
+    if actual != expected {
+        return Err(ImageError::DigestMismatch {
+            image: image.into(),
+            layer: what.into(),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
 /// What a fetched manifest document turned out to be.
 #[derive(Debug)]
 pub enum ManifestOrIndex {
