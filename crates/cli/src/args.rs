@@ -30,6 +30,52 @@ pub enum Command {
     /// Kubernetes inventory.
     #[command(subcommand)]
     K8s(K8sCommand),
+    /// Assess Kubernetes objects for misconfigurations (workloads, RBAC, exposure, control plane).
+    Posture(PostureArgs),
+}
+
+/// Posture report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PostureFormat {
+    /// Grouped by resource (the default on a terminal).
+    Table,
+    /// JSON (the default when stdout is not a terminal).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PostureArgs {
+    #[command(flatten)]
+    pub source: K8sSource,
+    /// Report format.
+    #[arg(long, value_enum, env = "PALISADE_FORMAT")]
+    pub format: Option<PostureFormat>,
+    /// Write the report to FILE.
+    #[arg(short, long, env = "PALISADE_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Only findings of these severities (critical, high, medium, low, info).
+    #[arg(long, env = "PALISADE_SEVERITY", value_delimiter = ',')]
+    pub severity: Vec<String>,
+    /// Only checks of these frameworks (pss-baseline, pss-restricted, nsa, cis).
+    #[arg(long, env = "PALISADE_FRAMEWORK", value_delimiter = ',')]
+    pub framework: Vec<String>,
+    /// Configuration: trustedRegistries, exceptions, policies (Rego files or ConstraintTemplates).
+    #[arg(long, env = "PALISADE_POSTURE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Extra custom Rego policies or Gatekeeper ConstraintTemplates (files or directories).
+    #[arg(long = "policy", env = "PALISADE_POLICY", value_delimiter = ',')]
+    pub policies: Vec<PathBuf>,
+    /// Registries images may come from (enables the untrusted-registry check).
+    #[arg(long = "trusted-registry", env = "PALISADE_TRUSTED_REGISTRIES", value_delimiter = ',')]
+    pub trusted_registries: Vec<String>,
+    /// Exit with this code when findings remain (a CI gate).
+    #[arg(long, env = "PALISADE_EXIT_CODE", default_value_t = 0)]
+    pub exit_code: u8,
+    /// List the check catalogue and exit.
+    #[arg(long)]
+    pub list_checks: bool,
 }
 
 /// Where Kubernetes objects come from: files, or a live cluster.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod db;
 mod k8s;
+mod posture;
 mod sbom;
 mod scan;
 
@@ -15,5 +16,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(c) => scan::run(c, cli.quiet),
         Command::Db(c) => db::run(c, cli.quiet),
         Command::K8s(c) => k8s::run(c),
+        Command::Posture(a) => posture::run(a),
     }
 }

@@ -1,0 +1,265 @@
+//! `palisade posture`.
+
+use crate::args::{PostureArgs, PostureFormat};
+use anyhow::Context as _;
+use palisade_posture::{Assessment, Exception, Framework, Options, RegoPolicy, Severity};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    trusted_registries: Vec<String>,
+    #[serde(default)]
+    exceptions: Vec<Exception>,
+    #[serde(default)]
+    policies: Vec<PathBuf>,
+}
+
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    palisade_vulndb::db::humantime_rfc3339(secs)[..10].to_string()
+}
+
+/// Load Rego files (`*.rego`) and ConstraintTemplates (+ Constraints) from files or directories.
+fn load_policies(paths: &[PathBuf]) -> anyhow::Result<Vec<RegoPolicy>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).with_context(|| d.display().to_string())?.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if matches!(
+                        path.extension().and_then(|x| x.to_str()),
+                        Some("rego" | "yaml" | "yml" | "json")
+                    ) {
+                        files.push(path);
+                    }
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    let mut templates: Vec<Value> = Vec::new();
+    let mut constraints: Vec<Value> = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).with_context(|| f.display().to_string())?;
+        if f.extension().and_then(|x| x.to_str()) == Some("rego") {
+            let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("custom").to_string();
+            out.push(
+                RegoPolicy::new(&id, &id, Severity::Medium, &text, &[], Value::Null, vec![])
+                    .with_context(|| f.display().to_string())?,
+            );
+            continue;
+        }
+        let mut loaded = palisade_k8s::load::Loaded::default();
+        palisade_k8s::load::load_bytes(&f.display().to_string(), text.as_bytes(), &mut loaded);
+        for o in loaded.objects {
+            if o.kind == "ConstraintTemplate" {
+                templates.push((*o.value).clone());
+            } else if o.api_version.starts_with("constraints.gatekeeper.sh/") {
+                constraints.push((*o.value).clone());
+            }
+        }
+    }
+    for t in &templates {
+        let kind = t.pointer("/spec/crd/spec/names/kind").and_then(Value::as_str).unwrap_or("");
+        let matching: Vec<&Value> =
+            constraints.iter().filter(|c| c.get("kind").and_then(Value::as_str) == Some(kind)).collect();
+        if matching.is_empty() {
+            out.push(
+                RegoPolicy::from_constraint_template(t, None, Severity::Medium)
+                    .with_context(|| format!("ConstraintTemplate {kind}"))?,
+            );
+        }
+        for c in matching {
+            out.push(
+                RegoPolicy::from_constraint_template(t, Some(c), Severity::Medium)
+                    .with_context(|| format!("ConstraintTemplate {kind}"))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn options(a: &PostureArgs) -> anyhow::Result<Options> {
+    let mut cfg = Config::default();
+    if let Some(p) = &a.config {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        cfg = serde_yaml::from_str(&text).with_context(|| format!("{}: invalid posture configuration", p.display()))?;
+        let base = p.parent().unwrap_or(Path::new("."));
+        cfg.policies = cfg.policies.iter().map(|x| if x.is_absolute() { x.clone() } else { base.join(x) }).collect();
+    }
+    let mut opts = Options { today: Some(today()), ..Default::default() };
+    opts.trusted_registries = cfg.trusted_registries;
+    opts.trusted_registries.extend(a.trusted_registries.iter().cloned());
+    opts.exceptions = cfg.exceptions;
+    let mut policies = cfg.policies;
+    policies.extend(a.policies.iter().cloned());
+    opts.custom_rego = load_policies(&policies)?;
+    for f in &a.framework {
+        let fw: Framework = serde_json::from_value(json!(f.to_ascii_lowercase())).map_err(|_| {
+            anyhow::anyhow!("--framework: unknown framework {f:?} (pss-baseline, pss-restricted, nsa, cis)")
+        })?;
+        opts.frameworks.push(fw);
+    }
+    Ok(opts)
+}
+
+fn table(a: &Assessment, cluster: &str) -> String {
+    let mut out = String::new();
+    let mut by_obj: BTreeMap<String, Vec<&palisade_posture::Finding>> = BTreeMap::new();
+    for f in &a.findings {
+        let o = &f.object;
+        let id = if o.namespace.is_empty() {
+            format!("{}/{}", o.kind, o.name)
+        } else {
+            format!("{}/{}/{}", o.kind, o.namespace, o.name)
+        };
+        let loc = if o.line > 0 { format!("{}:{}", o.file, o.line) } else { o.file.clone() };
+        by_obj.entry(format!("{id}  ({loc})")).or_default().push(f);
+    }
+    let _ = writeln!(out, "{cluster}: {} objects, {} findings", a.objects, a.findings.len());
+    for (obj, fs) in &by_obj {
+        let _ = writeln!(out, "\n{obj}");
+        for f in fs {
+            let title = palisade_posture::check(&f.check_id).map(|c| c.title).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "  {:<9} {:<14} {}  [{}]",
+                f.severity.as_str().to_uppercase(),
+                f.check_id,
+                if title.is_empty() { &f.message } else { title },
+                f.path
+            );
+            if !f.message.is_empty() && !title.is_empty() {
+                let _ = writeln!(out, "  {:<24} {}", "", f.message);
+            }
+        }
+    }
+    let mut sev: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &a.findings {
+        *sev.entry(f.severity.as_str()).or_insert(0) += 1;
+    }
+    let _ = writeln!(
+        out,
+        "\nfindings by severity: {}",
+        sev.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    );
+    if !a.excepted.is_empty() {
+        let _ = writeln!(out, "{} finding(s) excepted", a.excepted.len());
+    }
+    let _ = writeln!(out, "\nFRAMEWORK                 SCORE   PASSED  FAILED");
+    for s in &a.scores {
+        let _ = writeln!(out, "{:<25} {:>5.1}%  {:>6}  {:>6}", s.framework.name(), s.score_percent, s.passed, s.failed);
+    }
+    if !a.manual.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} CIS item(s) need node access and were not assessed (see --format json: manual)",
+            a.manual.len()
+        );
+    }
+    for w in &a.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        _ => "note",
+    }
+}
+
+fn sarif(a: &Assessment) -> Value {
+    let mut used: Vec<&str> = a.findings.iter().map(|f| f.check_id.as_str()).collect();
+    used.sort();
+    used.dedup();
+    let rules: Vec<Value> = used
+        .iter()
+        .map(|id| match palisade_posture::check(id) {
+            Some(c) => json!({
+                "id": c.id, "name": c.title, "shortDescription": {"text": c.title}, "fullDescription": {"text": c.rationale},
+                "help": {"text": c.remediation}, "defaultConfiguration": {"level": level(c.severity)},
+                "properties": {"category": c.category, "cis": c.references.cis, "mitre": c.references.mitre,
+                               "tags": ["kubernetes", "security", c.category], "security-severity": match c.severity {
+                                   Severity::Critical => "9.0", Severity::High => "7.5", Severity::Medium => "5.0", _ => "2.0" }},
+            }),
+            None => json!({"id": id, "shortDescription": {"text": id}}),
+        })
+        .collect();
+    let results: Vec<Value> = a
+        .findings
+        .iter()
+        .map(|f| {
+            let o = &f.object;
+            let id = if o.namespace.is_empty() { format!("{}/{}", o.kind, o.name) } else { format!("{}/{}/{}", o.kind, o.namespace, o.name) };
+            let mut loc = json!({"logicalLocations": [{"fullyQualifiedName": id, "kind": "resource"}]});
+            if !o.file.is_empty() && !o.file.starts_with("api://") {
+                loc["physicalLocation"] = json!({"artifactLocation": {"uri": o.file}, "region": {"startLine": o.line.max(1)}});
+            }
+            json!({"ruleId": f.check_id, "level": level(f.severity), "message": {"text": format!("{id}: {} ({})", f.message, f.path)},
+                   "locations": [loc], "properties": {"path": f.path, "remediation": f.remediation}})
+        })
+        .collect();
+    json!({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+           "runs": [{"tool": {"driver": {"name": "palisade", "version": env!("CARGO_PKG_VERSION"), "rules": rules}}, "results": results}]})
+}
+
+pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
+    if a.list_checks {
+        let mut out = String::new();
+        if a.format == Some(PostureFormat::Json) {
+            out = serde_json::to_string_pretty(palisade_posture::catalogue())? + "\n";
+        } else {
+            for c in palisade_posture::catalogue() {
+                let _ = writeln!(out, "{:<14} {:<9} {:<13} {}", c.id, c.severity.as_str(), c.category, c.title);
+            }
+        }
+        crate::cmd::sbom::emit(&a.output, &out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut opts = options(&a)?;
+    // Manifests without a namespace are applied to the current namespace, usually `default`
+    // (Checkov counts them so too); objects read from a live cluster always carry theirs.
+    opts.missing_namespace_is_default = !a.source.files.is_empty();
+    let (objects, cluster, load_warnings) = crate::cmd::k8s::collect(&a.source)?;
+    let mut assessment = palisade_posture::assess(&objects, &opts);
+    assessment.warnings.splice(0..0, load_warnings);
+    if !a.severity.is_empty() {
+        let mut keep = Vec::new();
+        for s in &a.severity {
+            keep.push(Severity::parse(s).ok_or_else(|| anyhow::anyhow!("--severity: unknown severity {s:?}"))?);
+        }
+        assessment.findings.retain(|f| keep.contains(&f.severity));
+    }
+    let fmt = a.format.unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
+        PostureFormat::Table
+    } else {
+        PostureFormat::Json
+    });
+    let text = match fmt {
+        PostureFormat::Table => table(&assessment, &cluster),
+        PostureFormat::Json => serde_json::to_string_pretty(&assessment)? + "\n",
+        PostureFormat::Sarif => serde_json::to_string_pretty(&sarif(&assessment))? + "\n",
+    };
+    crate::cmd::sbom::emit(&a.output, &text)?;
+    if !assessment.findings.is_empty() && a.exit_code != 0 {
+        return Ok(ExitCode::from(a.exit_code));
+    }
+    Ok(ExitCode::SUCCESS)
+}
