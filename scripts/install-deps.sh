@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and test-image build need (only what is missing).
 set -euo pipefail
-PKGS=(debootstrap umoci skopeo docker-registry golang-go apache2-utils jq ca-certificates time)
+PKGS=(debootstrap umoci skopeo docker-registry golang-go apache2-utils jq ca-certificates time openssl curl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,8 +55,14 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${CURL_AUTH[@]}" "ht
 case "$code" in
   200) ;;
   401)
-    if [ -n "${PALISADE_REGISTRY_CREDS:-}" ]; then die "registry $REG rejects the credentials in PALISADE_REGISTRY_CREDS"; fi
-    die "registry $REG wants credentials: set PALISADE_REGISTRY_CREDS=user:password"
+    # A bearer-token registry answers 401 to basic credentials on /v2/: skopeo does the token flow.
+    if curl -s -D - -o /dev/null --max-time 5 "http://$REG/v2/" | grep -qi '^www-authenticate: *bearer'; then
+      [ -n "${PALISADE_REGISTRY_CREDS:-}" ] || die "registry $REG uses bearer tokens; set PALISADE_REGISTRY_CREDS=user:password"
+    elif [ -n "${PALISADE_REGISTRY_CREDS:-}" ]; then
+      die "registry $REG rejects the credentials in PALISADE_REGISTRY_CREDS"
+    else
+      die "registry $REG wants credentials: set PALISADE_REGISTRY_CREDS=user:password"
+    fi
     ;;
   *) die "no registry answering on http://$REG/v2/ (HTTP '$code'); start one with scripts/registry.sh start $PORT" ;;
 esac
@@ -73,10 +79,10 @@ push() { # SRC DEST-REF
   skopeo --insecure-policy copy --quiet --dest-tls-verify=false "${CREDS[@]}" "$1" "docker://$REG/$2" >&2 \
     || die "skopeo copy $1 -> $REG/$2 failed"
   local digest
-  digest=$(curl -sSf --max-time 10 "${CURL_AUTH[@]}" -o /dev/null -D - \
-    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "http://$REG/v2/${2%:*}/manifests/${2##*:}" | tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}') \
+  # skopeo inspect speaks every auth scheme (basic and bearer tokens) with the same credentials.
+  local creds=()
+  [ -n "${PALISADE_REGISTRY_CREDS:-}" ] && creds=(--creds "$PALISADE_REGISTRY_CREDS")
+  digest=$(skopeo inspect --tls-verify=false "${creds[@]}" --format '{{.Digest}}' "docker://$REG/$2") \
     || die "pushed $REG/$2 but cannot read its manifest back"
   [ -n "$digest" ] || die "pushed $REG/$2 but the registry gave no Docker-Content-Digest"
   echo "$REG/$2@$digest"

@@ -2,6 +2,9 @@
 # Run Debian's docker-registry (distribution v2) on 127.0.0.1 for Palisade's tests.
 #
 #   scripts/registry.sh start [PORT]        plain registry (default port 5000)
+#   scripts/registry.sh start-token [PORT]  registry with bearer-token auth (default port 5002): a token
+#                                            server (scripts/token-server.py) on PORT+100 issues RS256 JWTs
+#                                            to palisade/s3cret, as Docker Hub's auth service does
 #   scripts/registry.sh start-auth [PORT]   registry with htpasswd basic auth (default port 5001),
 #                                           user "palisade", password "s3cret"
 #   scripts/registry.sh stop [PORT]         stop it and delete its storage (default 5000)
@@ -30,6 +33,7 @@ cmd=${1:-}
 [ -n "$cmd" ] || usage
 case "$cmd" in
   start-auth) PORT=${2:-5001} ;;
+  start-token) PORT=${2:-5002} ;;
   start | stop | status | url) PORT=${2:-5000} ;;
   -h | --help | help) usage ;;
   *) log "unknown command: $cmd"; usage ;;
@@ -47,6 +51,7 @@ ensure_tools() {
   [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
   command -v curl >/dev/null || need+=(curl)
   if [ "$1" = auth ]; then command -v htpasswd >/dev/null || need+=(apache2-utils); fi
+  if [ "$1" = token ]; then command -v openssl >/dev/null || need+=(openssl); fi
   if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || die "missing ${need[*]} and not root: cannot apt-get install"
     log "installing ${need[*]}"
@@ -100,6 +105,25 @@ start() {
   rm -rf "$STATE"
   mkdir -p "$STATE/storage"
   local auth_block=""
+  if [ "$mode" = token ]; then
+    local tport=$((PORT + 100))
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=palisade-token-issuer" \
+      -keyout "$STATE/token.key" -out "$STATE/token.crt" >/dev/null 2>&1 || die "openssl failed"
+    setsid python3 "$(dirname "$0")/token-server.py" "$tport" "$STATE/token.crt" "$STATE/token.key" \
+      palisade-test-issuer palisade-registry "$AUTH_USER" "$AUTH_PASS" >"$STATE/token.log" 2>&1 </dev/null &
+    echo $! >"$STATE/token.pid"
+    local j
+    for ((j = 0; j < 100; j++)); do
+      curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$tport/token" && break
+      sleep 0.1
+    done
+    auth_block="auth:
+  token:
+    realm: http://127.0.0.1:$tport/token
+    service: palisade-registry
+    issuer: palisade-test-issuer
+    rootcertbundle: $STATE/token.crt"
+  fi
   if [ "$mode" = auth ]; then
     htpasswd -Bbn "$AUTH_USER" "$AUTH_PASS" >"$STATE/htpasswd" || die "htpasswd failed"
     auth_block="auth:
@@ -134,6 +158,7 @@ EOF
 
   local want=200
   [ "$mode" = auth ] && want=401
+  [ "$mode" = token ] && want=401
   local i code=""
   for ((i = 0; i < 150; i++)); do
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -171,6 +196,7 @@ stop() {
   fi
   log "stopping docker-registry pid $pid (port $PORT)"
   kill "$pid" 2>/dev/null || true
+  [ -f "$STATE/token.pid" ] && kill "$(cat "$STATE/token.pid")" 2>/dev/null || true
   local i
   for ((i = 0; i < 50; i++)); do
     kill -0 "$pid" 2>/dev/null || break
@@ -200,6 +226,7 @@ status() {
 case "$cmd" in
   start) start plain ;;
   start-auth) start auth ;;
+  start-token) start token ;;
   stop) stop ;;
   status) status ;;
   url) echo "$URL" ;;

@@ -15,16 +15,20 @@ echo "test images: $PALISADE_TESTDATA_DIR"
 
 PLAIN=${PALISADE_TEST_PORT:-15000}
 AUTH=$((PLAIN + 1))
+TOKEN=$((PLAIN + 2))
 cleanup() {
   "$HERE/registry.sh" stop "$PLAIN" >/dev/null 2>&1 || true
   "$HERE/registry.sh" stop "$AUTH" >/dev/null 2>&1 || true
+  "$HERE/registry.sh" stop "$TOKEN" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 cleanup
 "$HERE/registry.sh" start "$PLAIN"
 "$HERE/registry.sh" start-auth "$AUTH"
+"$HERE/registry.sh" start-token "$TOKEN"
 "$HERE/push-test-images.sh" "$PLAIN" >/dev/null
 PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$AUTH" >/dev/null
-export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH
+PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$TOKEN" >/dev/null
+export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH PALISADE_TEST_REGISTRY_TOKEN=127.0.0.1:$TOKEN
 
 cargo test --workspace --locked --no-fail-fast "$@"

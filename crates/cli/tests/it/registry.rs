@@ -78,3 +78,21 @@ fn basic_auth_with_flags_env_and_docker_config() {
     let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     assert_eq!(s(&sbom["os"]["version"]), "3.10.4");
 }
+
+#[test]
+fn bearer_token_flow_against_a_token_server() {
+    // Debian's docker-registry in token mode; scripts/token-server.py issues RS256 JWTs.
+    let reg = registry("PALISADE_TEST_REGISTRY_TOKEN");
+    let r = format!("{reg}/library/alpine:3.11");
+    let out = sbom_json(&["sbom", &r], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("token server") && err.contains("401"), "{err}");
+    let out = sbom_json(&["sbom", &r, "--username", "palisade", "--password", "nope"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token server"));
+    let out = sbom_json(&["sbom", &r, "-f", "json", "--username", "palisade", "--password", "s3cret"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(s(&sbom["os"]["version"]), "3.11.5");
+    assert_eq!(packages_of(&sbom, "apk").len(), 14);
+}
