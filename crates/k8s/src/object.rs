@@ -41,8 +41,18 @@ impl Object {
         let name = meta
             .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
             .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())?
-            .to_string();
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .or_else(|| {
+                // Component configuration files (KubeletConfiguration, KubeProxyConfiguration, ...)
+                // carry no metadata.name: name them after their file.
+                kind.ends_with("Configuration").then(|| {
+                    std::path::Path::new(&origin.file)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| kind.to_ascii_lowercase())
+                })
+            })?;
         let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_string();
         Some(Object { api_version, kind, namespace, name, value: Arc::new(value), origin })
     }

@@ -187,7 +187,7 @@ impl<'a> Emitter<'a> {
             path,
             message,
             remediation: c.remediation.to_string(),
-            patch: if std::env::var_os("NOPATCH").is_some() { drop(patch); None } else { patch },
+            patch,
         });
     }
 }
