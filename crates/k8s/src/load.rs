@@ -324,6 +324,21 @@ pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
     }
 }
 
+/// Drop what no engine reads, to keep large dumps small in memory: server bookkeeping in
+/// `metadata` (managedFields, uid, resourceVersion, timestamps, generation, selfLink) and
+/// `status`, except where status says something we report (nodes, services, pods' phase).
+pub fn prune(m: &mut serde_json::Map<String, Value>) {
+    if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+        for k in ["managedFields", "uid", "resourceVersion", "creationTimestamp", "generation", "selfLink"] {
+            meta.remove(k);
+        }
+    }
+    let keep_status = matches!(m.get("kind").and_then(Value::as_str), Some("Node" | "Service"));
+    if !keep_status {
+        m.remove("status");
+    }
+}
+
 /// Split a YAML stream into documents with their 1-based starting lines.
 fn yaml_documents(text: &str) -> Vec<(usize, &str)> {
     let mut docs = Vec::new();
@@ -364,6 +379,7 @@ fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
                     }
                     continue;
                 }
+                prune(&mut m);
                 let v = Value::Object(m);
                 match Object::from_value(v, Origin { file: file.into(), line }) {
                     Some(o) => out.objects.push(o),
