@@ -6,6 +6,7 @@
 
 mod errors;
 mod images;
+mod posture;
 mod registry;
 mod rootfs;
 mod scan;

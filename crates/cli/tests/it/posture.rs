@@ -1,0 +1,155 @@
+//! `palisade posture` and `palisade k8s inventory` on the shared corpus of real manifests.
+
+use crate::util::*;
+use serde_json::Value;
+
+fn corpus() -> String {
+    shared().join("k8s-corpus").display().to_string()
+}
+
+fn count(report: &Value, check: &str) -> usize {
+    report["findings"].as_array().map(|a| a.iter().filter(|f| f["check_id"] == check).count()).unwrap_or(0)
+}
+
+#[test]
+fn corpus_assessment_agrees_on_privileged_containers() {
+    let r = palisade_json(&["posture", "-f", &corpus(), "--format", "json"]);
+    // Checkov CKV_K8S_16, Trivy KSV017 and Gatekeeper's privileged-container policy all find 8.
+    assert_eq!(count(&r, "PAL-K8S-001"), 8);
+    assert!(r["objects"].as_u64().unwrap_or(0) >= 480);
+    let scores: Vec<String> =
+        r["scores"].as_array().map(|a| a.iter().map(|x| s(&x["framework"])).collect()).unwrap_or_default();
+    assert_eq!(scores, vec!["pss-baseline", "pss-restricted", "nsa", "cis"]);
+    // Bad documents are warnings with file and line; the rest is still assessed.
+    let warnings: Vec<String> = r["warnings"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w.contains("newrelic-config-template.yaml:1: invalid YAML at line 7")),
+        "{warnings:?}"
+    );
+    // Every finding names the object, its file and line, and the failing field.
+    for f in r["findings"].as_array().into_iter().flatten().take(200) {
+        assert!(!s(&f["object"]["kind"]).is_empty() && !s(&f["object"]["file"]).is_empty());
+        assert!(s(&f["path"]).starts_with('/'), "{f}");
+    }
+    assert!(!r["manual"].as_array().map(Vec::is_empty).unwrap_or(true), "node-access CIS items are listed");
+}
+
+#[test]
+fn sarif_table_gates_and_filters() {
+    let sarif = palisade_json(&["posture", "-f", &corpus(), "--format", "sarif", "--severity", "critical"]);
+    let results = sarif["runs"][0]["results"].as_array().cloned().unwrap_or_default();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|r| r["level"] == "error"));
+    let fq = s(&results[0]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]);
+    assert!(fq.split('/').count() >= 2, "kind/namespace/name: {fq}");
+    assert!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap_or(0) >= 1);
+    let out = palisade(&["posture", "-f", &corpus(), "--format", "table", "--exit-code", "4"]);
+    assert_eq!(out.status.code(), Some(4));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("PAL-K8S-001") && t.contains("FRAMEWORK"), "{}", &t[..t.len().min(500)]);
+}
+
+#[test]
+fn custom_rego_and_exceptions() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n  labels: {team: a}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.25\n    securityContext: {privileged: true}\n").unwrap_or_else(|e| panic!("{e}"));
+    // A Gatekeeper ConstraintTemplate + Constraint, as users bring them.
+    let tpl = dir.path().join("template.yaml");
+    std::fs::write(
+        &tpl,
+        r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sdenylatestnginx
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sDenyImage
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8sdenyimage
+        violation[{"msg": msg}] {
+          c := input.review.object.spec.containers[_]
+          startswith(c.image, input.parameters.prefix)
+          msg := sprintf("image %v is not allowed", [c.image])
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sDenyImage
+metadata:
+  name: no-nginx
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+  parameters:
+    prefix: "nginx"
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = palisade_json(&[
+        "posture",
+        "-f",
+        pod.to_str().unwrap_or_default(),
+        "--policy",
+        tpl.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    let rego: Vec<&Value> = r["findings"]
+        .as_array()
+        .map(|a| a.iter().filter(|f| s(&f["message"]).contains("image nginx:1.25 is not allowed")).collect())
+        .unwrap_or_default();
+    assert_eq!(rego.len(), 1, "{r}");
+    assert_eq!(count(&r, "PAL-K8S-001"), 1);
+    // An exception by check and namespace, with a reason, removes the privileged finding.
+    let cfg = dir.path().join("posture.yaml");
+    std::fs::write(&cfg, "exceptions:\n- checks: [PAL-K8S-001]\n  namespaces: [shop]\n  reason: break-glass debugging pod, ticket SEC-42\n  expires: 2999-01-01\n").unwrap_or_else(|e| panic!("{e}"));
+    let r = palisade_json(&[
+        "posture",
+        "-f",
+        pod.to_str().unwrap_or_default(),
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(count(&r, "PAL-K8S-001"), 0);
+    let exc = r["excepted"].as_array().cloned().unwrap_or_default();
+    assert!(exc.iter().any(|e| s(&e["reason"]).contains("SEC-42")), "{exc:?}");
+    // An expired exception no longer applies.
+    std::fs::write(
+        &cfg,
+        "exceptions:\n- checks: [PAL-K8S-001]\n  namespaces: [shop]\n  reason: old\n  expires: 2001-01-01\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = palisade_json(&[
+        "posture",
+        "-f",
+        pod.to_str().unwrap_or_default(),
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(count(&r, "PAL-K8S-001"), 1);
+    // A configuration error is a clear failure.
+    std::fs::write(&cfg, "exeptions: []\n").unwrap_or_else(|e| panic!("{e}"));
+    let out =
+        palisade(&["posture", "-f", pod.to_str().unwrap_or_default(), "--config", cfg.to_str().unwrap_or_default()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+}
+
+#[test]
+fn inventory_of_the_corpus() {
+    let inv = palisade_json(&["k8s", "inventory", "-f", &corpus(), "--format", "json"]);
+    assert!(inv["workloads"].as_array().map(Vec::len).unwrap_or(0) > 100);
+    assert!(inv["images"].as_object().is_some_and(|m| m.keys().any(|k| k.contains("ingress-nginx/controller"))));
+    assert!(inv["admission_webhooks"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|w| s(w).contains("ingress-nginx-admission"))));
+    assert!(inv["bindings"].as_array().is_some_and(|a| a.iter().any(|b| b["role"] == "ClusterRole/prometheus-k8s")));
+}
