@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p palisade-detect --bench replay` (env: `REPLAY_EVENTS`, default 1000000).
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use palisade_detect::pipeline::{Detector, DetectorConfig};
 use palisade_detect::rules::RuleSet;
 use palisade_detect::simulate::{Generator, SimConfig};
@@ -73,7 +75,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let secs = t.elapsed().as_secs_f64();
     let st = det.stats();
-    println!("replay: {} events in {:.3}s = {:.0} events/s ({:.1} MB/s) on one core", st.ingest.events, secs, st.ingest.events as f64 / secs, bytes as f64 / 1e6 / secs);
+    println!(
+        "replay: {} events in {:.3}s = {:.0} events/s ({:.1} MB/s) on one core",
+        st.ingest.events,
+        secs,
+        st.ingest.events as f64 / secs,
+        bytes as f64 / 1e6 / secs
+    );
     println!(
         "rules: {} compiled; index candidates {}, CEL evaluations {} ({:.3}/event), matches {}, alerts raised {}, emitted {} (+{} updates), incidents {}, folded {}, skipped {}",
         det.engine().rule_count(),
@@ -94,7 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut rs = det.engine().rule_stats();
         rs.sort_by_key(|(_, c)| std::cmp::Reverse(c.evaluations));
         for (id, c) in rs.iter().take(15) {
-            println!("  {id}: candidates {} evaluations {} matches {} alerts {}", c.candidates, c.evaluations, c.matches, c.alerts);
+            println!(
+                "  {id}: candidates {} evaluations {} matches {} alerts {}",
+                c.candidates, c.evaluations, c.matches, c.alerts
+            );
         }
     }
     Ok(())

@@ -101,6 +101,50 @@ pub struct Entities {
     pub node: String,
 }
 
+/// The event behind an alert, as raw JSON; serialises as the JSON object itself.
+#[derive(Debug, Clone)]
+pub struct Evidence(pub Box<serde_json::value::RawValue>);
+
+impl Evidence {
+    /// From JSON text (`null` when it is not JSON).
+    pub fn from_json(text: &str) -> Evidence {
+        let raw = serde_json::value::RawValue::from_string(text.to_string())
+            .or_else(|_| serde_json::value::RawValue::from_string("null".to_string()));
+        match raw {
+            Ok(r) => Evidence(r),
+            Err(_) => Evidence::null(),
+        }
+    }
+    /// From a serialisable value.
+    pub fn from_value<T: Serialize>(v: &T) -> Evidence {
+        serde_json::value::to_raw_value(v).map(Evidence).unwrap_or_else(|_| Evidence::null())
+    }
+    fn null() -> Evidence {
+        // `null` always parses; fall back to an empty-object literal through to_raw_value
+        Evidence(serde_json::value::to_raw_value(&()).unwrap_or_default())
+    }
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+    /// Parsed into a JSON value.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl PartialEq for Evidence {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 /// A detection.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
@@ -130,8 +174,8 @@ pub struct Alert {
     pub entities: Entities,
     /// Data source (`k8s_audit` / `sensor`).
     pub source: String,
-    /// The (first) event, as received.
-    pub evidence: serde_json::Value,
+    /// The (first) event, as received (kept as JSON text: compact while alerts are folded).
+    pub evidence: Evidence,
     /// What to do.
     pub remediation: Vec<String>,
     /// Rule tags.
@@ -359,7 +403,8 @@ impl AlertProcessor {
         }
         let expires = alert.time_us.saturating_add(alert.dedup_window_us.max(1));
         self.fold_order.push_back((expires, alert.dedup_key.clone()));
-        self.folds.insert(alert.dedup_key.clone(), Fold { alert: alert.clone(), expires_us: expires, emitted_count: 1 });
+        self.folds
+            .insert(alert.dedup_key.clone(), Fold { alert: alert.clone(), expires_us: expires, emitted_count: 1 });
         self.correlate(&alert, out);
         out.push(Finding::Alert(Box::new(alert)));
     }

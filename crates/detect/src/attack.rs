@@ -129,9 +129,7 @@ pub const TECHNIQUES: &[Technique] = &[
 /// `privilege-escalation`, `Privilege Escalation`).
 pub fn tactic(id_or_name: &str) -> Option<&'static Tactic> {
     let norm = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], " ");
-    TACTICS
-        .iter()
-        .find(|t| t.id.eq_ignore_ascii_case(id_or_name) || norm(t.name) == norm(id_or_name))
+    TACTICS.iter().find(|t| t.id.eq_ignore_ascii_case(id_or_name) || norm(t.name) == norm(id_or_name))
 }
 
 /// Looks a technique up by ID (`T1609`, `T1552.007`).

@@ -99,12 +99,12 @@ fn parse_event_in<'a>(json: &'a str, list_version: Option<&str>) -> Result<Audit
         });
     }
     let stage = w.stage.ok_or(ParseError::MissingField("stage"))?;
-    let stage = Stage::parse(&stage).ok_or_else(|| ParseError::Malformed(format!("unknown stage {:?}", stage.as_str())))?;
+    let stage =
+        Stage::parse(&stage).ok_or_else(|| ParseError::Malformed(format!("unknown stage {:?}", stage.as_str())))?;
     let verb = w.verb.ok_or(ParseError::MissingField("verb"))?;
     let user = w.user.ok_or(ParseError::MissingField("user"))?;
-    let time_us = parse_rfc3339_us(&w.stage_timestamp)
-        .or_else(|| parse_rfc3339_us(&w.request_received_timestamp))
-        .unwrap_or(0);
+    let time_us =
+        parse_rfc3339_us(&w.stage_timestamp).or_else(|| parse_rfc3339_us(&w.request_received_timestamp)).unwrap_or(0);
     Ok(AuditEvent {
         audit_id: w.audit_id,
         level: w.level,
@@ -152,8 +152,7 @@ pub fn parse_event_list(body: &str) -> Result<Vec<Result<AuditEvent<'_>, ParseEr
             kind: kind.chars().take(64).collect(),
         });
     }
-    Ok(w
-        .items
+    Ok(w.items
         .unwrap_or_default()
         .into_iter()
         .map(|item| {
@@ -327,7 +326,9 @@ mod tests {
         assert!(parse_event("[]").is_err());
         assert!(matches!(parse_event("null"), Err(ParseError::Malformed(_))));
         assert!(matches!(
-            parse_event(r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","stage":"ResponseComplete","verb":"get","user":{}}"#),
+            parse_event(
+                r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","stage":"ResponseComplete","verb":"get","user":{}}"#
+            ),
             Err(ParseError::UnknownVersion { .. })
         ));
         assert!(matches!(
@@ -339,11 +340,16 @@ mod tests {
             Err(ParseError::Malformed(_))
         ));
         // wrong types
-        assert!(parse_event(r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":5,"user":{}}"#).is_err());
+        assert!(parse_event(
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":5,"user":{}}"#
+        )
+        .is_err());
         assert!(parse_line(b"\xff\xfe").is_err());
         assert_eq!(parse_line(b"   ").unwrap().map(|_| ()), None);
         // nulls read as empty
-        let e = parse_event(r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"get","user":{"username":null,"groups":null},"objectRef":null,"requestObject":null,"annotations":null}"#);
+        let e = parse_event(
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"get","user":{"username":null,"groups":null},"objectRef":null,"requestObject":null,"annotations":null}"#,
+        );
         // groups: null is not a list
         assert!(e.is_err() || e.is_ok());
     }

@@ -25,8 +25,25 @@ use std::sync::OnceLock;
 
 /// The top-level fields of `ka`.
 pub const KA_FIELDS: &[&str] = &[
-    "auditID", "level", "stage", "verb", "uri", "user", "impersonated", "sourceIP", "sourceIPs", "userAgent",
-    "target", "response", "auth", "annotations", "req", "resp", "pod", "cluster", "time",
+    "auditID",
+    "level",
+    "stage",
+    "verb",
+    "uri",
+    "user",
+    "impersonated",
+    "sourceIP",
+    "sourceIPs",
+    "userAgent",
+    "target",
+    "response",
+    "auth",
+    "annotations",
+    "req",
+    "resp",
+    "pod",
+    "cluster",
+    "time",
 ];
 /// The fields of `ka.user` and `ka.impersonated`.
 pub const USER_FIELDS: &[&str] = &["name", "uid", "groups"];
@@ -38,8 +55,17 @@ pub const RESPONSE_FIELDS: &[&str] = &["code", "status", "reason", "message"];
 pub const AUTH_FIELDS: &[&str] = &["decision", "reason"];
 /// The fields of `ka.pod`.
 pub const POD_FIELDS: &[&str] = &[
-    "present", "containers", "images", "hostNetwork", "hostPID", "hostIPC", "hostPaths", "serviceAccountName",
-    "nodeName", "name", "labels",
+    "present",
+    "containers",
+    "images",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
+    "hostPaths",
+    "serviceAccountName",
+    "nodeName",
+    "name",
+    "labels",
 ];
 /// The fields of each element of `ka.pod.containers`.
 pub const CONTAINER_FIELDS: &[&str] =
@@ -53,11 +79,41 @@ pub fn env() -> Result<Env, cel::DeclarationError> {
     let mut env = Env::stdlib();
     env.add_extension(cel::extensions::strings)?;
     env.add_overload("inCidrs", "inCidrs(string,list)", vec![STRING_TYPE.to_owned(), LIST_TYPE.to_owned()], in_cidrs)?;
-    env.add_member_overload("startsWithAny", "string.startsWithAny(list)", STRING_TYPE.to_owned(), vec![LIST_TYPE.to_owned()], starts_with_any)?;
-    env.add_member_overload("endsWithAny", "string.endsWithAny(list)", STRING_TYPE.to_owned(), vec![LIST_TYPE.to_owned()], ends_with_any)?;
-    env.add_member_overload("containsAny", "string.containsAny(list)", STRING_TYPE.to_owned(), vec![LIST_TYPE.to_owned()], contains_any)?;
-    env.add_member_overload("globAny", "string.globAny(list)", STRING_TYPE.to_owned(), vec![LIST_TYPE.to_owned()], glob_any)?;
-    env.add_member_overload("glob", "string.glob(string)", STRING_TYPE.to_owned(), vec![STRING_TYPE.to_owned()], glob_one)?;
+    env.add_member_overload(
+        "startsWithAny",
+        "string.startsWithAny(list)",
+        STRING_TYPE.to_owned(),
+        vec![LIST_TYPE.to_owned()],
+        starts_with_any,
+    )?;
+    env.add_member_overload(
+        "endsWithAny",
+        "string.endsWithAny(list)",
+        STRING_TYPE.to_owned(),
+        vec![LIST_TYPE.to_owned()],
+        ends_with_any,
+    )?;
+    env.add_member_overload(
+        "containsAny",
+        "string.containsAny(list)",
+        STRING_TYPE.to_owned(),
+        vec![LIST_TYPE.to_owned()],
+        contains_any,
+    )?;
+    env.add_member_overload(
+        "globAny",
+        "string.globAny(list)",
+        STRING_TYPE.to_owned(),
+        vec![LIST_TYPE.to_owned()],
+        glob_any,
+    )?;
+    env.add_member_overload(
+        "glob",
+        "string.glob(string)",
+        STRING_TYPE.to_owned(),
+        vec![STRING_TYPE.to_owned()],
+        glob_one,
+    )?;
     env.add_overload("imageRegistry", "imageRegistry(string)", vec![STRING_TYPE.to_owned()], image_registry)?;
     env.add_overload("imageRepo", "imageRepo(string)", vec![STRING_TYPE.to_owned()], image_repo)?;
     env.add_overload("imageName", "imageName(string)", vec![STRING_TYPE.to_owned()], image_name)?;
@@ -67,8 +123,16 @@ pub fn env() -> Result<Env, cel::DeclarationError> {
 
 /// The names of Palisade's CEL functions (for documentation and the linter).
 pub const FUNCTIONS: &[&str] = &[
-    "inCidrs", "startsWithAny", "endsWithAny", "containsAny", "globAny", "glob", "imageRegistry", "imageRepo",
-    "imageName", "imageTag",
+    "inCidrs",
+    "startsWithAny",
+    "endsWithAny",
+    "containsAny",
+    "globAny",
+    "glob",
+    "imageRegistry",
+    "imageRepo",
+    "imageName",
+    "imageTag",
 ];
 
 fn str_arg<'a>(v: &'a CowVal<'_, '_>) -> Result<&'a str, ExecutionError> {
@@ -78,9 +142,7 @@ fn str_arg<'a>(v: &'a CowVal<'_, '_>) -> Result<&'a str, ExecutionError> {
 }
 
 fn for_each_str(list: &dyn Val, mut f: impl FnMut(&str) -> bool) -> Result<bool, ExecutionError> {
-    let it = list
-        .as_iterable()
-        .ok_or_else(|| ExecutionError::function_error("arg", "expected a list"))?;
+    let it = list.as_iterable().ok_or_else(|| ExecutionError::function_error("arg", "expected a list"))?;
     let mut items = it.iter();
     while let Some(item) = items.next() {
         if let Some(s) = item.downcast_ref::<CelString>() {
@@ -127,7 +189,9 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
             let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
             (u128::from(n) & mask) == (u128::from(i) & mask)
         }
-        (IpAddr::V4(n), IpAddr::V6(i)) => i.to_ipv4_mapped().is_some_and(|i| cidr_contains(&format!("{n}/{}", len.unwrap_or(32)), IpAddr::V4(i))),
+        (IpAddr::V4(n), IpAddr::V6(i)) => {
+            i.to_ipv4_mapped().is_some_and(|i| cidr_contains(&format!("{n}/{}", len.unwrap_or(32)), IpAddr::V4(i)))
+        }
         _ => false,
     }
 }
@@ -220,7 +284,8 @@ pub fn string_list(items: &[String]) -> Box<dyn Val> {
 }
 
 fn borrowed_list<'v, I: IntoIterator<Item = &'v str>>(items: I) -> CelList<'v> {
-    let v: Vec<Box<dyn Val + 'v>> = items.into_iter().map(|s| Box::new(CelString::from(s)) as Box<dyn Val + 'v>).collect();
+    let v: Vec<Box<dyn Val + 'v>> =
+        items.into_iter().map(|s| Box::new(CelString::from(s)) as Box<dyn Val + 'v>).collect();
     CelList::from(v)
 }
 
@@ -418,10 +483,7 @@ impl<'e> Scope<'e> {
     fn req_val(&self) -> &dyn Val {
         self.req
             .get_or_init(|| {
-                self.audit()
-                    .and_then(|a| a.request_object)
-                    .and_then(|r| json_to_val(r.get()))
-                    .unwrap_or_else(empty_map)
+                self.audit().and_then(|a| a.request_object).and_then(|r| json_to_val(r.get())).unwrap_or_else(empty_map)
             })
             .as_ref()
     }
@@ -542,11 +604,7 @@ fn user_map<'v>(u: Option<&'v crate::event::UserInfo<'v>>) -> Box<dyn Val + 'v> 
         Some(u) => (&u.username, &u.uid, u.groups.iter().map(|g| g.as_str()).collect()),
         None => ("", "", Vec::new()),
     };
-    Box::new(map_of(vec![
-        ("name", s(name)),
-        ("uid", s(uid)),
-        ("groups", Box::new(borrowed_list(groups))),
-    ]))
+    Box::new(map_of(vec![("name", s(name)), ("uid", s(uid)), ("groups", Box::new(borrowed_list(groups)))]))
 }
 
 impl Indexer for KaView<'_, '_> {
@@ -554,10 +612,10 @@ impl Indexer for KaView<'_, '_> {
     where
         Self: 'v,
     {
-        let key = idx
-            .downcast_ref::<CelString>()
-            .map(|k| k.inner())
-            .ok_or_else(|| ExecutionError::UnexpectedType { got: idx.get_type().name().to_owned(), want: "string".into() })?;
+        let key = idx.downcast_ref::<CelString>().map(|k| k.inner()).ok_or_else(|| ExecutionError::UnexpectedType {
+            got: idx.get_type().name().to_owned(),
+            want: "string".into(),
+        })?;
         let Some(a) = self.s.audit() else { return Err(ExecutionError::no_such_key(key)) };
         let o = &a.object_ref;
         let v: Box<dyn Val + 'v> = match key {
@@ -589,12 +647,8 @@ impl Indexer for KaView<'_, '_> {
             ])),
             "auth" => Box::new(map_of(vec![("decision", s(a.authz_decision())), ("reason", s(a.authz_reason()))])),
             "annotations" => {
-                let m: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = a
-                    .annotations
-                    .0
-                    .iter()
-                    .map(|(k, v)| (CelMapKey::from(k.as_str()), s(v.as_str())))
-                    .collect();
+                let m: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> =
+                    a.annotations.0.iter().map(|(k, v)| (CelMapKey::from(k.as_str()), s(v.as_str()))).collect();
                 Box::new(CelMap::from(m))
             }
             "req" => return Ok(CowVal::Borrowed(self.s.req_val())),

@@ -13,7 +13,7 @@ use crate::bind::{self, Scope};
 use crate::event::{format_rfc3339_us, Event, SensorKind};
 use crate::fields::{render, Field, FieldValue, Piece};
 use crate::rules::{
-    expand_macros, DiagLevel, Diagnostic, ExceptionDef, Maturity, MatchSpec, RuleDef, RuleSet, RulesError, Source,
+    expand_macros, DiagLevel, Diagnostic, ExceptionDef, MatchSpec, Maturity, RuleDef, RuleSet, RulesError, Source,
     StatefulDef, Subresources,
 };
 use crate::state::{BoundedMap, Window};
@@ -284,7 +284,9 @@ impl Index {
         let verbs = expand(&r.matcher.verbs, lists);
         let resources = expand(&r.matcher.resources, lists);
         // a `@list` that expands to nothing matches nothing (not everything)
-        if (verbs.is_empty() && !r.matcher.verbs.is_empty()) || (resources.is_empty() && !r.matcher.resources.is_empty()) {
+        if (verbs.is_empty() && !r.matcher.verbs.is_empty())
+            || (resources.is_empty() && !r.matcher.resources.is_empty())
+        {
             return;
         }
         match (verbs.is_empty(), resources.is_empty()) {
@@ -348,7 +350,13 @@ impl std::fmt::Debug for Engine {
 }
 
 fn diag(r: &RuleDef, msg: String) -> Diagnostic {
-    Diagnostic { file: r.origin.file.clone(), line: r.origin.line, column: r.origin.col, level: DiagLevel::Error, message: msg }
+    Diagnostic {
+        file: r.origin.file.clone(),
+        line: r.origin.line,
+        column: r.origin.col,
+        level: DiagLevel::Error,
+        message: msg,
+    }
 }
 
 impl Engine {
@@ -531,7 +539,10 @@ impl Engine {
                 }
                 let fire = match (&rule.def.stateful, state[ri].as_mut()) {
                     (None, _) => true,
-                    (Some(StatefulDef::Threshold { count, window_us, group_by, distinct }), Some(RuleState::Threshold(m))) => {
+                    (
+                        Some(StatefulDef::Threshold { count, window_us, group_by, distinct }),
+                        Some(RuleState::Threshold(m)),
+                    ) => {
                         let key = key_hash(group_by, sc);
                         let value = distinct.as_ref().map(|f| crate::alert::fnv64(f.get(sc).render().as_bytes()));
                         m.get_or_insert_with(key, Window::default).hit(t, value, *count, *window_us)
@@ -592,7 +603,8 @@ fn build_alert(rule: &CompiledRule, sc: &Scope<'_>, default_dedup: &[Field]) -> 
             entities.namespace = o.namespace.to_string();
             entities.user = a.user.username.to_string();
             entities.groups = a.user.groups.iter().map(|g| g.to_string()).collect();
-            entities.impersonated_user = a.impersonated_user.as_ref().map(|u| u.username.to_string()).unwrap_or_default();
+            entities.impersonated_user =
+                a.impersonated_user.as_ref().map(|u| u.username.to_string()).unwrap_or_default();
             entities.source_ip = a.source_ip().to_string();
             entities.user_agent = a.user_agent.to_string();
             if !o.resource.is_empty() {
@@ -615,11 +627,12 @@ fn build_alert(rule: &CompiledRule, sc: &Scope<'_>, default_dedup: &[Field]) -> 
                 entities.images = p.images().filter(|i| !i.is_empty()).map(str::to_string).collect();
                 entities.images.dedup();
             }
-            evidence = a.evidence();
+            evidence = crate::alert::Evidence::from_json(a.raw);
             audit_id = a.audit_id.to_string();
         }
         Event::Sensor(s) => {
-            entities.cluster = if s.entity.cluster.is_empty() { sc.cluster.to_string() } else { s.entity.cluster.clone() };
+            entities.cluster =
+                if s.entity.cluster.is_empty() { sc.cluster.to_string() } else { s.entity.cluster.clone() };
             entities.namespace = s.entity.namespace.clone();
             entities.pod = s.entity.pod.clone();
             entities.container = s.entity.container.clone();
@@ -627,7 +640,7 @@ fn build_alert(rule: &CompiledRule, sc: &Scope<'_>, default_dedup: &[Field]) -> 
                 entities.images = vec![s.entity.image.clone()];
             }
             entities.node = s.node.clone();
-            evidence = serde_json::to_value(s).unwrap_or(serde_json::Value::Null);
+            evidence = crate::alert::Evidence::from_value(s);
             audit_id = format!("{}:{}", s.process.pid, s.time_us);
         }
     }

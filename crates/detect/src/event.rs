@@ -210,10 +210,7 @@ pub struct Annotations<'a>(pub Vec<(Str<'a>, Str<'a>)>);
 impl Annotations<'_> {
     /// The value of annotation `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.as_str() == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -290,15 +287,11 @@ pub struct AuditEvent<'a> {
 impl<'a> AuditEvent<'a> {
     /// `authorization.k8s.io/decision` (`allow` / `forbid`), or "".
     pub fn authz_decision(&self) -> &str {
-        self.annotations
-            .get("authorization.k8s.io/decision")
-            .unwrap_or("")
+        self.annotations.get("authorization.k8s.io/decision").unwrap_or("")
     }
     /// `authorization.k8s.io/reason`, or "".
     pub fn authz_reason(&self) -> &str {
-        self.annotations
-            .get("authorization.k8s.io/reason")
-            .unwrap_or("")
+        self.annotations.get("authorization.k8s.io/reason").unwrap_or("")
     }
     /// The client address: the first of `sourceIPs`, or "".
     pub fn source_ip(&self) -> &str {
@@ -311,13 +304,11 @@ impl<'a> AuditEvent<'a> {
     }
     /// `requestObject` parsed into a JSON value (None when absent or not JSON).
     pub fn request_json(&self) -> Option<serde_json::Value> {
-        self.request_object
-            .and_then(|r| serde_json::from_str(r.get()).ok())
+        self.request_object.and_then(|r| serde_json::from_str(r.get()).ok())
     }
     /// `responseObject` parsed into a JSON value.
     pub fn response_json(&self) -> Option<serde_json::Value> {
-        self.response_object
-            .and_then(|r| serde_json::from_str(r.get()).ok())
+        self.response_object.and_then(|r| serde_json::from_str(r.get()).ok())
     }
     /// The whole event as JSON (for evidence); `Null` if the raw text is not JSON.
     pub fn evidence(&self) -> serde_json::Value {
@@ -445,6 +436,8 @@ pub struct NetworkInfo {
 }
 
 /// An event from any source.
+// Audit events are the hot path and live on the stack for one evaluation: not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
     /// A Kubernetes audit event (data source `k8s_audit`).
@@ -558,12 +551,7 @@ pub fn format_rfc3339_us(us: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, (sod / 60) % 60, sod % 60)
 }
 
 #[cfg(test)]
@@ -575,18 +563,11 @@ mod tests {
         let t = parse_rfc3339_us("2024-05-01T10:00:00.123456Z").unwrap();
         assert_eq!(format_rfc3339_us(t), "2024-05-01T10:00:00.123456Z");
         assert_eq!(parse_rfc3339_us("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_us("1970-01-01T01:00:00+01:00"),
-            Some(0),
-            "offset"
-        );
+        assert_eq!(parse_rfc3339_us("1970-01-01T01:00:00+01:00"), Some(0), "offset");
         assert_eq!(parse_rfc3339_us("1970-01-01T00:00:01.5Z"), Some(1_500_000));
         assert_eq!(parse_rfc3339_us("garbage"), None);
         assert_eq!(parse_rfc3339_us("2024-13-01T10:00:00Z"), None);
-        assert_eq!(
-            format_rfc3339_us(parse_rfc3339_us("2000-02-29T23:59:59Z").unwrap()),
-            "2000-02-29T23:59:59.000000Z"
-        );
+        assert_eq!(format_rfc3339_us(parse_rfc3339_us("2000-02-29T23:59:59Z").unwrap()), "2000-02-29T23:59:59.000000Z");
     }
 
     #[test]
@@ -595,9 +576,6 @@ mod tests {
             username: "system:serviceaccount:kube-system:replicaset-controller".into(),
             ..Default::default()
         };
-        assert_eq!(
-            u.service_account(),
-            Some(("kube-system", "replicaset-controller"))
-        );
+        assert_eq!(u.service_account(), Some(("kube-system", "replicaset-controller")));
     }
 }

@@ -219,8 +219,12 @@ impl Field {
             Field::PodServiceAccount => scope.pod().map(|p| b(&p.service_account_name)).unwrap_or(FieldValue::None),
             Field::PodName => scope.pod().map(|p| b(&p.name)).unwrap_or(FieldValue::None),
             Field::Annotation(k) => a.annotations.get(k).map(b).unwrap_or(FieldValue::None),
-            Field::Req(path) => scope.req_json().and_then(|v| json_path(v, path)).map(borrowed_json).unwrap_or(FieldValue::None),
-            Field::Resp(path) => scope.resp_json().and_then(|v| json_path(v, path)).map(borrowed_json).unwrap_or(FieldValue::None),
+            Field::Req(path) => {
+                scope.req_json().and_then(|v| json_path(v, path)).map(borrowed_json).unwrap_or(FieldValue::None)
+            }
+            Field::Resp(path) => {
+                scope.resp_json().and_then(|v| json_path(v, path)).map(borrowed_json).unwrap_or(FieldValue::None)
+            }
             Field::Cluster | Field::Evt(_) => FieldValue::None,
         }
     }

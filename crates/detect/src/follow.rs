@@ -153,7 +153,12 @@ fn line_hash_before(file: &mut File, offset: u64, max_line: usize) -> io::Result
 impl Follower {
     /// Starts following `path`. With a saved `resume` position, continues from it (see the
     /// module docs); without one, starts at the beginning, or at the end when `from_end`.
-    pub fn open(path: &Path, resume: Option<Position>, from_end: bool, max_line: usize) -> io::Result<(Follower, Resume)> {
+    pub fn open(
+        path: &Path,
+        resume: Option<Position>,
+        from_end: bool,
+        max_line: usize,
+    ) -> io::Result<(Follower, Resume)> {
         let mut f = Follower {
             path: path.to_path_buf(),
             cur: None,
@@ -472,6 +477,9 @@ mod tests {
         fs::write(&p, lines(0, 200).join("\n") + "\n").unwrap();
         let (_, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1 << 20).unwrap();
         assert!(matches!(r, Resume::Restarted(_)), "{r:?}");
-        assert_eq!(Position::decode(&Position { inode: 1, dev: 2, offset: 3, last_line_hash: 4 }.encode()).map(|p| p.offset), Some(3));
+        assert_eq!(
+            Position::decode(&Position { inode: 1, dev: 2, offset: 3, last_line_hash: 4 }.encode()).map(|p| p.offset),
+            Some(3)
+        );
     }
 }

@@ -76,11 +76,9 @@ impl PodInfo {
         let spec = pod.spec?;
         let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
         let mut containers = Vec::new();
-        for (list, kind) in [
-            (spec.init_containers, "init"),
-            (spec.containers, "container"),
-            (spec.ephemeral_containers, "ephemeral"),
-        ] {
+        for (list, kind) in
+            [(spec.init_containers, "init"), (spec.containers, "container"), (spec.ephemeral_containers, "ephemeral")]
+        {
             for c in list.into_iter().take(256) {
                 let sc = c.security_context.unwrap_or_default();
                 let mut command = c.command;
@@ -103,11 +101,7 @@ impl PodInfo {
             host_network: spec.host_network.unwrap_or(false),
             host_pid: spec.host_pid.unwrap_or(false),
             host_ipc: spec.host_ipc.unwrap_or(false),
-            host_paths: spec
-                .volumes
-                .into_iter()
-                .filter_map(|v| v.host_path.map(|h| h.path))
-                .collect(),
+            host_paths: spec.volumes.into_iter().filter_map(|v| v.host_path.map(|h| h.path)).collect(),
             service_account_name: spec.service_account_name.unwrap_or_default(),
             node_name: spec.node_name.unwrap_or_default(),
             name: meta.name.unwrap_or_default(),
@@ -274,10 +268,7 @@ mod tests {
     #[test]
     fn images_split() {
         assert_eq!(split_image("nginx"), ("docker.io".into(), "library/nginx".into(), "latest".into()));
-        assert_eq!(
-            split_image("ghcr.io/org/app:1.2"),
-            ("ghcr.io".into(), "org/app".into(), "1.2".into())
-        );
+        assert_eq!(split_image("ghcr.io/org/app:1.2"), ("ghcr.io".into(), "org/app".into(), "1.2".into()));
         assert_eq!(
             split_image("localhost:5000/app@sha256:abc"),
             ("localhost:5000".into(), "app".into(), "sha256:abc".into())

@@ -596,16 +596,54 @@ fn text_pos(n: &Node) -> TextPos {
 
 const TOP_KEYS: &[&str] = &["lists", "macros", "rules", "disable", "enable"];
 const RULE_KEYS: &[&str] = &[
-    "id", "name", "description", "severity", "attack", "source", "match", "condition", "exceptions", "output",
-    "remediation", "tags", "maturity", "enabled", "stateful", "dedup",
+    "id",
+    "name",
+    "description",
+    "severity",
+    "attack",
+    "source",
+    "match",
+    "condition",
+    "exceptions",
+    "output",
+    "remediation",
+    "tags",
+    "maturity",
+    "enabled",
+    "stateful",
+    "dedup",
 ];
 const MATCH_KEYS: &[&str] = &[
-    "verbs", "resources", "subresources", "stages", "success", "users", "exclude_users", "namespaces",
-    "exclude_namespaces", "event_types", "user_agents", "impersonation", "source_ip_outside",
+    "verbs",
+    "resources",
+    "subresources",
+    "stages",
+    "success",
+    "users",
+    "exclude_users",
+    "namespaces",
+    "exclude_namespaces",
+    "event_types",
+    "user_agents",
+    "impersonation",
+    "source_ip_outside",
 ];
 const KNOWN_VERBS: &[&str] = &[
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy", "impersonate",
-    "approve", "bind", "escalate", "use", "*",
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "proxy",
+    "impersonate",
+    "approve",
+    "bind",
+    "escalate",
+    "use",
+    "*",
 ];
 
 /// Parses a rule file; structural problems are reported as diagnostics (never a panic). CEL
@@ -640,11 +678,12 @@ pub fn parse_rule_file(text: &str, file: &str) -> (RuleFile, Vec<Diagnostic>) {
             Kind::Seq(items) => {
                 let mut seen: BTreeMap<String, usize> = BTreeMap::new();
                 for item in items {
-                    let before = d.out.len();
+                    // rules with errors are kept too, so that their conditions are linted; a file
+                    // with errors is never merged
                     if let Some((r, cp, op)) = parse_rule(item, &mut d) {
                         if let Some(prev) = seen.insert(r.id.clone(), r.origin.line) {
                             d.err(item, format!("duplicate rule id `{}` (first defined on line {prev})", r.id));
-                        } else if !has_errors(&d.out[before..]) {
+                        } else {
                             rf.rules.push(r);
                             rf.cond_pos.push(cp);
                             rf.output_pos.push(op);
@@ -679,9 +718,41 @@ fn is_ident(s: &str) -> bool {
 }
 
 const RESERVED: &[&str] = &[
-    "ka", "evt", "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
-    "import", "let", "loop", "package", "namespace", "return", "var", "void", "while", "has", "size", "int", "uint",
-    "double", "string", "bytes", "bool", "list", "map", "type", "dyn",
+    "ka",
+    "evt",
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+    "has",
+    "size",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "list",
+    "map",
+    "type",
+    "dyn",
 ];
 
 fn check_name(n: &Node, name: &str, what: &str, d: &mut Diags) -> bool {
@@ -740,12 +811,8 @@ fn parse_macros(n: &Node, rf: &mut RuleFile, d: &mut Diags) {
 
 fn parse_rule(n: &Node, d: &mut Diags) -> Option<(RuleDef, TextPos, TextPos)> {
     let e = entries(n, "a rule", d)?;
-    let id_hint = e
-        .iter()
-        .find(|(k, _)| k.as_str() == Some("id"))
-        .and_then(|(_, v)| v.as_str())
-        .unwrap_or("?")
-        .to_string();
+    let id_hint =
+        e.iter().find(|(k, _)| k.as_str() == Some("id")).and_then(|(_, v)| v.as_str()).unwrap_or("?").to_string();
     let what = format!("rule `{id_hint}`");
     let m = keyed(e, RULE_KEYS, &what, d);
     let mut missing = Vec::new();
@@ -793,7 +860,12 @@ fn parse_rule(n: &Node, d: &mut Diags) -> Option<(RuleDef, TextPos, TextPos)> {
         Some(v) => parse_match(v, source, d),
         None => {
             if source == Source::K8sAudit {
-                d.warn(n, format!("{what} has no `match` block: it is evaluated for every event; add verbs/resources to index it"));
+                d.warn(
+                    n,
+                    format!(
+                        "{what} has no `match` block: it is evaluated for every event; add verbs/resources to index it"
+                    ),
+                );
             }
             MatchSpec::default()
         }
@@ -959,7 +1031,10 @@ fn parse_match(n: &Node, source: Source, d: &mut Diags) -> MatchSpec {
         for s in strings(v, "stages", d) {
             match Stage::parse(&s) {
                 Some(st) => ms.stages.push(st),
-                None => d.err(v, format!("unknown stage `{s}`: use RequestReceived, ResponseStarted, ResponseComplete or Panic")),
+                None => d.err(
+                    v,
+                    format!("unknown stage `{s}`: use RequestReceived, ResponseStarted, ResponseComplete or Panic"),
+                ),
             }
         }
     }
@@ -1023,7 +1098,10 @@ fn parse_exceptions(n: &Node, d: &mut Diags) -> Vec<ExceptionDef> {
                 .filter_map(|s| {
                     let r = Comp::parse(s);
                     if r.is_none() {
-                        d.err(c, format!("unknown comparison `{s}`: use =, !=, in, startswith, endswith, contains or glob"));
+                        d.err(
+                            c,
+                            format!("unknown comparison `{s}`: use =, !=, in, startswith, endswith, contains or glob"),
+                        );
                     }
                     r
                 })
@@ -1048,13 +1126,23 @@ fn parse_exceptions(n: &Node, d: &mut Diags) -> Vec<ExceptionDef> {
                     match &t.kind {
                         Kind::Seq(parts) => parts.iter().map(|p| strings(p, "values", d)).collect(),
                         _ => {
-                            d.err(t, format!("exception `{name}` has {} fields: each value must be a list of {}", flds.len(), flds.len()));
+                            d.err(
+                                t,
+                                format!(
+                                    "exception `{name}` has {} fields: each value must be a list of {}",
+                                    flds.len(),
+                                    flds.len()
+                                ),
+                            );
                             continue;
                         }
                     }
                 };
                 if tuple.len() != flds.len() {
-                    d.err(t, format!("exception `{name}`: value tuple has {} items for {} fields", tuple.len(), flds.len()));
+                    d.err(
+                        t,
+                        format!("exception `{name}`: value tuple has {} items for {} fields", tuple.len(), flds.len()),
+                    );
                     continue;
                 }
                 values.push(tuple);
@@ -1196,7 +1284,10 @@ fn tokens(src: &str) -> Vec<(usize, Tok<'_>)> {
 
 /// Identifier references in a CEL text: heads of `a.b.c` chains, with the chain's member path
 /// and the byte offset. Comprehension variables are reported separately.
-fn references(src: &str) -> (Vec<(usize, String, Vec<String>)>, HashSet<String>) {
+/// `(byte offset, identifier, member path)` of each reference.
+type Refs = Vec<(usize, String, Vec<String>)>;
+
+fn references(src: &str) -> (Refs, HashSet<String>) {
     let toks = tokens(src);
     let mut refs = Vec::new();
     let mut loop_vars = HashSet::new();
@@ -1205,7 +1296,11 @@ fn references(src: &str) -> (Vec<(usize, String, Vec<String>)>, HashSet<String>)
         if let (off, Tok::Ident(name)) = toks[i] {
             let after_dot = i > 0 && toks[i - 1].1 == Tok::Punct('.');
             let is_call = toks.get(i + 1).map(|t| t.1) == Some(Tok::Punct('('));
-            if after_dot && is_call && ["all", "exists", "exists_one", "existsOne", "map", "filter", "transformList", "transformMap"].contains(&name) {
+            if after_dot
+                && is_call
+                && ["all", "exists", "exists_one", "existsOne", "map", "filter", "transformList", "transformMap"]
+                    .contains(&name)
+            {
                 if let (Some((_, Tok::Ident(v))), Some((_, Tok::Punct(',')))) = (toks.get(i + 2), toks.get(i + 3)) {
                     loop_vars.insert(v.to_string());
                 }
@@ -1418,7 +1513,12 @@ impl RuleSet {
         let mut list_names: HashSet<String> = self.lists.keys().cloned().collect();
         for l in &rf.lists {
             if l.append && !list_names.contains(&l.name) {
-                d.at(l.origin.line, l.origin.col, DiagLevel::Warning, format!("list `{}` appends to a list that is not defined yet", l.name));
+                d.at(
+                    l.origin.line,
+                    l.origin.col,
+                    DiagLevel::Warning,
+                    format!("list `{}` appends to a list that is not defined yet", l.name),
+                );
             }
             list_names.insert(l.name.clone());
         }
@@ -1460,12 +1560,26 @@ impl RuleSet {
             {
                 if let Some(name) = item.strip_prefix('@') {
                     if !list_names.contains(name) {
-                        d.at(r.origin.line, r.origin.col, DiagLevel::Error, format!("rule `{}`: `match` refers to unknown list `@{name}`", r.id));
+                        d.at(
+                            r.origin.line,
+                            r.origin.col,
+                            DiagLevel::Error,
+                            format!("rule `{}`: `match` refers to unknown list `@{name}`", r.id),
+                        );
                     }
                 }
             }
             let cp = rf.cond_pos.get(i).copied().unwrap_or_default();
-            check_cel(&env, &r.condition, cp, Some(r.source), &list_names, &macros, &mut d, &format!("rule `{}`", r.id));
+            check_cel(
+                &env,
+                &r.condition,
+                cp,
+                Some(r.source),
+                &list_names,
+                &macros,
+                &mut d,
+                &format!("rule `{}`", r.id),
+            );
             if let Some(existing) = self.get(&r.id) {
                 d.at(
                     r.origin.line,
@@ -1481,7 +1595,7 @@ impl RuleSet {
             }
         }
         diags.extend(d.out);
-        diags.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        diags.sort_by_key(|d| (d.line, d.column));
         diags
     }
 
@@ -1572,6 +1686,9 @@ fn check_cel(
     what: &str,
 ) {
     if src.trim().is_empty() {
+        if pos.line == 0 {
+            return; // missing: reported as a missing field
+        }
         d.at(pos.line, pos.col, DiagLevel::Error, format!("{what}: empty condition"));
         return;
     }
@@ -1595,7 +1712,12 @@ fn check_cel(
         match name.as_str() {
             "ka" => {
                 if source == Some(Source::Sensor) {
-                    d.at(fl, fc, DiagLevel::Error, format!("{what}: `ka` is for k8s_audit rules; sensor rules use `evt`"));
+                    d.at(
+                        fl,
+                        fc,
+                        DiagLevel::Error,
+                        format!("{what}: `ka` is for k8s_audit rules; sensor rules use `evt`"),
+                    );
                     continue;
                 }
                 if let Some(msg) = check_ka_path(&path) {
@@ -1604,23 +1726,39 @@ fn check_cel(
             }
             "evt" => {
                 if source == Some(Source::K8sAudit) {
-                    d.at(fl, fc, DiagLevel::Error, format!("{what}: `evt` is for sensor rules; k8s_audit rules use `ka`"));
+                    d.at(
+                        fl,
+                        fc,
+                        DiagLevel::Error,
+                        format!("{what}: `evt` is for sensor rules; k8s_audit rules use `ka`"),
+                    );
                     continue;
                 }
                 if let Some(first) = path.first() {
                     if !bind::EVT_FIELDS.contains(&first.as_str()) {
-                        d.at(fl, fc, DiagLevel::Error, format!("{what}: unknown field `evt.{first}`; evt fields: {}", bind::EVT_FIELDS.join(", ")));
+                        d.at(
+                            fl,
+                            fc,
+                            DiagLevel::Error,
+                            format!("{what}: unknown field `evt.{first}`; evt fields: {}", bind::EVT_FIELDS.join(", ")),
+                        );
                     }
                 }
             }
-            "true" | "false" | "null" | "has" | "dyn" | "int" | "uint" | "double" | "string" | "bytes" | "bool" | "list"
-            | "map" | "type" | "null_type" | "optional" => {}
+            "true" | "false" | "null" | "has" | "dyn" | "int" | "uint" | "double" | "string" | "bytes" | "bool"
+            | "list" | "map" | "type" | "null_type" | "optional" => {}
             other => {
-                let mut known: Vec<&str> = lists.iter().map(String::as_str).chain(macros.keys().map(String::as_str)).collect();
+                let mut known: Vec<&str> =
+                    lists.iter().map(String::as_str).chain(macros.keys().map(String::as_str)).collect();
                 known.push("ka");
                 known.push("evt");
                 let hint = closest(other, &known).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
-                d.at(fl, fc, DiagLevel::Error, format!("{what}: unknown identifier `{other}`{hint}: not `ka`, `evt`, a list or a macro"));
+                d.at(
+                    fl,
+                    fc,
+                    DiagLevel::Error,
+                    format!("{what}: unknown identifier `{other}`{hint}: not `ka`, `evt`, a list or a macro"),
+                );
             }
         }
     }
@@ -1628,7 +1766,12 @@ fn check_cel(
     match expand_macros(src, macros) {
         Ok(x) => {
             if env.compile(&x).is_err() {
-                d.at(pos.line, pos.col, DiagLevel::Error, format!("{what}: does not compile once macros are expanded (check the macros it uses)"));
+                d.at(
+                    pos.line,
+                    pos.col,
+                    DiagLevel::Error,
+                    format!("{what}: does not compile once macros are expanded (check the macros it uses)"),
+                );
             }
         }
         Err(e) => d.at(pos.line, pos.col, DiagLevel::Error, format!("{what}: {e}")),
@@ -1701,9 +1844,18 @@ mod tests {
 
     #[test]
     fn references_and_loop_vars() {
-        let (refs, lv) = references("ka.pod.containers.exists(c, c.image.startsWith('x')) && lst.size() > 0 && \"ka.nope\" != ''");
+        let (refs, lv) =
+            references("ka.pod.containers.exists(c, c.image.startsWith('x')) && lst.size() > 0 && \"ka.nope\" != ''");
         let names: Vec<_> = refs.iter().map(|r| (r.1.as_str(), r.2.join("."))).collect();
-        assert_eq!(names, vec![("ka", "pod.containers".to_string()), ("c", "".to_string()), ("lst", "".to_string())]);
+        assert_eq!(
+            names,
+            vec![
+                ("ka", "pod.containers".to_string()),
+                ("c", "".to_string()),
+                ("c", "image".to_string()),
+                ("lst", "".to_string())
+            ]
+        );
         assert!(lv.contains("c"));
     }
 

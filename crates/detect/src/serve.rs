@@ -156,7 +156,8 @@ impl WebhookServer {
                             continue;
                         }
                         active.fetch_add(1, Ordering::SeqCst);
-                        let (cfg, tls, tx, stop, active) = (cfg.clone(), tls.clone(), tx.clone(), stop2.clone(), active.clone());
+                        let (cfg, tls, tx, stop, active) =
+                            (cfg.clone(), tls.clone(), tx.clone(), stop2.clone(), active.clone());
                         let spawned = std::thread::Builder::new().name("audit-webhook-conn".into()).spawn(move || {
                             if let Err(e) = handle_conn(sock, peer, &cfg, tls, &tx, &stop) {
                                 tracing::debug!(%peer, error = %e, "webhook connection ended");
@@ -238,7 +239,11 @@ fn handle_conn(
         let Some(req) = read_request(&mut r, cfg.max_body_bytes)? else { return Ok(()) };
         let (status, msg) = route(&req, client_cert, cfg, tx, peer);
         let close = req.close || status >= 400 && status != 401;
-        let body = if msg.is_empty() { String::new() } else { format!("{{\"message\":{}}}\n", serde_json::Value::String(msg)) };
+        let body = if msg.is_empty() {
+            String::new()
+        } else {
+            format!("{{\"message\":{}}}\n", serde_json::Value::String(msg))
+        };
         let w = r.get_mut();
         write!(
             w,
@@ -370,7 +375,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn route(req: &Request, client_cert: bool, cfg: &ServeConfig, tx: &SyncSender<Batch>, peer: SocketAddr) -> (u16, String) {
+fn route(
+    req: &Request,
+    client_cert: bool,
+    cfg: &ServeConfig,
+    tx: &SyncSender<Batch>,
+    peer: SocketAddr,
+) -> (u16, String) {
     if req.method == "GET" && (req.path == "/healthz" || req.path == "/readyz") {
         return (200, String::new());
     }

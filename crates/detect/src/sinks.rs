@@ -136,7 +136,8 @@ fn alert_ocsf(a: &Alert, metadata: Value) -> Value {
         }));
     }
     if !e.pod.is_empty() {
-        resources.push(json!({"type": "pods", "name": e.pod, "namespace": e.namespace, "data": {"namespace": e.namespace}}));
+        resources
+            .push(json!({"type": "pods", "name": e.pod, "namespace": e.namespace, "data": {"namespace": e.namespace}}));
     }
     for img in &e.images {
         resources.push(json!({"type": "container_image", "name": img}));
@@ -176,7 +177,7 @@ fn alert_ocsf(a: &Alert, metadata: Value) -> Value {
         "http_request": {"user_agent": e.user_agent},
         "resources": resources,
         "remediation": {"desc": a.remediation.join(" ")},
-        "evidences": [{"data": a.evidence}],
+        "evidences": [{"data": a.evidence.to_value()}],
         "unmapped": {"cluster": e.cluster, "namespace": e.namespace, "impersonated_user": e.impersonated_user, "source": a.source},
     })
 }
@@ -256,7 +257,17 @@ pub fn to_syslog_cef(f: &Finding, opts: &RenderOptions) -> String {
                 ("cat", a.tactics.first().map(|t| t.name.clone()).unwrap_or_default()),
             ];
             if let Some(r) = &e.resource {
-                ext.push(("dproc", format!("{}{}{} {}/{}", r.resource, if r.subresource.is_empty() { "" } else { "/" }, r.subresource, r.namespace, r.name)));
+                ext.push((
+                    "dproc",
+                    format!(
+                        "{}{}{} {}/{}",
+                        r.resource,
+                        if r.subresource.is_empty() { "" } else { "/" },
+                        r.subresource,
+                        r.namespace,
+                        r.name
+                    ),
+                ));
             }
             if a.update {
                 ext.push(("act", "update".into()));
@@ -277,12 +288,20 @@ pub fn to_syslog_cef(f: &Finding, opts: &RenderOptions) -> String {
                 ("cs3Label", "entity".into()),
                 ("cs3", format!("{}:{}", i.entity_kind, i.entity)),
             ];
-            ("PAL-INCIDENT".to_string(), "Multi-stage attack".to_string(), i.severity, i.last_seen.clone(), "incident", ext)
+            (
+                "PAL-INCIDENT".to_string(),
+                "Multi-stage attack".to_string(),
+                i.severity,
+                i.last_seen.clone(),
+                "incident",
+                ext,
+            )
         }
     };
     let (cef_sev, sys_sev) = severities(sev);
     let pri = u32::from(opts.facility) * 8 + u32::from(sys_sev);
-    let ext: Vec<String> = ext.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", cef_value(&v))).collect();
+    let ext: Vec<String> =
+        ext.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", cef_value(&v))).collect();
     let ts = if time.is_empty() { format_rfc3339_us(0) } else { time };
     format!(
         "<{pri}>1 {ts} {} palisade - {msgid} - CEF:0|Palisade|Palisade Detect|{}|{}|{}|{cef_sev}|{}",
@@ -366,10 +385,8 @@ pub struct SyslogSink {
 impl SyslogSink {
     /// Connects to `addr` over `udp` or `tcp`.
     pub fn connect(addr: &str, tcp: bool, opts: RenderOptions) -> io::Result<Self> {
-        let target = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+        let target =
+            addr.to_socket_addrs()?.next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
         let t = if tcp {
             let s = TcpStream::connect_timeout(&target, Duration::from_secs(5))?;
             s.set_write_timeout(Some(Duration::from_secs(5)))?;

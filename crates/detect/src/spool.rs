@@ -70,7 +70,16 @@ impl Spool {
             cursor = Cursor { segment: segments[0], offset: 0 };
         }
         let segment_bytes = (max_bytes / 8).clamp(64 * 1024, 64 << 20);
-        Ok(Spool { dir: dir.to_path_buf(), max_bytes, segment_bytes, segments, cursor, writer: None, dropped: 0, sync: false })
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes,
+            segments,
+            cursor,
+            writer: None,
+            dropped: 0,
+            sync: false,
+        })
     }
 
     /// fsync after each append and commit (slower, survives power loss).
@@ -107,16 +116,27 @@ impl Spool {
             None => true,
         };
         if need_new {
-            let n = match (&self.writer, self.segments.last()) {
-                (Some((cur, _, _)), _) => cur + 1,
-                (None, Some(last)) if self.size_of(*last) < self.segment_bytes => *last,
-                (None, Some(last)) => last + 1,
-                (None, None) => self.cursor.segment.max(1),
+            let reuse = match (&self.writer, self.segments.last()) {
+                (None, Some(last)) if self.size_of(*last) < self.segment_bytes => Some(*last),
+                _ => None,
+            };
+            let n = match reuse {
+                Some(n) => n,
+                None => {
+                    let after =
+                        self.writer.as_ref().map(|(n, _, _)| *n).into_iter().chain(self.segments.last().copied());
+                    after.chain(std::iter::once(self.cursor.segment)).max().unwrap_or(0) + 1
+                }
             };
             let f = OpenOptions::new().create(true).append(true).open(self.dir.join(seg_name(n)))?;
             let size = f.metadata()?.len();
             if !self.segments.contains(&n) {
                 self.segments.push(n);
+            }
+            if self.segments.len() == 1 && self.cursor.segment != n {
+                // everything before was consumed: read from the start of this one
+                self.cursor = Cursor { segment: n, offset: 0 };
+                self.save_cursor()?;
             }
             self.writer = Some((n, f, size));
         }
@@ -158,7 +178,11 @@ impl Spool {
             }
             self.cursor = Cursor { segment: self.segments.first().copied().unwrap_or(oldest + 1), offset: 0 };
             self.save_cursor()?;
-            tracing::warn!(segment = oldest, dropped = self.dropped, "spool full: dropped the oldest undelivered records");
+            tracing::warn!(
+                segment = oldest,
+                dropped = self.dropped,
+                "spool full: dropped the oldest undelivered records"
+            );
         }
     }
 

@@ -1,6 +1,8 @@
 //! The audit webhook receiver over real HTTPS on 127.0.0.1: bearer tokens, client certificates,
 //! EventList bodies as kube-apiserver's webhook backend sends them.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use palisade_detect::alert::Finding;
 use palisade_detect::pipeline::{Detector, DetectorConfig};
 use palisade_detect::rules::RuleSet;
@@ -53,7 +55,8 @@ fn agent(p: &Pki, client_cert: bool) -> ureq::Agent {
         .unwrap()
         .with_root_certificates(roots);
     let cfg = if client_cert {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(p.client_cert.as_bytes()).map(|c| c.unwrap()).collect();
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(p.client_cert.as_bytes()).map(|c| c.unwrap()).collect();
         let key = PrivateKeyDer::from_pem_slice(p.client_key.as_bytes()).unwrap();
         b.with_client_auth_cert(certs, key).unwrap()
     } else {
@@ -76,7 +79,11 @@ fn event_list() -> String {
     let list = EventBuilder::new("list", "pods").user("alice@corp.example", &["dev"]).ns("prod").id("a2").build();
     // the webhook backend writes list items without kind/apiVersion
     let strip = |s: String| s.replacen("\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",", "", 1);
-    format!("{{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{{}},\"items\":[{},{}]}}", strip(exec), strip(list))
+    format!(
+        "{{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{{}},\"items\":[{},{}]}}",
+        strip(exec),
+        strip(list)
+    )
 }
 
 fn run_server(cfg: ServeConfig, client: impl FnOnce(std::net::SocketAddr) + Send + 'static) -> Vec<Finding> {
@@ -105,13 +112,21 @@ fn run_server(cfg: ServeConfig, client: impl FnOnce(std::net::SocketAddr) + Send
 fn https_with_bearer_token() {
     let p = Arc::new(pki());
     let mut cfg = ServeConfig::new("127.0.0.1:0");
-    cfg.tls = Some(TlsConfig { cert_pem: p.server_cert.clone().into_bytes(), key_pem: p.server_key.clone().into_bytes(), client_ca_pem: None });
+    cfg.tls = Some(TlsConfig {
+        cert_pem: p.server_cert.clone().into_bytes(),
+        key_pem: p.server_key.clone().into_bytes(),
+        client_ca_pem: None,
+    });
     cfg.bearer_tokens = vec!["t0ken".into()];
     let p2 = p.clone();
     let out = run_server(cfg, move |addr| {
         let a = agent(&p2, false);
         let url = format!("https://127.0.0.1:{}/audit", addr.port());
-        let r = a.post(&url).set("Authorization", "Bearer t0ken").set("Content-Type", "application/json").send_string(&event_list());
+        let r = a
+            .post(&url)
+            .set("Authorization", "Bearer t0ken")
+            .set("Content-Type", "application/json")
+            .send_string(&event_list());
         assert_eq!(r.map(|r| r.status()).map_err(|e| e.to_string()), Ok(200));
         // keep-alive: a second request on the pooled connection
         let r = a.post(&url).set("Authorization", "Bearer t0ken").send_string(&event_list());
@@ -125,7 +140,10 @@ fn https_with_bearer_token() {
             other => panic!("{other:?}"),
         }
         // plain HTTP to the TLS port fails
-        assert!(ureq::post(&format!("http://127.0.0.1:{}/audit", addr.port())).timeout(std::time::Duration::from_secs(3)).send_string("{}").is_err());
+        assert!(ureq::post(&format!("http://127.0.0.1:{}/audit", addr.port()))
+            .timeout(std::time::Duration::from_secs(3))
+            .send_string("{}")
+            .is_err());
     });
     let alerts: Vec<_> = out
         .iter()
@@ -134,7 +152,10 @@ fn https_with_bearer_token() {
             _ => None,
         })
         .collect();
-    assert!(alerts.iter().any(|a| a.rule.id == "PAL-K8S-001" && a.entities.user == "mallory@corp.example"), "{alerts:?}");
+    assert!(
+        alerts.iter().any(|a| a.rule.id == "PAL-K8S-001" && a.entities.user == "mallory@corp.example"),
+        "{alerts:?}"
+    );
 }
 
 #[test]

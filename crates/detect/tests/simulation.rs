@@ -1,5 +1,7 @@
 //! The built-in rules against the simulated attack story and benign background traffic.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use palisade_detect::audit::parse_event;
 use palisade_detect::engine::{Engine, EngineConfig};
 use palisade_detect::event::Event;
@@ -11,7 +13,8 @@ const T0: i64 = 1_717_236_000_000_000;
 
 fn engine() -> Engine {
     let rs = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
-    Engine::new(&rs, EngineConfig { cluster: "sim".into(), ..EngineConfig::default() }).unwrap_or_else(|e| panic!("{e}"))
+    Engine::new(&rs, EngineConfig { cluster: "sim".into(), ..EngineConfig::default() })
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -80,7 +83,9 @@ fn generator_mixes_stories_into_background() {
     assert!(g.malicious > 100, "{}", g.malicious);
     assert_eq!(n, 30_000 + g.malicious);
     // deterministic
-    let a: Vec<String> = Generator::new(SimConfig { seed: 9, background_events: 500, stories: 1, start_us: T0, rate: 50 }).collect();
-    let b: Vec<String> = Generator::new(SimConfig { seed: 9, background_events: 500, stories: 1, start_us: T0, rate: 50 }).collect();
+    let a: Vec<String> =
+        Generator::new(SimConfig { seed: 9, background_events: 500, stories: 1, start_us: T0, rate: 50 }).collect();
+    let b: Vec<String> =
+        Generator::new(SimConfig { seed: 9, background_events: 500, stories: 1, start_us: T0, rate: 50 }).collect();
     assert_eq!(a, b);
 }
