@@ -32,6 +32,109 @@ pub enum Command {
     K8s(K8sCommand),
     /// Assess Kubernetes objects for misconfigurations (workloads, RBAC, exposure, control plane).
     Posture(PostureArgs),
+    /// Run-time threat detection from Kubernetes audit logs.
+    #[command(subcommand)]
+    Detect(DetectCommand),
+    /// Generate attack simulations that prove the detections fire.
+    #[command(subcommand)]
+    Simulate(SimulateCommand),
+}
+
+/// Rules and alert delivery shared by the detect commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DetectArgs {
+    /// Extra rule files or directories (same id overrides a built-in).
+    #[arg(long = "rules", env = "PALISADE_RULES", value_delimiter = ',')]
+    pub rules: Vec<PathBuf>,
+    /// Disable rules by id.
+    #[arg(long, env = "PALISADE_DISABLE_RULES", value_delimiter = ',')]
+    pub disable: Vec<String>,
+    /// Set a rule list: NAME=item1,item2 (e.g. trusted_registries=registry.example.com).
+    #[arg(long = "list", env = "PALISADE_RULE_LISTS", value_delimiter = ';')]
+    pub lists: Vec<String>,
+    /// Cluster name stamped on alerts.
+    #[arg(long, env = "PALISADE_CLUSTER_NAME", default_value = "default")]
+    pub cluster: String,
+    /// Alert format: json (JSON lines), ocsf (OCSF Detection Finding), syslog (RFC 5424 + CEF).
+    #[arg(long, env = "PALISADE_ALERT_FORMAT", default_value = "json")]
+    pub alert_format: String,
+    /// Write alerts to FILE (appended) instead of stdout.
+    #[arg(short, long, env = "PALISADE_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Also deliver alerts to this HTTP webhook (JSON lines), spooled on disk while it is down.
+    #[arg(long, env = "PALISADE_ALERT_WEBHOOK")]
+    pub webhook: Option<String>,
+    /// Spool directory for the webhook sink.
+    #[arg(long, env = "PALISADE_SPOOL_DIR", default_value = "palisade-spool")]
+    pub spool: PathBuf,
+    /// Also send alerts to a syslog server (host:port, UDP; tcp:// for TCP).
+    #[arg(long, env = "PALISADE_SYSLOG")]
+    pub syslog: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DetectCommand {
+    /// Read an audit log (JSON lines as kube-apiserver's log backend writes them), or `-`.
+    Audit {
+        /// The audit log file, or `-` for stdin.
+        file: PathBuf,
+        /// Keep reading as the file grows, across rotation.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: save and resume the position here (no loss, no repeats across restarts).
+        #[arg(long, env = "PALISADE_POSITION_FILE")]
+        position: Option<PathBuf>,
+        /// With --follow and no saved position: start at the end of the file.
+        #[arg(long)]
+        from_end: bool,
+        #[command(flatten)]
+        detect: DetectArgs,
+    },
+    /// Receive audit events from kube-apiserver's webhook backend (EventList POSTs) over TLS.
+    Serve {
+        /// Listen address.
+        #[arg(long, env = "PALISADE_LISTEN", default_value = "0.0.0.0:8443")]
+        listen: String,
+        /// TLS certificate (PEM).
+        #[arg(long, env = "PALISADE_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// TLS key (PEM).
+        #[arg(long, env = "PALISADE_TLS_KEY")]
+        tls_key: Option<PathBuf>,
+        /// CA for client certificates (enables mutual TLS).
+        #[arg(long, env = "PALISADE_CLIENT_CA")]
+        client_ca: Option<PathBuf>,
+        /// File with accepted bearer tokens, one per line.
+        #[arg(long, env = "PALISADE_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        detect: DetectArgs,
+    },
+    /// List the rules, or lint rule files.
+    Rules {
+        /// Lint these rule files: errors with line and column; exit 1 on errors.
+        #[arg(long, num_args = 1..)]
+        validate: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Write a realistic attack story as audit events, mixed into benign traffic.
+    Audit {
+        /// Seed (the same seed gives the same log).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Benign background events.
+        #[arg(long, default_value_t = 5000)]
+        events: u64,
+        /// Attack stories mixed in.
+        #[arg(long, default_value_t = 1)]
+        stories: usize,
+        /// Write to FILE instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Posture report formats.

@@ -14,7 +14,7 @@
 //! macros:                     # named CEL sub-expressions, expanded textually (parenthesised)
 //!   is_sa: ka.user.name.startsWith("system:serviceaccount:")
 //! rules:
-//!   - id: PAL-K8S-001         # unique; a later file's rule with the same id replaces it
+//!   - id: PAL-KA-001         # unique; a later file's rule with the same id replaces it
 //!     name: Exec into pod
 //!     description: Someone ran a command in a container through the API server.
 //!     severity: medium        # critical | high | medium | low | informational
@@ -43,8 +43,8 @@
 //!     enabled: true
 //!     stateful: {kind: threshold, count: 20, window: 60s, group_by: [ka.user.name], distinct: ka.target.name}
 //!     dedup: {window: 10m, by: [ka.user.name, ka.target.name]}
-//! disable: [PAL-K8S-014]      # turn rules off by id
-//! enable: [PAL-K8S-099]
+//! disable: [PAL-KA-014]      # turn rules off by id
+//! enable: [PAL-KA-099]
 //! ```
 //!
 //! Conditions are CEL over the event: `ka` for audit events and `evt` for sensor events (see

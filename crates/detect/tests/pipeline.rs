@@ -132,7 +132,7 @@ fn duplicates_fold_into_one_alert_with_a_count() {
     let exec: Vec<_> = out
         .iter()
         .filter_map(|f| match f {
-            Finding::Alert(a) if a.rule.id == "PAL-K8S-001" => Some(a),
+            Finding::Alert(a) if a.rule.id == "PAL-KA-001" => Some(a),
             _ => None,
         })
         .collect();
@@ -154,7 +154,7 @@ fn duplicates_fold_into_one_alert_with_a_count() {
         .at(T0 + 3_600_000_000)
         .build();
     let out = run(&mut det, format!("{late}\n").as_bytes());
-    assert!(out.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-K8S-001" && !a.update)));
+    assert!(out.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-KA-001" && !a.update)));
 }
 
 #[test]

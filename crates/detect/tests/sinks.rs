@@ -31,10 +31,10 @@ fn formats() {
     let all = findings();
     assert!(all.len() > 50, "{}", all.len());
     let opts = RenderOptions { hostname: "cp-1".into(), ..RenderOptions::default() };
-    let alert = all.iter().find(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-K8S-001")).unwrap();
+    let alert = all.iter().find(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-KA-001")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&render(alert, Format::Json, &opts)).unwrap();
     assert_eq!(json["type"], "alert");
-    assert_eq!(json["rule"]["id"], "PAL-K8S-001");
+    assert_eq!(json["rule"]["id"], "PAL-KA-001");
     assert_eq!(json["techniques"][0]["id"], "T1609");
     assert_eq!(json["evidence"]["objectRef"]["subresource"], "exec");
     assert!(json["remediation"].as_array().is_some_and(|r| !r.is_empty()));
@@ -43,15 +43,15 @@ fn formats() {
     assert_eq!(ocsf["category_uid"], 2);
     assert_eq!(ocsf["type_uid"], 200401);
     assert_eq!(ocsf["severity_id"], 3);
-    assert_eq!(ocsf["finding_info"]["analytic"]["uid"], "PAL-K8S-001");
+    assert_eq!(ocsf["finding_info"]["analytic"]["uid"], "PAL-KA-001");
     assert_eq!(ocsf["finding_info"]["attacks"][0]["technique"]["uid"], "T1609");
     assert_eq!(ocsf["finding_info"]["attacks"][0]["tactic"]["uid"], "TA0002");
     assert!(ocsf["time"].as_i64().is_some_and(|t| t > 1_700_000_000_000));
     let line = render(alert, Format::SyslogCef, &opts);
     assert!(line.starts_with("<84>1 "), "{line}"); // authpriv (10) * 8 + warning (4)
     assert!(line.contains(" cp-1 palisade - alert - CEF:0|Palisade|Palisade Detect|"), "{line}");
-    assert!(line.contains("|PAL-K8S-001|Exec into pod|5|"), "{line}");
-    assert!(line.contains("cs1=PAL-K8S-001"), "{line}");
+    assert!(line.contains("|PAL-KA-001|Exec into pod|5|"), "{line}");
+    assert!(line.contains("cs1=PAL-KA-001"), "{line}");
     assert!(!line.contains('\n'));
     let incident = all.iter().find(|f| matches!(f, Finding::Incident(_))).unwrap();
     let o: serde_json::Value = serde_json::from_str(&render(incident, Format::Ocsf, &opts)).unwrap();

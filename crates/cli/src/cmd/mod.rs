@@ -4,6 +4,7 @@ use crate::args::{Cli, Command};
 use std::process::ExitCode;
 
 mod db;
+mod detect;
 mod k8s;
 mod posture;
 mod sbom;
@@ -17,5 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(c) => db::run(c, cli.quiet),
         Command::K8s(c) => k8s::run(c),
         Command::Posture(a) => posture::run(a),
+        Command::Detect(c) => detect::run(c),
+        Command::Simulate(c) => detect::simulate(c),
     }
 }
