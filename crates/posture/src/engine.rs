@@ -33,22 +33,26 @@ impl Context {
     pub fn from_objects(objects: &[Object], opts: &Options) -> Context {
         let mut ctx = Context { complete: true, ..Context::default() };
         for o in objects {
-            match o.kind.as_str() {
-                "NetworkPolicy" => {
-                    ctx.namespaces_with_network_policy.insert(ns_key(o, opts).to_string());
-                }
-                "ServiceAccount"
-                    if o.value.get("automountServiceAccountToken").and_then(Value::as_bool) == Some(false) =>
-                {
-                    ctx.service_accounts_without_automount.insert((ns_key(o, opts).to_string(), o.name.clone()));
-                }
-                k if WORKLOADS.contains(&k) && k != "Pod" => {
-                    ctx.controllers.insert((o.kind.clone(), ns_key(o, opts).to_string(), o.name.clone()));
-                }
-                _ => {}
-            }
+            ctx.observe(o, opts);
         }
         ctx
+    }
+
+    /// Add one object's facts. For streaming: observe every object of the input, then set
+    /// `complete` (as [`Context::from_objects`] does).
+    pub fn observe(&mut self, o: &Object, opts: &Options) {
+        match o.kind.as_str() {
+            "NetworkPolicy" => {
+                self.namespaces_with_network_policy.insert(ns_key(o, opts).to_string());
+            }
+            "ServiceAccount" if o.value.get("automountServiceAccountToken").and_then(Value::as_bool) == Some(false) => {
+                self.service_accounts_without_automount.insert((ns_key(o, opts).to_string(), o.name.clone()));
+            }
+            k if WORKLOADS.contains(&k) && k != "Pod" => {
+                self.controllers.insert((o.kind.clone(), ns_key(o, opts).to_string(), o.name.clone()));
+            }
+            _ => {}
+        }
     }
 
     /// Whether the object is managed by a workload controller that is itself in the input.
@@ -367,45 +371,65 @@ impl Tallies {
 /// Cost is linear in the number of objects: cross-object facts are gathered once into a
 /// [`Context`].
 pub fn assess(objects: &[Object], opts: &Options) -> Assessment {
-    let mut out = Assessment { objects: objects.len(), ..Assessment::default() };
     let ctx = Context::from_objects(objects, opts);
+    assess_streaming(ctx, opts, &mut |sink| sink(objects))
+}
+
+/// Assess an input too large to hold in memory at once: `ctx` holds the cross-object facts
+/// (observe every object first, see [`Context::observe`]); `feed` then hands the objects over in
+/// chunks, which are assessed and dropped. The result equals [`assess`] on the whole input.
+pub fn assess_streaming(ctx: Context, opts: &Options, feed: &mut dyn FnMut(&mut dyn FnMut(&[Object]))) -> Assessment {
+    let mut out = Assessment::default();
     let enabled = Enabled::new(opts);
     let matcher = Matcher::new(&opts.exceptions, opts.today.as_deref(), &mut out.warnings);
-
-    let results = evaluate_all(objects, &ctx, opts, &enabled);
     let mut tallies = Tallies::default();
     let mut ns_buf = String::new();
-    for (obj, (findings, applied, mut warnings)) in objects.iter().zip(results) {
-        out.warnings.append(&mut warnings);
-        ns_buf.clear();
-        ns_buf.push_str(if obj.kind == "Namespace" { &obj.name } else { ns_key(obj, opts) });
-        // (kept, excepted) finding counts per applied check, parallel to `applied`.
-        let mut counts = vec![(0usize, 0usize); applied.len()];
-        out.findings.reserve(findings.len());
-        for f in findings {
-            let slot = applied.iter().position(|a| a.as_ref() == f.check_id);
-            match matcher.matching(&f, obj) {
-                Some(reason) => {
-                    if let Some(c) = slot.and_then(|i| counts.get_mut(i)) {
-                        c.1 += 1;
-                    }
-                    out.excepted.push(Excepted { finding: f, reason: reason.to_string() });
-                }
-                None => {
-                    if let Some(c) = slot.and_then(|i| counts.get_mut(i)) {
-                        c.0 += 1;
-                    }
-                    out.findings.push(f);
-                }
+    // What the implicit-namespace check needs from the whole input: the Namespace objects and
+    // the first workload seen in each namespace.
+    let mut keep: Vec<Object> = Vec::new();
+    let mut first_in_ns: HashSet<String> = HashSet::new();
+    feed(&mut |objects: &[Object]| {
+        out.objects += objects.len();
+        for o in objects {
+            if o.kind == "Namespace"
+                || (WORKLOADS.contains(&o.kind.as_str()) && first_in_ns.insert(ns_key(o, opts).to_string()))
+            {
+                keep.push(o.clone());
             }
         }
-        for (id, (f, x)) in applied.iter().zip(counts) {
-            tallies.record(id, &ns_buf, f, x);
+        let results = evaluate_all(objects, &ctx, opts, &enabled);
+        for (obj, (findings, applied, mut warnings)) in objects.iter().zip(results) {
+            out.warnings.append(&mut warnings);
+            ns_buf.clear();
+            ns_buf.push_str(if obj.kind == "Namespace" { &obj.name } else { ns_key(obj, opts) });
+            // (kept, excepted) finding counts per applied check, parallel to `applied`.
+            let mut counts = vec![(0usize, 0usize); applied.len()];
+            out.findings.reserve(findings.len());
+            for f in findings {
+                let slot = applied.iter().position(|a| a.as_ref() == f.check_id);
+                match matcher.matching(&f, obj) {
+                    Some(reason) => {
+                        if let Some(c) = slot.and_then(|i| counts.get_mut(i)) {
+                            c.1 += 1;
+                        }
+                        out.excepted.push(Excepted { finding: f, reason: reason.to_string() });
+                    }
+                    None => {
+                        if let Some(c) = slot.and_then(|i| counts.get_mut(i)) {
+                            c.0 += 1;
+                        }
+                        out.findings.push(f);
+                    }
+                }
+            }
+            for (id, (f, x)) in applied.iter().zip(counts) {
+                tallies.record(id, &ns_buf, f, x);
+            }
         }
-    }
+    });
 
     const NETPOL: Cow<'static, str> = Cow::Borrowed("PAL-K8S-300");
-    for (ns, f) in implicit_namespace_findings(objects, &ctx, opts, &enabled) {
+    for (ns, f) in implicit_namespace_findings(&keep, &ctx, opts, &enabled) {
         let Some(f) = f else {
             tallies.record(&NETPOL, &ns, 0, 0);
             continue;

@@ -37,7 +37,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub use catalogue::{catalogue, check};
-pub use engine::{assess, evaluate_object, Context};
+pub use engine::{assess, assess_streaming, evaluate_object, Context};
 pub use exceptions::Exception;
 pub use frameworks::scores;
 pub use rego::{RegoError, RegoPolicy};

@@ -21,6 +21,9 @@ struct Config {
     policies: Vec<PathBuf>,
 }
 
+/// Objects assessed at a time when streaming files.
+const CHUNK: usize = 4096;
+
 fn today() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     palisade_vulndb::db::humantime_rfc3339(secs)[..10].to_string()
@@ -237,9 +240,43 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
     // Manifests without a namespace are applied to the current namespace, usually `default`
     // (Checkov counts them so too); objects read from a live cluster always carry theirs.
     opts.missing_namespace_is_default = !a.source.files.is_empty();
-    let (objects, cluster, load_warnings) = crate::cmd::k8s::collect(&a.source)?;
-    let mut assessment = palisade_posture::assess(&objects, &opts);
-    assessment.warnings.splice(0..0, load_warnings);
+    let streamable = !a.source.files.is_empty() && a.source.files.iter().all(|f| f.as_os_str() != "-");
+    let (mut assessment, cluster) = if streamable {
+        // Files are read twice rather than held in memory: a pass for the cross-object facts,
+        // then the objects in chunks (a 50,000-object dump would otherwise hold every object).
+        let mut ctx = palisade_posture::Context { complete: true, ..Default::default() };
+        let warnings = palisade_k8s::load::for_each_object(&a.source.files, &mut |o| ctx.observe(&o, &opts))?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let mut failure = None;
+        let mut assessment = palisade_posture::assess_streaming(ctx, &opts, &mut |sink| {
+            let mut buf: Vec<palisade_k8s::Object> = Vec::with_capacity(CHUNK);
+            let r = palisade_k8s::load::for_each_object(&a.source.files, &mut |o| {
+                buf.push(o);
+                if buf.len() >= CHUNK {
+                    sink(&buf);
+                    buf.clear();
+                }
+            });
+            if !buf.is_empty() {
+                sink(&buf);
+            }
+            if let Err(e) = r {
+                failure = Some(e);
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        assessment.warnings.splice(0..0, warnings.iter().map(|w| w.to_string()));
+        (assessment, a.source.cluster_name.clone().unwrap_or_else(|| "files".into()))
+    } else {
+        let (objects, cluster, load_warnings) = crate::cmd::k8s::collect(&a.source)?;
+        let mut assessment = palisade_posture::assess(&objects, &opts);
+        assessment.warnings.splice(0..0, load_warnings);
+        (assessment, cluster)
+    };
     if !a.severity.is_empty() {
         let mut keep = Vec::new();
         for s in &a.severity {
