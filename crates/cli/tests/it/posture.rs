@@ -153,3 +153,62 @@ fn inventory_of_the_corpus() {
         .is_some_and(|a| a.iter().any(|w| s(w).contains("ingress-nginx-admission"))));
     assert!(inv["bindings"].as_array().is_some_and(|a| a.iter().any(|b| b["role"] == "ClusterRole/prometheus-k8s")));
 }
+
+#[test]
+fn streaming_files_equals_in_memory_assessment() {
+    // Files are assessed in two streaming passes; stdin is held in memory. Same verdicts.
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let mut stack = vec![shared().join("k8s-corpus/kube-prometheus")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut stream = String::new();
+    for f in &files {
+        stream.push_str("---\n");
+        stream.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+        stream.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let all = dir.path().join("all.yaml");
+    std::fs::write(&all, &stream).unwrap_or_else(|e| panic!("{e}"));
+    let key = |r: &Value| -> Vec<String> {
+        let mut v: Vec<String> = r["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| {
+                        format!(
+                            "{} {} {} {} {}",
+                            s(&f["check_id"]),
+                            s(&f["object"]["kind"]),
+                            s(&f["object"]["namespace"]),
+                            s(&f["object"]["name"]),
+                            s(&f["path"])
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let streamed = palisade_json(&["posture", "-f", all.to_str().unwrap_or_default(), "--format", "json"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["posture", "-f", "-", "--format", "json"])
+        .stdin(std::fs::File::open(&all).unwrap_or_else(|e| panic!("{e}")))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let in_memory: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(!key(&streamed).is_empty());
+    assert_eq!(key(&streamed), key(&in_memory));
+    assert_eq!(streamed["scores"], in_memory["scores"]);
+    assert_eq!(streamed["objects"], in_memory["objects"]);
+}
