@@ -23,6 +23,24 @@ struct Config {
 
 /// Objects assessed at a time when streaming files.
 const CHUNK: usize = 4096;
+/// Inputs larger than this are streamed (two passes) instead of held in memory.
+const STREAM_ABOVE: u64 = 32 << 20;
+
+/// Total size of the files under `paths` (directories walked).
+fn input_bytes(paths: &[PathBuf]) -> u64 {
+    let mut total = 0;
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                stack.extend(std::fs::read_dir(&p).into_iter().flatten().flatten().map(|e| e.path()))
+            }
+            Ok(m) => total += m.len(),
+            Err(_) => {}
+        }
+    }
+    total
+}
 
 fn today() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -240,7 +258,9 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
     // Manifests without a namespace are applied to the current namespace, usually `default`
     // (Checkov counts them so too); objects read from a live cluster always carry theirs.
     opts.missing_namespace_is_default = !a.source.files.is_empty();
-    let streamable = !a.source.files.is_empty() && a.source.files.iter().all(|f| f.as_os_str() != "-");
+    let streamable = !a.source.files.is_empty()
+        && a.source.files.iter().all(|f| f.as_os_str() != "-")
+        && input_bytes(&a.source.files) > STREAM_ABOVE;
     let (mut assessment, cluster) = if streamable {
         // Files are read twice rather than held in memory: a pass for the cross-object facts,
         // then the objects in chunks (a 50,000-object dump would otherwise hold every object).

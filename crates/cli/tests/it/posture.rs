@@ -200,6 +200,15 @@ fn streaming_files_equals_in_memory_assessment() {
         v.sort();
         v
     };
+    // Pad the file past the streaming threshold (32 MiB) with a YAML comment.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&all).unwrap_or_else(|e| panic!("{e}"));
+        let line = format!("# {}\n", "x".repeat(1022));
+        for _ in 0..(33 * 1024) {
+            f.write_all(line.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
     let streamed = palisade_json(&["posture", "-f", all.to_str().unwrap_or_default(), "--format", "json"]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["posture", "-f", "-", "--format", "json"])
