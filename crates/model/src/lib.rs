@@ -288,6 +288,28 @@ pub fn purl(
     s
 }
 
+/// The civil date (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian;
+/// Howard Hinnant's algorithm). Shared by every RFC 3339 formatter in the workspace.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (`2026-01-31T12:00:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, (sod / 60) % 60, sod % 60)
+}
+
 /// A parsed package URL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Purl {
@@ -479,6 +501,14 @@ mod tests {
             let _ = Purl::parse(bad);
         }
         assert!(Purl::parse("pkg:golang/stdlib").is_some_and(|p| p.version.is_none()));
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(-86_400), "1969-12-31T00:00:00Z");
     }
 
     #[test]
