@@ -38,6 +38,31 @@ pub enum Command {
     /// Generate attack simulations that prove the detections fire.
     #[command(subcommand)]
     Simulate(SimulateCommand),
+    /// Admission control with the posture checks.
+    #[command(subcommand)]
+    Admission(AdmissionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdmissionCommand {
+    /// Give the webhook's verdict offline: one line per object; exit 1 when any is denied.
+    Test {
+        /// Manifests (files, directories, `-`).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Webhook configuration (policies, exemptions).
+        #[arg(long, env = "PALISADE_ADMISSION_CONFIG", conflicts_with = "preset")]
+        config: Option<PathBuf>,
+        /// A Pod Security Standards preset instead of a configuration.
+        #[arg(long, value_parser = ["baseline", "restricted"])]
+        preset: Option<String>,
+        /// Action for --preset.
+        #[arg(long, value_parser = ["audit", "warn", "deny"], default_value = "deny")]
+        action: String,
+        /// The requesting user (for exemptions).
+        #[arg(long, default_value = "kubernetes-admin")]
+        user: String,
+    },
 }
 
 /// Rules and alert delivery shared by the detect commands.

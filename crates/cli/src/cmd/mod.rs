@@ -3,6 +3,7 @@
 use crate::args::{Cli, Command};
 use std::process::ExitCode;
 
+mod admission;
 mod db;
 mod detect;
 mod k8s;
@@ -20,5 +21,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Posture(a) => posture::run(a),
         Command::Detect(c) => detect::run(c),
         Command::Simulate(c) => detect::simulate(c),
+        Command::Admission(c) => admission::run(c),
     }
 }

@@ -221,3 +221,21 @@ fn streaming_files_equals_in_memory_assessment() {
     assert_eq!(streamed["scores"], in_memory["scores"]);
     assert_eq!(streamed["objects"], in_memory["objects"]);
 }
+
+#[test]
+fn admission_test_gives_the_webhook_verdict_offline() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.path().join("pods.yaml");
+    std::fs::write(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, namespace: shop}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.25\n    securityContext: {privileged: true}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: good, namespace: shop}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.25\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: sys, namespace: kube-system}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.25\n    securityContext: {privileged: true}\n").unwrap_or_else(|e| panic!("{e}"));
+    let path = f.to_str().unwrap_or_default();
+    let out = palisade(&["admission", "test", "-f", path, "--preset", "baseline", "--action", "deny"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[0].starts_with("Pod/shop/bad denied: PAL-K8S-001"), "{t}");
+    assert_eq!(lines[1], "Pod/shop/good allowed");
+    assert!(lines[2].starts_with("Pod/kube-system/sys exempt"), "{t}");
+    let out = palisade(&["admission", "test", "-f", path, "--preset", "baseline", "--action", "warn"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Pod/shop/bad warned"));
+}

@@ -1,0 +1,457 @@
+//! Admission control: the decision core of the validating webhook.
+//!
+//! An `AdmissionReview` (`admission.k8s.io/v1` or `v1beta1`) is parsed, the object is checked
+//! with the *same* posture checks that raise recommendations ([`palisade_posture::evaluate_object`]),
+//! each policy's action is applied — `audit` (allow, record), `warn` (allow with warnings that
+//! kubectl prints) or `deny` (a message naming every failed check, its field and remediation) —
+//! and a response is built in the API version of the request. Pure: no I/O; the HTTPS server
+//! and `palisade admission test` are shells over [`decide`] and [`respond`].
+
+use palisade_k8s::{Object, Origin};
+use palisade_posture::{Context, Framework, Options};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// What a policy does with a failed check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Allow and record (audit annotation).
+    #[default]
+    Audit,
+    /// Allow with a warning shown by kubectl.
+    Warn,
+    /// Reject.
+    Deny,
+}
+
+/// Check selection presets matching the Pod Security Standards levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// PSS baseline controls.
+    Baseline,
+    /// PSS restricted controls (includes baseline).
+    Restricted,
+}
+
+/// One policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// Name (appears in messages and annotations).
+    pub name: String,
+    /// A preset of checks.
+    #[serde(default)]
+    pub preset: Option<Preset>,
+    /// Explicit check IDs (added to the preset); a trailing `*` is a prefix.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// What to do.
+    #[serde(default)]
+    pub action: Action,
+    /// Only these namespaces (empty = all).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Only objects whose labels include all of these.
+    #[serde(default)]
+    pub object_labels: BTreeMap<String, String>,
+}
+
+/// Who and what is never evaluated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exemptions {
+    /// Namespaces (default: kube-system).
+    #[serde(default = "default_exempt_namespaces")]
+    pub namespaces: Vec<String>,
+    /// Users.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+fn default_exempt_namespaces() -> Vec<String> {
+    vec!["kube-system".into()]
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions { namespaces: default_exempt_namespaces(), users: Vec::new(), groups: Vec::new() }
+    }
+}
+
+/// The webhook configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Policies, evaluated in order; the strictest action wins.
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+    /// Exemptions.
+    #[serde(default)]
+    pub exemptions: Exemptions,
+    /// Registries images may come from (enables the untrusted-registry check).
+    #[serde(default)]
+    pub trusted_registries: Vec<String>,
+}
+
+impl Config {
+    /// A single policy from a preset and an action.
+    pub fn preset(preset: Preset, action: Action) -> Config {
+        Config {
+            policies: vec![Policy {
+                name: format!("pss-{}", if preset == Preset::Baseline { "baseline" } else { "restricted" }),
+                preset: Some(preset),
+                checks: Vec::new(),
+                action,
+                namespaces: Vec::new(),
+                object_labels: BTreeMap::new(),
+            }],
+            ..Config::default()
+        }
+    }
+
+    /// Parse and validate YAML configuration, with clear diagnostics.
+    pub fn from_yaml(text: &str) -> Result<Config, AdmissionError> {
+        let c: Config = serde_yaml::from_str(text).map_err(|e| AdmissionError::Config(e.to_string()))?;
+        if c.policies.is_empty() {
+            return Err(AdmissionError::Config("no policies: add at least one under `policies:`".into()));
+        }
+        for p in &c.policies {
+            if p.preset.is_none() && p.checks.is_empty() {
+                return Err(AdmissionError::Config(format!(
+                    "policy {:?} selects no checks: set `preset` or `checks`",
+                    p.name
+                )));
+            }
+            for id in &p.checks {
+                let prefix = id.trim_end_matches('*');
+                if !palisade_posture::catalogue().iter().any(|c| {
+                    if id.ends_with('*') {
+                        c.id.starts_with(prefix)
+                    } else {
+                        c.id == id
+                    }
+                }) {
+                    return Err(AdmissionError::Config(format!("policy {:?}: unknown check {id:?}", p.name)));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Errors.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// The body is not an AdmissionReview.
+    #[error("not an AdmissionReview: {0}")]
+    BadReview(String),
+    /// Configuration problems.
+    #[error("invalid admission configuration: {0}")]
+    Config(String),
+}
+
+/// A parsed request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `admission.k8s.io/v1` or `v1beta1`.
+    pub api_version: String,
+    /// Request UID (echoed in the response).
+    pub uid: String,
+    /// CREATE, UPDATE, DELETE, CONNECT.
+    pub operation: String,
+    /// Namespace of the request.
+    pub namespace: String,
+    /// User name.
+    pub user: String,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Dry run.
+    pub dry_run: bool,
+    /// The object (absent on DELETE).
+    pub object: Option<Value>,
+}
+
+/// Largest review body accepted by [`parse_review`] (the server also enforces its own limit).
+pub const MAX_REVIEW_BYTES: usize = 8 << 20;
+
+/// Parse an AdmissionReview body.
+pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
+    if body.len() > MAX_REVIEW_BYTES {
+        return Err(AdmissionError::BadReview(format!("body larger than {MAX_REVIEW_BYTES} bytes")));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| AdmissionError::BadReview(e.to_string()))?;
+    if v.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
+        return Err(AdmissionError::BadReview("kind is not AdmissionReview".into()));
+    }
+    let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
+        return Err(AdmissionError::BadReview(format!("unsupported apiVersion {api_version:?}")));
+    }
+    let r = v.get("request").ok_or_else(|| AdmissionError::BadReview("no request".into()))?;
+    let s = |p: &str| r.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let uid = s("/uid");
+    if uid.is_empty() {
+        return Err(AdmissionError::BadReview("request.uid is missing".into()));
+    }
+    Ok(Request {
+        api_version,
+        uid,
+        operation: s("/operation"),
+        namespace: s("/namespace"),
+        user: s("/userInfo/username"),
+        groups: r
+            .pointer("/userInfo/groups")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default(),
+        dry_run: r.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
+        object: r.get("object").filter(|o| o.is_object()).cloned(),
+    })
+}
+
+/// One failed check under one policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    /// Policy name.
+    pub policy: String,
+    /// Action of that policy.
+    pub action: Action,
+    /// Check ID.
+    pub check_id: String,
+    /// JSON pointer of the failing field.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub remediation: String,
+}
+
+/// The decision on one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// `allowed`, `warned`, `denied` or `exempt`.
+    pub verdict: &'static str,
+    /// Every violation (all policies, all actions).
+    pub violations: Vec<Violation>,
+    /// Why exempt, when exempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempt: Option<String>,
+}
+
+fn policy_checks(p: &Policy) -> Vec<&'static str> {
+    palisade_posture::catalogue()
+        .iter()
+        .filter(|c| {
+            let by_preset = match p.preset {
+                Some(Preset::Baseline) => Framework::PssBaseline.includes(c),
+                Some(Preset::Restricted) => Framework::PssRestricted.includes(c),
+                None => false,
+            };
+            by_preset
+                || p.checks.iter().any(|id| match id.strip_suffix('*') {
+                    Some(prefix) => c.id.starts_with(prefix),
+                    None => c.id == id,
+                })
+        })
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Decide on an object (as the webhook would for a CREATE/UPDATE by `user` in `groups`).
+pub fn decide(object: &Value, operation: &str, user: &str, groups: &[String], cfg: &Config) -> Decision {
+    let allowed = |verdict, exempt: Option<String>| Decision { allowed: true, verdict, violations: Vec::new(), exempt };
+    if operation != "CREATE" && operation != "UPDATE" {
+        return allowed("allowed", None);
+    }
+    let Some(obj) = Object::from_value(object.clone(), Origin { file: "admission".into(), line: 0 }) else {
+        return allowed("allowed", None);
+    };
+    if cfg.exemptions.namespaces.iter().any(|n| *n == obj.namespace) {
+        return allowed("exempt", Some(format!("namespace {} is exempt", obj.namespace)));
+    }
+    if cfg.exemptions.users.iter().any(|u| u == user) {
+        return allowed("exempt", Some(format!("user {user} is exempt")));
+    }
+    if let Some(g) = groups.iter().find(|g| cfg.exemptions.groups.contains(g)) {
+        return allowed("exempt", Some(format!("group {g} is exempt")));
+    }
+    let opts = Options { trusted_registries: cfg.trusted_registries.clone(), ..Options::default() };
+    let findings = palisade_posture::evaluate_object(&obj, &Context::default(), &opts);
+    let labels = obj.labels();
+    let mut violations = Vec::new();
+    for p in &cfg.policies {
+        if !p.namespaces.is_empty() && !p.namespaces.iter().any(|n| *n == obj.namespace) {
+            continue;
+        }
+        if !p.object_labels.iter().all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v)) {
+            continue;
+        }
+        let ids = policy_checks(p);
+        for f in findings.iter().filter(|f| ids.contains(&f.check_id.as_str())) {
+            violations.push(Violation {
+                policy: p.name.clone(),
+                action: p.action,
+                check_id: f.check_id.clone(),
+                path: f.path.clone(),
+                message: f.message.clone(),
+                remediation: f.remediation.clone(),
+            });
+        }
+    }
+    let deny = violations.iter().any(|v| v.action == Action::Deny);
+    let warn = violations.iter().any(|v| v.action == Action::Warn);
+    Decision {
+        allowed: !deny,
+        verdict: if deny {
+            "denied"
+        } else if warn {
+            "warned"
+        } else {
+            "allowed"
+        },
+        violations,
+        exempt: None,
+    }
+}
+
+/// The AdmissionReview response for `req` and `d`, in the request's API version.
+pub fn respond(req: &Request, d: &Decision) -> Value {
+    let mut response = json!({"uid": req.uid, "allowed": d.allowed});
+    let denied: Vec<&Violation> = d.violations.iter().filter(|v| v.action == Action::Deny).collect();
+    if !d.allowed {
+        let parts: Vec<String> = denied
+            .iter()
+            .map(|v| format!("[{}] {} at {}: {} (fix: {})", v.check_id, v.message, v.path, v.policy, v.remediation))
+            .collect();
+        response["status"] =
+            json!({"code": 403, "reason": "Forbidden", "message": format!("denied by Palisade: {}", parts.join("; "))});
+    }
+    let warnings: Vec<String> = d
+        .violations
+        .iter()
+        .filter(|v| v.action == Action::Warn)
+        .map(|v| format!("[{}] {}: {}", v.check_id, v.message, v.remediation))
+        .collect();
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("palisade.dev/verdict".into(), json!(d.verdict));
+    if !d.violations.is_empty() {
+        let ids: Vec<String> = d.violations.iter().map(|v| format!("{}:{}", v.policy, v.check_id)).collect();
+        annotations.insert("palisade.dev/violations".into(), json!(ids.join(",")));
+    }
+    if req.dry_run {
+        annotations.insert("palisade.dev/dry-run".into(), json!("true"));
+    }
+    response["auditAnnotations"] = Value::Object(annotations);
+    json!({"apiVersion": req.api_version, "kind": "AdmissionReview", "response": response})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(api: &str, ns: &str, user: &str, object: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": api, "kind": "AdmissionReview",
+            "request": {
+                "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+                "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": "web", "namespace": ns, "operation": "CREATE",
+                "userInfo": {"username": user, "groups": ["system:authenticated"]},
+                "object": object, "oldObject": null, "dryRun": false,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+            }
+        }))
+        .unwrap_or_default()
+    }
+
+    fn pod(ns: &str, privileged: bool) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": ns},
+               "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "securityContext": {"privileged": privileged}}]}})
+    }
+
+    #[test]
+    fn denies_privileged_pods_and_names_the_check() {
+        let cfg = Config::preset(Preset::Baseline, Action::Deny);
+        let req = parse_review(&review("admission.k8s.io/v1", "shop", "alice", pod("shop", true)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let d = decide(req.object.as_ref().unwrap_or(&Value::Null), &req.operation, &req.user, &req.groups, &cfg);
+        assert_eq!(d.verdict, "denied");
+        let resp = respond(&req, &d);
+        assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(resp["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+        assert_eq!(resp["response"]["allowed"], false);
+        let msg = resp["response"]["status"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains("PAL-K8S-001") && msg.contains("/spec/containers/0/securityContext/privileged"), "{msg}");
+        // A compliant pod is allowed under baseline.
+        let d = decide(&pod("shop", false), "CREATE", "alice", &[], &cfg);
+        assert!(d.allowed && d.verdict == "allowed", "{d:?}");
+    }
+
+    #[test]
+    fn warn_audit_exemptions_and_versions() {
+        let warn = Config::preset(Preset::Baseline, Action::Warn);
+        let req = parse_review(&review("admission.k8s.io/v1beta1", "shop", "alice", pod("shop", true)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let d = decide(req.object.as_ref().unwrap_or(&Value::Null), "CREATE", "alice", &[], &warn);
+        let resp = respond(&req, &d);
+        assert_eq!(resp["apiVersion"], "admission.k8s.io/v1beta1", "answers in the request's version");
+        assert_eq!(resp["response"]["allowed"], true);
+        assert!(resp["response"]["warnings"][0].as_str().unwrap_or("").contains("PAL-K8S-001"));
+        let audit = Config::preset(Preset::Baseline, Action::Audit);
+        let d = decide(&pod("shop", true), "CREATE", "alice", &[], &audit);
+        assert!(d.allowed && d.verdict == "allowed" && !d.violations.is_empty());
+        let deny = Config::preset(Preset::Baseline, Action::Deny);
+        assert_eq!(decide(&pod("kube-system", true), "CREATE", "alice", &[], &deny).verdict, "exempt");
+        let mut cfg = deny.clone();
+        cfg.exemptions.users.push("ci-bot".into());
+        assert_eq!(decide(&pod("shop", true), "CREATE", "ci-bot", &[], &cfg).verdict, "exempt");
+        assert_eq!(decide(&pod("shop", true), "DELETE", "alice", &[], &deny).verdict, "allowed");
+        // Scoping by namespace.
+        let mut scoped = deny.clone();
+        scoped.policies[0].namespaces = vec!["prod".into()];
+        assert!(decide(&pod("shop", true), "CREATE", "alice", &[], &scoped).allowed);
+        assert!(!decide(&pod("prod", true), "CREATE", "alice", &[], &scoped).allowed);
+    }
+
+    #[test]
+    fn workloads_through_pod_templates_and_bad_input() {
+        let deny = Config::preset(Preset::Restricted, Action::Deny);
+        let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "shop"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}});
+        let d = decide(&dep, "CREATE", "alice", &[], &deny);
+        assert!(!d.allowed, "restricted requires runAsNonRoot etc.");
+        assert!(d.violations.iter().all(|v| v.path.starts_with("/spec/template/spec")), "{d:?}");
+        for bad in [
+            &b"not json"[..],
+            b"{}",
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v2","request":{"uid":"x"}}"#,
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#,
+        ] {
+            assert!(parse_review(bad).is_err());
+        }
+        // Junk objects never panic.
+        for junk in
+            [json!({"kind": "Pod"}), json!({"kind": "Pod", "metadata": {"name": "x"}, "spec": "nope"}), json!(42)]
+        {
+            let _ = decide(&junk, "CREATE", "u", &[], &deny);
+        }
+        assert!(Config::from_yaml("policies: []").is_err());
+        assert!(Config::from_yaml("policies:\n- name: x\n  checks: [PAL-NOPE]\n").is_err());
+        assert!(Config::from_yaml("policies:\n- name: x\n  preset: baseline\n  action: deny\n  bogus: 1\n").is_err());
+        assert!(Config::from_yaml("policies:\n- name: x\n  preset: restricted\n  action: warn\n  namespaces: [prod]\nexemptions:\n  users: [ci]\n").is_ok());
+    }
+}
