@@ -238,8 +238,10 @@ pub fn match_sbom(db: &VulnDb, sbom: &Sbom) -> Result<MatchResult, DbError> {
             for r in &af.ranges {
                 for ev in &r.events {
                     if let Event::Fixed(f) = ev {
-                        let newer = version::compare(key.eco, f, &key.version).is_none_or(|o| o == Ordering::Greater);
-                        if newer && !part.fixed.contains(f) {
+                        if part.fixed.contains(f) {
+                            continue;
+                        }
+                        if version::compare(key.eco, f, &key.version).is_none_or(|o| o == Ordering::Greater) {
                             part.fixed.push(f.clone());
                         }
                     }

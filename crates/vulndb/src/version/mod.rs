@@ -197,17 +197,8 @@ pub fn is_affected(eco: EcoKind, version: &str, affected: &Affected) -> Option<b
     let eco_version = parse(Order::Eco(eco), version);
     let mut semver_version: Option<Option<Parsed<'_>>> = None;
     let mut evaluated = false;
-    for listed in &affected.versions {
-        if listed.trim() == version.trim() {
-            return Some(true);
-        }
-        let Some(v) = &eco_version else { continue };
-        match parse(Order::Eco(eco), listed).and_then(|l| v.cmp(&l)) {
-            Some(Ordering::Equal) => return Some(true),
-            Some(_) => evaluated = true,
-            None => {}
-        }
-    }
+    // Ranges first: they are few and usually decide; the explicit `versions` list (which OSV
+    // enumerates in full for many PyPI records) is only walked when no range matched.
     for range in &affected.ranges {
         let order = Order::of(eco, range.kind);
         let v = match order {
@@ -218,6 +209,17 @@ pub fn is_affected(eco: EcoKind, version: &str, affected: &Affected) -> Option<b
         match eval_range(order, v, range) {
             Some(true) => return Some(true),
             Some(false) => evaluated = true,
+            None => {}
+        }
+    }
+    for listed in &affected.versions {
+        if listed.trim() == version.trim() {
+            return Some(true);
+        }
+        let Some(v) = &eco_version else { continue };
+        match parse(Order::Eco(eco), listed).and_then(|l| v.cmp(&l)) {
+            Some(Ordering::Equal) => return Some(true),
+            Some(_) => evaluated = true,
             None => {}
         }
     }
