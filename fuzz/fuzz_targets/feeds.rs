@@ -3,23 +3,10 @@
 use libfuzzer_sys::fuzz_target;
 use palisade_vulndb::feed::{parse_file, FeedKind};
 
-const KINDS: [FeedKind; 11] = [
-    FeedKind::OsvZip,
-    FeedKind::OsvJson,
-    FeedKind::AlpineSecdb,
-    FeedKind::DebianTracker,
-    FeedKind::DebianDsa,
-    FeedKind::Kev,
-    FeedKind::Epss,
-    FeedKind::Nvd,
-    FeedKind::NodeSecurityWg,
-    FeedKind::RubySec,
-    FeedKind::FriendsOfPhp,
-];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else { return };
-    let kind = KINDS[sel as usize % KINDS.len()];
+    let kind = FeedKind::ALL[sel as usize % FeedKind::ALL.len()];
     if let Ok(set) = parse_file(kind, "fuzz", rest) {
         // Whatever parses must also build into a database and match without panicking.
         let input = palisade_vulndb::db::BuildInput { advisories: set.advisories, kev: set.kev, epss: set.epss, sources: vec![] };

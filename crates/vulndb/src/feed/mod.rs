@@ -89,6 +89,21 @@ pub enum FeedKind {
 }
 
 impl FeedKind {
+    /// Every format.
+    pub const ALL: [FeedKind; 11] = [
+        FeedKind::OsvZip,
+        FeedKind::OsvJson,
+        FeedKind::AlpineSecdb,
+        FeedKind::DebianTracker,
+        FeedKind::DebianDsa,
+        FeedKind::Kev,
+        FeedKind::Epss,
+        FeedKind::Nvd,
+        FeedKind::NodeSecurityWg,
+        FeedKind::RubySec,
+        FeedKind::FriendsOfPhp,
+    ];
+
     /// A short human name.
     pub fn as_str(self) -> &'static str {
         match self {

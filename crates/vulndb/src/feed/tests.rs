@@ -541,19 +541,7 @@ fn feed_bounded_reads() {
 // Garbage input never panics
 // ---------------------------------------------------------------------------------------------
 
-const ALL_KINDS: [FeedKind; 11] = [
-    FeedKind::OsvZip,
-    FeedKind::OsvJson,
-    FeedKind::AlpineSecdb,
-    FeedKind::DebianTracker,
-    FeedKind::DebianDsa,
-    FeedKind::Kev,
-    FeedKind::Epss,
-    FeedKind::Nvd,
-    FeedKind::NodeSecurityWg,
-    FeedKind::RubySec,
-    FeedKind::FriendsOfPhp,
-];
+const ALL_KINDS: [FeedKind; 11] = FeedKind::ALL;
 
 #[test]
 fn feed_garbage_never_panics() {
