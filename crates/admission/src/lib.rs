@@ -7,14 +7,18 @@
 //! and a response is built in the API version of the request. Pure: no I/O; the HTTPS server
 //! and `palisade admission test` are shells over [`decide`] and [`respond`].
 
+pub mod manifests;
+pub mod service;
+
 use palisade_k8s::{Object, Origin};
-use palisade_posture::{Context, Framework, Options};
+use palisade_posture::{Context, Framework, Options, RegoPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 
 /// What a policy does with a failed check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Allow and record (audit annotation).
@@ -40,7 +44,7 @@ pub enum Preset {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
-    /// Name (appears in messages and annotations).
+    /// Name (appears in messages, annotations and metrics).
     pub name: String,
     /// A preset of checks.
     #[serde(default)]
@@ -48,15 +52,88 @@ pub struct Policy {
     /// Explicit check IDs (added to the preset); a trailing `*` is a prefix.
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Custom Rego checks: `.rego` files, Gatekeeper ConstraintTemplates (+ Constraints) or
+    /// directories of them, relative to the configuration file.
+    #[serde(default)]
+    pub rego: Vec<PathBuf>,
     /// What to do.
     #[serde(default)]
     pub action: Action,
-    /// Only these namespaces (empty = all).
+    /// Only these namespaces (empty = all); a trailing `*` is a prefix.
     #[serde(default)]
     pub namespaces: Vec<String>,
-    /// Only objects whose labels include all of these.
+    /// Never these namespaces; a trailing `*` is a prefix.
     #[serde(default)]
-    pub object_labels: BTreeMap<String, String>,
+    pub excluded_namespaces: Vec<String>,
+    /// Only objects whose labels match (Kubernetes label-selector semantics).
+    #[serde(default)]
+    pub object_selector: LabelSelector,
+}
+
+/// A Kubernetes label selector (`matchLabels` and `matchExpressions`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    /// Labels that must be present with these values.
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    /// Set-based requirements.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelRequirement>,
+}
+
+/// One set-based requirement of a [`LabelSelector`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelRequirement {
+    /// Label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// Values (for `In` / `NotIn`).
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Whether `labels` satisfy the selector (an empty selector matches everything).
+    pub fn matches(&self, labels: &[(&str, &str)]) -> bool {
+        let get = |k: &str| labels.iter().find(|(lk, _)| *lk == k).map(|(_, v)| *v);
+        self.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
+            && self.match_expressions.iter().all(|r| match r.operator.as_str() {
+                "In" => get(&r.key).is_some_and(|v| r.values.iter().any(|x| x == v)),
+                "NotIn" => get(&r.key).is_none_or(|v| !r.values.iter().any(|x| x == v)),
+                "Exists" => get(&r.key).is_some(),
+                "DoesNotExist" => get(&r.key).is_none(),
+                _ => false,
+            })
+    }
+
+    fn validate(&self, policy: &str) -> Result<(), AdmissionError> {
+        for r in &self.match_expressions {
+            let ok = match r.operator.as_str() {
+                "In" | "NotIn" => !r.values.is_empty(),
+                "Exists" | "DoesNotExist" => r.values.is_empty(),
+                _ => false,
+            };
+            if !ok {
+                return Err(AdmissionError::Config(format!(
+                    "policy {policy:?}: objectSelector requirement on {:?}: operator {:?} {} (In/NotIn need values; Exists/DoesNotExist take none)",
+                    r.key,
+                    r.operator,
+                    if r.values.is_empty() { "without values" } else { "with values" }
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn name_matches(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    })
 }
 
 /// Who and what is never evaluated.
@@ -107,9 +184,11 @@ impl Config {
                 name: format!("pss-{}", if preset == Preset::Baseline { "baseline" } else { "restricted" }),
                 preset: Some(preset),
                 checks: Vec::new(),
+                rego: Vec::new(),
                 action,
                 namespaces: Vec::new(),
-                object_labels: BTreeMap::new(),
+                excluded_namespaces: Vec::new(),
+                object_selector: LabelSelector::default(),
             }],
             ..Config::default()
         }
@@ -121,13 +200,18 @@ impl Config {
         if c.policies.is_empty() {
             return Err(AdmissionError::Config("no policies: add at least one under `policies:`".into()));
         }
+        let mut names = std::collections::HashSet::new();
         for p in &c.policies {
-            if p.preset.is_none() && p.checks.is_empty() {
+            if !names.insert(p.name.as_str()) {
+                return Err(AdmissionError::Config(format!("two policies are named {:?}", p.name)));
+            }
+            if p.preset.is_none() && p.checks.is_empty() && p.rego.is_empty() {
                 return Err(AdmissionError::Config(format!(
-                    "policy {:?} selects no checks: set `preset` or `checks`",
+                    "policy {:?} selects no checks: set `preset`, `checks` or `rego`",
                     p.name
                 )));
             }
+            p.object_selector.validate(&p.name)?;
             for id in &p.checks {
                 let prefix = id.trim_end_matches('*');
                 if !palisade_posture::catalogue().iter().any(|c| {
@@ -175,6 +259,12 @@ pub struct Request {
     pub dry_run: bool,
     /// The object (absent on DELETE).
     pub object: Option<Value>,
+    /// `request.kind.kind` (e.g. `Pod`).
+    pub kind: String,
+    /// `request.subResource` (e.g. `status`); empty for the main resource.
+    pub sub_resource: String,
+    /// `request.name`.
+    pub name: String,
 }
 
 /// Largest review body accepted by [`parse_review`] (the server also enforces its own limit).
@@ -212,6 +302,9 @@ pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
             .unwrap_or_default(),
         dry_run: r.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
         object: r.get("object").filter(|o| o.is_object()).cloned(),
+        kind: s("/kind/kind"),
+        sub_resource: s("/subResource"),
+        name: s("/name"),
     })
 }
 
@@ -246,80 +339,170 @@ pub struct Decision {
     pub exempt: Option<String>,
 }
 
-fn policy_checks(p: &Policy) -> Vec<&'static str> {
-    palisade_posture::catalogue()
+/// A policy ready to evaluate.
+#[derive(Debug)]
+struct Compiled {
+    checks: HashSet<&'static str>,
+    rego: Vec<RegoPolicy>,
+}
+
+/// A configuration compiled for evaluation: check sets resolved, Rego compiled. Shared
+/// read-only between request threads; a reload builds a new one.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Config,
+    compiled: Vec<Compiled>,
+    opts: Options,
+}
+
+impl Engine {
+    /// Compiles `cfg`; `rego[i]` are the custom checks of `cfg.policies[i]` (see [`load_rego`]).
+    pub fn new(cfg: Config, mut rego: Vec<Vec<RegoPolicy>>) -> Engine {
+        rego.resize_with(cfg.policies.len(), Vec::new);
+        let compiled = cfg
+            .policies
+            .iter()
+            .zip(rego)
+            .map(|(p, rego)| Compiled {
+                checks: palisade_posture::catalogue()
+                    .iter()
+                    .filter(|c| {
+                        let by_preset = match p.preset {
+                            Some(Preset::Baseline) => Framework::PssBaseline.includes(c),
+                            Some(Preset::Restricted) => Framework::PssRestricted.includes(c),
+                            None => false,
+                        };
+                        by_preset
+                            || p.checks.iter().any(|id| match id.strip_suffix('*') {
+                                Some(prefix) => c.id.starts_with(prefix),
+                                None => c.id == id,
+                            })
+                    })
+                    .map(|c| c.id)
+                    .collect(),
+                rego,
+            })
+            .collect();
+        let opts = Options { trusted_registries: cfg.trusted_registries.clone(), ..Options::default() };
+        Engine { cfg, compiled, opts }
+    }
+
+    /// The configuration this engine was built from.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Decides on a parsed review request.
+    pub fn decide_request(&self, req: &Request) -> Decision {
+        if !req.sub_resource.is_empty() {
+            // status, scale, exec, ... carry no spec to check
+            return Decision::allow("allowed", None);
+        }
+        match &req.object {
+            Some(o) => self.decide(o, &req.operation, &req.user, &req.groups),
+            None => Decision::allow("allowed", None),
+        }
+    }
+
+    /// Decides on an object (as the webhook would for a CREATE/UPDATE by `user` in `groups`).
+    pub fn decide(&self, object: &Value, operation: &str, user: &str, groups: &[String]) -> Decision {
+        let cfg = &self.cfg;
+        if operation != "CREATE" && operation != "UPDATE" {
+            return Decision::allow("allowed", None);
+        }
+        let Some(obj) = Object::from_value(object.clone(), Origin { file: "admission".into(), line: 0 }) else {
+            return Decision::allow("allowed", None);
+        };
+        if name_matches(&cfg.exemptions.namespaces, &obj.namespace) {
+            return Decision::allow("exempt", Some(format!("namespace {} is exempt", obj.namespace)));
+        }
+        if cfg.exemptions.users.iter().any(|u| u == user) {
+            return Decision::allow("exempt", Some(format!("user {user} is exempt")));
+        }
+        if let Some(g) = groups.iter().find(|g| cfg.exemptions.groups.contains(g)) {
+            return Decision::allow("exempt", Some(format!("group {g} is exempt")));
+        }
+        let labels = obj.labels();
+        let in_scope: Vec<bool> = cfg
+            .policies
+            .iter()
+            .map(|p| {
+                (p.namespaces.is_empty() || name_matches(&p.namespaces, &obj.namespace))
+                    && !name_matches(&p.excluded_namespaces, &obj.namespace)
+                    && p.object_selector.matches(&labels)
+            })
+            .collect();
+        let mut violations = Vec::new();
+        if !in_scope.iter().any(|x| *x) {
+            return Decision { allowed: true, verdict: "allowed", violations, exempt: None };
+        }
+        let findings = palisade_posture::evaluate_object(&obj, &Context::default(), &self.opts);
+        for ((p, c), _) in cfg.policies.iter().zip(&self.compiled).zip(&in_scope).filter(|(_, s)| **s) {
+            for f in findings.iter().filter(|f| c.checks.contains(f.check_id.as_str())) {
+                violations.push(Violation::of(p, f));
+            }
+            for r in c.rego.iter().filter(|r| r.applies_to(&obj)) {
+                match r.evaluate(&obj) {
+                    Ok(fs) => violations.extend(fs.iter().map(|f| Violation::of(p, f))),
+                    // A broken custom policy must not block the cluster: report, do not deny.
+                    Err(e) => tracing::warn!(policy = %p.name, rego = %r.id, error = %e, "rego evaluation failed"),
+                }
+            }
+        }
+        let deny = violations.iter().any(|v| v.action == Action::Deny);
+        let warn = violations.iter().any(|v| v.action == Action::Warn);
+        Decision {
+            allowed: !deny,
+            verdict: if deny {
+                "denied"
+            } else if warn {
+                "warned"
+            } else {
+                "allowed"
+            },
+            violations,
+            exempt: None,
+        }
+    }
+}
+
+impl Violation {
+    fn of(p: &Policy, f: &palisade_posture::Finding) -> Violation {
+        Violation {
+            policy: p.name.clone(),
+            action: p.action,
+            check_id: f.check_id.clone(),
+            path: f.path.clone(),
+            message: f.message.clone(),
+            remediation: f.remediation.clone(),
+        }
+    }
+}
+
+impl Decision {
+    fn allow(verdict: &'static str, exempt: Option<String>) -> Decision {
+        Decision { allowed: true, verdict, violations: Vec::new(), exempt }
+    }
+}
+
+/// Loads the Rego of every policy of `cfg`, resolving relative paths against `base` (the
+/// configuration file's directory). The result goes to [`Engine::new`].
+pub fn load_rego(cfg: &Config, base: &std::path::Path) -> Result<Vec<Vec<RegoPolicy>>, AdmissionError> {
+    cfg.policies
         .iter()
-        .filter(|c| {
-            let by_preset = match p.preset {
-                Some(Preset::Baseline) => Framework::PssBaseline.includes(c),
-                Some(Preset::Restricted) => Framework::PssRestricted.includes(c),
-                None => false,
-            };
-            by_preset
-                || p.checks.iter().any(|id| match id.strip_suffix('*') {
-                    Some(prefix) => c.id.starts_with(prefix),
-                    None => c.id == id,
-                })
+        .map(|p| {
+            let paths: Vec<PathBuf> =
+                p.rego.iter().map(|r| if r.is_absolute() { r.clone() } else { base.join(r) }).collect();
+            palisade_posture::rego::load_paths(&paths)
+                .map_err(|e| AdmissionError::Config(format!("policy {:?}: {e}", p.name)))
         })
-        .map(|c| c.id)
         .collect()
 }
 
-/// Decide on an object (as the webhook would for a CREATE/UPDATE by `user` in `groups`).
+/// Decide on an object with a configuration that has no custom Rego (convenience for one-off
+/// decisions; a server builds one [`Engine`] and reuses it).
 pub fn decide(object: &Value, operation: &str, user: &str, groups: &[String], cfg: &Config) -> Decision {
-    let allowed = |verdict, exempt: Option<String>| Decision { allowed: true, verdict, violations: Vec::new(), exempt };
-    if operation != "CREATE" && operation != "UPDATE" {
-        return allowed("allowed", None);
-    }
-    let Some(obj) = Object::from_value(object.clone(), Origin { file: "admission".into(), line: 0 }) else {
-        return allowed("allowed", None);
-    };
-    if cfg.exemptions.namespaces.iter().any(|n| *n == obj.namespace) {
-        return allowed("exempt", Some(format!("namespace {} is exempt", obj.namespace)));
-    }
-    if cfg.exemptions.users.iter().any(|u| u == user) {
-        return allowed("exempt", Some(format!("user {user} is exempt")));
-    }
-    if let Some(g) = groups.iter().find(|g| cfg.exemptions.groups.contains(g)) {
-        return allowed("exempt", Some(format!("group {g} is exempt")));
-    }
-    let opts = Options { trusted_registries: cfg.trusted_registries.clone(), ..Options::default() };
-    let findings = palisade_posture::evaluate_object(&obj, &Context::default(), &opts);
-    let labels = obj.labels();
-    let mut violations = Vec::new();
-    for p in &cfg.policies {
-        if !p.namespaces.is_empty() && !p.namespaces.iter().any(|n| *n == obj.namespace) {
-            continue;
-        }
-        if !p.object_labels.iter().all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v)) {
-            continue;
-        }
-        let ids = policy_checks(p);
-        for f in findings.iter().filter(|f| ids.contains(&f.check_id.as_str())) {
-            violations.push(Violation {
-                policy: p.name.clone(),
-                action: p.action,
-                check_id: f.check_id.clone(),
-                path: f.path.clone(),
-                message: f.message.clone(),
-                remediation: f.remediation.clone(),
-            });
-        }
-    }
-    let deny = violations.iter().any(|v| v.action == Action::Deny);
-    let warn = violations.iter().any(|v| v.action == Action::Warn);
-    Decision {
-        allowed: !deny,
-        verdict: if deny {
-            "denied"
-        } else if warn {
-            "warned"
-        } else {
-            "allowed"
-        },
-        violations,
-        exempt: None,
-    }
+    Engine::new(cfg.clone(), Vec::new()).decide(object, operation, user, groups)
 }
 
 /// The AdmissionReview response for `req` and `d`, in the request's API version.

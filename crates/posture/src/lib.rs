@@ -22,7 +22,7 @@ mod engine;
 mod exceptions;
 mod frameworks;
 mod patch;
-mod rego;
+pub mod rego;
 mod util;
 
 #[cfg(test)]

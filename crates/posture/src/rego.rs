@@ -28,6 +28,84 @@ pub enum RegoError {
     /// A ConstraintTemplate or Constraint is missing something.
     #[error("constraint template: {0}")]
     Template(String),
+    /// A policy file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A policy in a file failed to compile.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The compile error.
+        source: Box<RegoError>,
+    },
+}
+
+/// Loads custom checks from files or directories (searched recursively, in name order): `*.rego`
+/// modules (the id is the file stem) and Gatekeeper ConstraintTemplates with their Constraints
+/// (`*.yaml`, `*.yml`, `*.json`; one policy per Constraint, or per template without one).
+pub fn load_paths(paths: &[std::path::PathBuf]) -> Result<Vec<RegoPolicy>, RegoError> {
+    let io = |p: &std::path::Path, e: std::io::Error| RegoError::Io { path: p.display().to_string(), source: e };
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).map_err(|e| io(&d, e))?.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if matches!(
+                        path.extension().and_then(|x| x.to_str()),
+                        Some("rego" | "yaml" | "yml" | "json")
+                    ) {
+                        files.push(path);
+                    }
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    let mut templates: Vec<Value> = Vec::new();
+    let mut constraints: Vec<Value> = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| io(f, e))?;
+        let in_file = |e: RegoError| RegoError::File { path: f.display().to_string(), source: Box::new(e) };
+        if f.extension().and_then(|x| x.to_str()) == Some("rego") {
+            let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("custom").to_string();
+            out.push(RegoPolicy::new(&id, &id, Severity::Medium, &text, &[], Value::Null, vec![]).map_err(in_file)?);
+            continue;
+        }
+        let mut loaded = palisade_k8s::load::Loaded::default();
+        palisade_k8s::load::load_bytes(&f.display().to_string(), text.as_bytes(), &mut loaded);
+        for o in loaded.objects {
+            if o.kind == "ConstraintTemplate" {
+                templates.push((*o.value).clone());
+            } else if o.api_version.starts_with("constraints.gatekeeper.sh/") {
+                constraints.push((*o.value).clone());
+            }
+        }
+    }
+    for t in &templates {
+        let kind = t.pointer("/spec/crd/spec/names/kind").and_then(Value::as_str).unwrap_or("");
+        let matching: Vec<&Value> =
+            constraints.iter().filter(|c| c.get("kind").and_then(Value::as_str) == Some(kind)).collect();
+        if matching.is_empty() {
+            out.push(RegoPolicy::from_constraint_template(t, None, Severity::Medium)?);
+        }
+        for c in matching {
+            out.push(RegoPolicy::from_constraint_template(t, Some(c), Severity::Medium)?);
+        }
+    }
+    Ok(out)
 }
 
 /// A compiled custom check.

@@ -47,73 +47,6 @@ fn today() -> String {
     palisade_vulndb::db::humantime_rfc3339(secs)[..10].to_string()
 }
 
-/// Load Rego files (`*.rego`) and ConstraintTemplates (+ Constraints) from files or directories.
-fn load_policies(paths: &[PathBuf]) -> anyhow::Result<Vec<RegoPolicy>> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(&d).with_context(|| d.display().to_string())?.flatten() {
-                    let path = e.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if matches!(
-                        path.extension().and_then(|x| x.to_str()),
-                        Some("rego" | "yaml" | "yml" | "json")
-                    ) {
-                        files.push(path);
-                    }
-                }
-            }
-        } else {
-            files.push(p.clone());
-        }
-    }
-    files.sort();
-    let mut out = Vec::new();
-    let mut templates: Vec<Value> = Vec::new();
-    let mut constraints: Vec<Value> = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).with_context(|| f.display().to_string())?;
-        if f.extension().and_then(|x| x.to_str()) == Some("rego") {
-            let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("custom").to_string();
-            out.push(
-                RegoPolicy::new(&id, &id, Severity::Medium, &text, &[], Value::Null, vec![])
-                    .with_context(|| f.display().to_string())?,
-            );
-            continue;
-        }
-        let mut loaded = palisade_k8s::load::Loaded::default();
-        palisade_k8s::load::load_bytes(&f.display().to_string(), text.as_bytes(), &mut loaded);
-        for o in loaded.objects {
-            if o.kind == "ConstraintTemplate" {
-                templates.push((*o.value).clone());
-            } else if o.api_version.starts_with("constraints.gatekeeper.sh/") {
-                constraints.push((*o.value).clone());
-            }
-        }
-    }
-    for t in &templates {
-        let kind = t.pointer("/spec/crd/spec/names/kind").and_then(Value::as_str).unwrap_or("");
-        let matching: Vec<&Value> =
-            constraints.iter().filter(|c| c.get("kind").and_then(Value::as_str) == Some(kind)).collect();
-        if matching.is_empty() {
-            out.push(
-                RegoPolicy::from_constraint_template(t, None, Severity::Medium)
-                    .with_context(|| format!("ConstraintTemplate {kind}"))?,
-            );
-        }
-        for c in matching {
-            out.push(
-                RegoPolicy::from_constraint_template(t, Some(c), Severity::Medium)
-                    .with_context(|| format!("ConstraintTemplate {kind}"))?,
-            );
-        }
-    }
-    Ok(out)
-}
-
 fn options(a: &PostureArgs) -> anyhow::Result<Options> {
     let mut cfg = Config::default();
     if let Some(p) = &a.config {
@@ -128,7 +61,7 @@ fn options(a: &PostureArgs) -> anyhow::Result<Options> {
     opts.exceptions = cfg.exceptions;
     let mut policies = cfg.policies;
     policies.extend(a.policies.iter().cloned());
-    opts.custom_rego = load_policies(&policies)?;
+    opts.custom_rego = palisade_posture::rego::load_paths(&policies)?;
     for f in &a.framework {
         let fw: Framework = serde_json::from_value(json!(f.to_ascii_lowercase())).map_err(|_| {
             anyhow::anyhow!("--framework: unknown framework {f:?} (pss-baseline, pss-restricted, nsa, cis)")
