@@ -205,8 +205,25 @@ struct rule {
 	char s[RULE_LEN];
 };
 
+_Static_assert(sizeof(struct hdr) == 200, "hdr layout");
+_Static_assert(sizeof(struct exec_event) == 2528, "exec layout");
+_Static_assert(sizeof(struct file_event) == 720, "file layout");
+_Static_assert(sizeof(struct connect_event) == 344, "connect layout");
+_Static_assert(sizeof(struct setid_event) == 232, "setid layout");
+_Static_assert(sizeof(struct capset_event) == 232, "capset layout");
+_Static_assert(sizeof(struct ptrace_event) == 216, "ptrace layout");
+_Static_assert(sizeof(struct module_event) == 464, "module layout");
+_Static_assert(sizeof(struct mount_event) == 784, "mount layout");
+_Static_assert(sizeof(struct ns_event) == 216, "ns layout");
+_Static_assert(sizeof(struct memfd_event) == 464, "memfd layout");
+_Static_assert(sizeof(struct snap_rec) == 680, "snapshot layout");
+_Static_assert(sizeof(struct rule) == 68, "rule layout");
+
 // ---- configuration (set before load) ----
 const volatile u32 self_tgid = 0;
+
+// Bytes in the ring buffer not yet consumed, sampled at each submit (for health reporting).
+u64 rb_avail = 0;
 
 // ---- maps ----
 struct {
@@ -274,6 +291,7 @@ static __always_inline void submit(void *e)
 {
 	bpf_ringbuf_submit(e, 0);
 	count(0);
+	rb_avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 }
 
 static __always_inline bool is_self(void)
