@@ -304,7 +304,12 @@ pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
         object: r.get("object").filter(|o| o.is_object()).cloned(),
         kind: s("/kind/kind"),
         sub_resource: s("/subResource"),
-        name: s("/name"),
+        name: match s("/name") {
+            n if n.is_empty() => {
+                r.pointer("/object/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string()
+            }
+            n => n,
+        },
     })
 }
 
@@ -512,17 +517,22 @@ pub fn respond(req: &Request, d: &Decision) -> Value {
     if !d.allowed {
         let parts: Vec<String> = denied
             .iter()
-            .map(|v| format!("[{}] {} at {}: {} (fix: {})", v.check_id, v.message, v.path, v.policy, v.remediation))
+            .map(|v| format!("[{}] {}: {} (field {}). Fix: {}", v.policy, v.check_id, v.message, v.path, v.remediation))
             .collect();
         response["status"] =
             json!({"code": 403, "reason": "Forbidden", "message": format!("denied by Palisade: {}", parts.join("; "))});
     }
-    let warnings: Vec<String> = d
-        .violations
-        .iter()
-        .filter(|v| v.action == Action::Warn)
-        .map(|v| format!("[{}] {}: {}", v.check_id, v.message, v.remediation))
-        .collect();
+    // one warning per finding, and none for what is already denied
+    let mut warnings: Vec<String> = Vec::new();
+    for v in d.violations.iter().filter(|v| v.action == Action::Warn) {
+        if denied.iter().any(|x| x.check_id == v.check_id && x.path == v.path) {
+            continue;
+        }
+        let w = format!("[{}] {}: {}. Fix: {}", v.policy, v.check_id, v.message, v.remediation);
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
+    }
     if !warnings.is_empty() {
         response["warnings"] = json!(warnings);
     }

@@ -161,7 +161,7 @@ pub fn render(o: &ManifestOptions, tls: Option<&TlsMaterial>) -> Vec<Value> {
                         "name": "webhook",
                         "image": o.image,
                         "imagePullPolicy": "IfNotPresent",
-                        "args": ["admission", "serve", "--config", "/etc/palisade/config.yaml",
+                        "args": ["admission", "serve", "--config", "/etc/palisade/config/config.yaml",
                                  "--tls-cert", "/etc/palisade/tls/tls.crt", "--tls-key", "/etc/palisade/tls/tls.key",
                                  "--listen", "0.0.0.0:8443"],
                         "ports": [{"name": "https", "containerPort": 8443, "protocol": "TCP"}],
@@ -171,7 +171,7 @@ pub fn render(o: &ManifestOptions, tls: Option<&TlsMaterial>) -> Vec<Value> {
                         "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
                             "privileged": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
                         "volumeMounts": [
-                            {"name": "config", "mountPath": "/etc/palisade", "readOnly": true},
+                            {"name": "config", "mountPath": "/etc/palisade/config", "readOnly": true},
                             {"name": "tls", "mountPath": "/etc/palisade/tls", "readOnly": true}],
                     }],
                     "volumes": [

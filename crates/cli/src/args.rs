@@ -63,6 +63,88 @@ pub enum AdmissionCommand {
         #[arg(long, default_value = "kubernetes-admin")]
         user: String,
     },
+    /// Run the validating admission webhook (HTTPS).
+    Serve(AdmissionServeArgs),
+    /// Write the Kubernetes manifests that install the webhook (namespace, RBAC, Deployment,
+    /// PodDisruptionBudget, Service, TLS, ValidatingWebhookConfiguration).
+    Manifests(AdmissionManifestsArgs),
+}
+
+/// `palisade admission serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdmissionServeArgs {
+    /// Webhook configuration (policies, exemptions); reloaded when it changes.
+    #[arg(long, env = "PALISADE_ADMISSION_CONFIG", conflicts_with = "preset", required_unless_present = "preset")]
+    pub config: Option<PathBuf>,
+    /// A Pod Security Standards preset instead of a configuration.
+    #[arg(long, env = "PALISADE_ADMISSION_PRESET", value_parser = ["baseline", "restricted"])]
+    pub preset: Option<String>,
+    /// Action for --preset.
+    #[arg(long, env = "PALISADE_ADMISSION_ACTION", value_parser = ["audit", "warn", "deny"], default_value = "deny")]
+    pub action: String,
+    /// Address to listen on.
+    #[arg(long, env = "PALISADE_ADMISSION_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: String,
+    /// Server certificate chain (PEM); reloaded when it changes.
+    #[arg(long, env = "PALISADE_ADMISSION_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, env = "PALISADE_ADMISSION_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// Require client certificates signed by this CA (kube-apiserver's
+    /// --admission-control-config-file kubeconfig).
+    #[arg(long, env = "PALISADE_ADMISSION_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// Largest AdmissionReview body accepted (bytes).
+    #[arg(long, env = "PALISADE_ADMISSION_MAX_BODY", default_value_t = 3 * 1024 * 1024 + 65536)]
+    pub max_body_bytes: usize,
+    /// Time a client has to send a whole request (slow clients are cut off).
+    #[arg(long, env = "PALISADE_ADMISSION_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Concurrent connections.
+    #[arg(long, env = "PALISADE_ADMISSION_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+    /// How often the configuration, Rego and TLS files are checked for changes (SIGHUP checks at once).
+    #[arg(long, env = "PALISADE_ADMISSION_RELOAD_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub reload_interval: std::time::Duration,
+    /// Where decisions with violations are recorded as JSON lines (`-`: stdout; `off`).
+    #[arg(long, env = "PALISADE_ADMISSION_DECISION_LOG", default_value = "-")]
+    pub decision_log: String,
+    /// On SIGTERM: time for requests in flight to finish (readiness turns off first).
+    #[arg(long, env = "PALISADE_ADMISSION_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// `palisade admission manifests`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdmissionManifestsArgs {
+    /// Namespace to install into (excluded from the webhook so it can never lock itself out).
+    #[arg(long, env = "PALISADE_ADMISSION_NAMESPACE", default_value = "palisade-system")]
+    pub namespace: String,
+    /// Name of the Deployment, Service and webhook configuration.
+    #[arg(long, default_value = "palisade-admission")]
+    pub name: String,
+    /// Container image of palisade.
+    #[arg(long, env = "PALISADE_IMAGE", default_value = concat!("ghcr.io/palisade-sec/palisade:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// Webhook configuration to ship in the ConfigMap (default: PSS baseline denied, restricted warned).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Strict mode: failurePolicy Fail (requests are rejected when the webhook is unreachable).
+    #[arg(long)]
+    pub strict: bool,
+    /// Let cert-manager issue the certificate and inject the CA instead of generating them here.
+    #[arg(long)]
+    pub cert_manager: bool,
+    /// kube-apiserver's timeout for one call (1-30 s).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=30))]
+    pub timeout_seconds: u8,
+    /// Replicas (with a PodDisruptionBudget keeping one available).
+    #[arg(long, default_value_t = 2)]
+    pub replicas: u16,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Rules and alert delivery shared by the detect commands.

@@ -2,7 +2,7 @@
 
 use crate::args::{PostureArgs, PostureFormat};
 use anyhow::Context as _;
-use palisade_posture::{Assessment, Exception, Framework, Options, RegoPolicy, Severity};
+use palisade_posture::{Assessment, Exception, Framework, Options, Severity};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

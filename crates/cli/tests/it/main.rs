@@ -4,6 +4,7 @@
 //! `scripts/build-test-images.sh`) and, for the registry tests, registries on
 //! 127.0.0.1 started by `scripts/test.sh`. Run the suite with `scripts/test.sh`.
 
+mod admission;
 mod detect;
 mod errors;
 mod images;
