@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject, PrintLevel, RingBufferBuilder};
+use libbpf_rs::{
+    Iter, Link, MapCore, MapFlags, MapHandle, OpenObject, PrintLevel, RingBufferBuilder,
+};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
@@ -61,7 +63,7 @@ pub struct Health {
     pub ringbuf_bytes: usize,
     /// Bytes written but not yet consumed, sampled by the kernel side at its latest submit
     /// (`bpf_ringbuf_query(BPF_RB_AVAIL_DATA)`; libbpf-rs exposes no consumer/producer
-    /// positions), refreshed in userspace every ~250 ms.
+    /// positions).
     pub ringbuf_used_bytes: u64,
     /// When the sensor started.
     pub started_at: SystemTime,
@@ -71,12 +73,9 @@ pub struct Health {
 
 #[derive(Debug, Default)]
 struct Stats {
-    events: AtomicU64,
-    dropped_kernel: AtomicU64,
     dropped_user: AtomicU64,
     decode_errors: AtomicU64,
     delivered: AtomicU64,
-    rb_avail: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -86,6 +85,9 @@ struct Startup {
     attach_failures: Vec<(String, String)>,
     snapshot: Vec<ProcSnapshot>,
     snapshot_source: SnapshotSource,
+    /// Duplicated fds of the counter maps, read directly by `health()`.
+    counters: Option<MapHandle>,
+    bss: Option<MapHandle>,
 }
 
 /// A running sensor. Events arrive on [`Sensor::events`]; dropping the sensor (or
@@ -261,20 +263,34 @@ impl Sensor {
         self.time_offset
     }
 
-    /// Counters and attach state.
+    /// Counters and attach state. The kernel counters are read from the maps at each call.
     pub fn health(&self) -> Health {
         let s = &self.stats;
+        let percpu = |key: u32| {
+            self.startup
+                .counters
+                .as_ref()
+                .and_then(|m| m.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY).ok().flatten())
+                .map_or(0, |v| sum_percpu(&v))
+        };
+        let rb_avail = self
+            .startup
+            .bss
+            .as_ref()
+            .and_then(|m| m.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok().flatten())
+            .and_then(|v| v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+            .map_or(0, u64::from_ne_bytes);
         Health {
             programs_loaded: self.startup.programs_loaded.clone(),
             programs_attached: self.startup.programs_attached.clone(),
             attach_failures: self.startup.attach_failures.clone(),
-            events: s.events.load(Ordering::Relaxed),
-            dropped_kernel: s.dropped_kernel.load(Ordering::Relaxed),
+            events: percpu(0),
+            dropped_kernel: percpu(1),
             dropped_user: s.dropped_user.load(Ordering::Relaxed),
             decode_errors: s.decode_errors.load(Ordering::Relaxed),
             delivered: s.delivered.load(Ordering::Relaxed),
             ringbuf_bytes: self.ringbuf_bytes,
-            ringbuf_used_bytes: s.rb_avail.load(Ordering::Relaxed),
+            ringbuf_used_bytes: rb_avail,
             started_at: self.started_at,
             snapshot_source: self.startup.snapshot_source,
         }
@@ -437,30 +453,15 @@ fn run(
             attach_failures,
             snapshot,
             snapshot_source,
+            counters: MapHandle::try_from(&skel.maps.counters).ok(),
+            bss: MapHandle::try_from(&skel.maps.bss).ok(),
         }))
         .is_err()
     {
         return;
     }
 
-    let read_stats = || {
-        if let Ok(Some(v)) = skel.maps.counters.lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
-        {
-            stats.events.store(sum_percpu(&v), Ordering::Relaxed);
-        }
-        if let Ok(Some(v)) = skel.maps.counters.lookup_percpu(&1u32.to_ne_bytes(), MapFlags::ANY)
-        {
-            stats.dropped_kernel.store(sum_percpu(&v), Ordering::Relaxed);
-        }
-        if let Ok(Some(v)) = skel.maps.bss.lookup(&0u32.to_ne_bytes(), MapFlags::ANY) {
-            if let Some(b) = v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                stats.rb_avail.store(u64::from_ne_bytes(b), Ordering::Relaxed);
-            }
-        }
-    };
-    let mut last = Instant::now();
     let mut errors = 0u32;
-    read_stats();
     while !stop.load(Ordering::Relaxed) {
         if let Err(e) = rb.poll(cfg.poll_interval) {
             if e.kind() != libbpf_rs::ErrorKind::Interrupted {
@@ -471,13 +472,8 @@ fn run(
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        if last.elapsed() >= Duration::from_millis(250) {
-            read_stats();
-            last = Instant::now();
-        }
     }
     let _ = rb.consume();
-    read_stats();
     drop(rb);
     drop(links);
 }

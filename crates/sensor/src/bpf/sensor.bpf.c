@@ -371,57 +371,80 @@ static __always_inline void fill_hdr(struct hdr *h, u16 kind)
 }
 
 // Resolve (dentry, vfsmount) to a path as seen from the root of `t`, into dst.
-// Walks at most MAX_COMPONENTS dentries/mounts; a deeper path is cut at the top.
+// Walks at most MAX_COMPONENTS steps (a step is one dentry or one mount crossing); a deeper
+// path loses its top components. The loop body is a bpf_loop callback, so the verifier
+// checks it once instead of once per iteration and branch.
+struct walk_ctx {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	u64 mnt_off;
+	u32 off;       // start of the path in pathbuf; the path ends at PATH_HALF - 1
+};
+
+static long walk_step(u64 i, struct walk_ctx *w)
+{
+	u32 zero = 0;
+	struct pathbuf *pb = bpf_map_lookup_elem(&pathbufs, &zero);
+	struct dentry *dentry = w->dentry, *mnt_root, *parent;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct qstr dn;
+	u32 len, off;
+
+	if (!pb || !dentry)
+		return 1;
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
+		return 1;
+	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (dentry != mnt_root || mp == mnt || !mp)
+			return 1; // global root, or a detached mount
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mp;
+		w->vfsmnt = (struct vfsmount *)((void *)mp + w->mnt_off);
+		return 0;
+	}
+	dn = BPF_CORE_READ(dentry, d_name);
+	len = dn.len & 255;
+	off = w->off;
+	if (off > PATH_HALF - 1 || len + 1 > off)
+		return 1; // no room left
+	off -= len + 1;
+	bpf_probe_read_kernel(&pb->b[(off + 1) & PATH_MASK], len, dn.name);
+	pb->b[off & PATH_MASK] = '/';
+	w->off = off;
+	w->dentry = parent;
+	return 0;
+}
+
 static __always_inline void resolve_path(struct dentry *dentry, struct vfsmount *vfsmnt,
 					 struct task_struct *t, char *dst, u32 dst_len)
 {
 	u32 zero = 0;
 	struct pathbuf *pb = bpf_map_lookup_elem(&pathbufs, &zero);
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	struct mount *mnt;
-	u32 off = PATH_HALF - 1;
-	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
+	struct walk_ctx w = {};
+	u32 off;
 
 	if (!pb) {
 		dst[0] = 0;
 		return;
 	}
-	root_dentry = BPF_CORE_READ(t, fs, root.dentry);
-	root_mnt = BPF_CORE_READ(t, fs, root.mnt);
-	mnt = (struct mount *)((void *)vfsmnt - mnt_off);
+	w.mnt_off = bpf_core_field_offset(struct mount, mnt);
+	w.dentry = dentry;
+	w.vfsmnt = vfsmnt;
+	w.mnt = (struct mount *)((void *)vfsmnt - w.mnt_off);
+	w.root_dentry = BPF_CORE_READ(t, fs, root.dentry);
+	w.root_mnt = BPF_CORE_READ(t, fs, root.mnt);
+	w.off = PATH_HALF - 1;
 	pb->b[PATH_HALF - 1] = 0;
-
-	for (int i = 0; i < MAX_COMPONENTS; i++) {
-		struct dentry *mnt_root, *parent;
-		struct qstr dn;
-		u32 len;
-
-		if (!dentry)
-			break;
-		if (dentry == root_dentry && vfsmnt == root_mnt)
-			break;
-		mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		parent = BPF_CORE_READ(dentry, d_parent);
-		if (dentry == mnt_root || dentry == parent) {
-			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
-			if (dentry != mnt_root || mp == mnt || !mp)
-				break; // global root or detached
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = mp;
-			vfsmnt = (struct vfsmount *)((void *)mp + mnt_off);
-			continue;
-		}
-		dn = BPF_CORE_READ(dentry, d_name);
-		len = dn.len & 255;
-		if (len + 1 > off)
-			break;
-		off -= len + 1;
-		bpf_probe_read_kernel(&pb->b[(off + 1) & PATH_MASK], len, dn.name);
-		pb->b[off & PATH_MASK] = '/';
-		dentry = parent;
-	}
-	if (off == PATH_HALF - 1) {
+	bpf_loop(MAX_COMPONENTS + 8, walk_step, &w, 0);
+	off = w.off;
+	if (off >= PATH_HALF - 1) {
 		off = PATH_HALF - 2;
 		pb->b[off & PATH_MASK] = '/';
 	}

@@ -1,0 +1,361 @@
+//! Integration tests against the real kernel. They need root and BPF; without them each test
+//! prints `SKIPPED: needs root and BPF: <reason>` to stderr and returns.
+//!
+//! Tests run one at a time (a process-wide lock): each starts its own sensor, and two
+//! sensors at once would each filter only their own process... which is the same process.
+//! Events are filtered by pid/ppid so other activity on the machine does not matter.
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use palisade_sensor::{Body, PathRule, RawEvent, Sensor, SensorConfig};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Some(sensor) when BPF is usable, None (after a loud message) when not.
+fn start(cfg: &SensorConfig) -> Option<Sensor> {
+    if let Err(e) = palisade_sensor::check_support() {
+        eprintln!("\n**************************************************");
+        eprintln!("SKIPPED: needs root and BPF: {e}");
+        eprintln!("**************************************************\n");
+        return None;
+    }
+    match Sensor::start(cfg) {
+        Ok(s) => Some(s),
+        Err(e) => panic!("BPF is usable but the sensor did not start: {e}"),
+    }
+}
+
+/// Wait until an event satisfies `pred`; return it. Other events are discarded.
+fn wait_for(s: &Sensor, what: &str, mut pred: impl FnMut(&RawEvent) -> bool) -> RawEvent {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            panic!("no {what} event within 5 s; health: {:#?}", s.health());
+        }
+        if let Ok(ev) = s.events().recv_timeout(left) {
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    }
+}
+
+fn me() -> u32 {
+    std::process::id()
+}
+
+/// Which exec is the expected one: we are its parent (the test thread runs in our tgid).
+fn our_child_exec<'a>(ev: &'a RawEvent, exe_tail: &str) -> Option<&'a palisade_sensor::ExecInfo> {
+    match &ev.body {
+        Body::Exec(x) if ev.task.ppid == me() && x.exe.ends_with(exe_tail) => Some(x),
+        _ => None,
+    }
+}
+
+fn resolved(p: &str) -> String {
+    std::fs::canonicalize(p).map(|p| p.to_string_lossy().into_owned()).unwrap_or(p.into())
+}
+
+#[test]
+fn exec_open_connect_unshare() {
+    let _g = lock();
+    let Some(s) = start(&SensorConfig::default()) else { return };
+
+    let h = s.health();
+    assert!(h.attach_failures.is_empty(), "attach failures: {:?}", h.attach_failures);
+    assert!(!s.snapshot().is_empty(), "empty start-up snapshot");
+    assert!(
+        s.snapshot().iter().any(|p| p.pid == me()),
+        "snapshot lacks our own process"
+    );
+
+    // Exec with arguments.
+    let status = Command::new("/bin/true").args(["alpha", "beta gamma"]).status().expect("run true");
+    assert!(status.success());
+    let true_exe = resolved("/bin/true");
+    let ev = wait_for(&s, "exec of /bin/true", |ev| our_child_exec(ev, &true_exe).is_some());
+    let Body::Exec(x) = &ev.body else { unreachable!() };
+    assert_eq!(x.exe, true_exe);
+    assert_eq!(x.filename, "/bin/true");
+    assert_eq!(x.args, vec!["/bin/true", "alpha", "beta gamma"]);
+    assert_eq!(ev.task.comm, "true");
+    assert_eq!(ev.task.uid, 0);
+    assert!(!x.upper_layer && !x.fileless);
+    assert_eq!(x.cwd, resolved(&std::env::current_dir().expect("cwd").to_string_lossy()));
+    assert!(ev.task.mntns != 0 && ev.task.pidns != 0 && ev.task.cgroup_id != 0);
+    // Exit of that child.
+    let child = ev.task.pid;
+    let ev = wait_for(&s, "exit of /bin/true", |ev| {
+        ev.task.pid == child && matches!(ev.body, Body::Exit { .. })
+    });
+    assert_eq!(ev.body, Body::Exit { code: 0, signal: 0 });
+
+    // Sensitive open (a prefix rule): a child reads /etc/shadow (our own opens are ignored).
+    let out = Command::new("/bin/cat").arg("/etc/shadow").output().expect("cat");
+    assert!(out.status.success());
+    let ev = wait_for(&s, "open of /etc/shadow", |ev| {
+        ev.task.ppid == me() && matches!(&ev.body, Body::Open { path, .. } if path == "/etc/shadow")
+    });
+    let Body::Open { flags, .. } = ev.body else { unreachable!() };
+    assert_eq!(flags & 3, 0, "read-only open");
+
+    // Outbound TCP connection, from a child (curl-free: bash's /dev/tcp).
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let out = Command::new("/bin/bash")
+        .arg("-c")
+        .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port}"))
+        .status()
+        .expect("bash");
+    assert!(out.success());
+    let _ = l.accept();
+    let ev = wait_for(&s, "connect to the listener", |ev| {
+        ev.task.ppid == me() && matches!(&ev.body, Body::Connect { port: p, .. } if *p == port)
+    });
+    let Body::Connect { family, addr, sock_type, .. } = ev.body else { unreachable!() };
+    assert_eq!(family, 2);
+    assert_eq!(addr, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!(sock_type, Some(1), "SOCK_STREAM");
+    // Our own connects are not reported (self filter).
+    let _c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+
+    // Unix socket connect with a path.
+    let dir = tempdir("unix");
+    let sock = dir.join("s.sock");
+    let _ul = std::os::unix::net::UnixListener::bind(&sock).expect("unix bind");
+    let st = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(format!(
+            "import socket; s=socket.socket(socket.AF_UNIX); s.connect({:?})",
+            sock.to_string_lossy()
+        ))
+        .status();
+    if let Ok(st) = st {
+        assert!(st.success());
+        let sp = sock.to_string_lossy().into_owned();
+        wait_for(&s, "unix connect", |ev| {
+            ev.task.ppid == me()
+                && matches!(&ev.body, Body::Connect { family: 1, unix_path, .. } if *unix_path == sp)
+        });
+    } else {
+        eprintln!("python3 missing: unix connect not checked");
+    }
+
+    // unshare.
+    let st = Command::new("unshare").args(["-U", "true"]).status().expect("unshare");
+    assert!(st.success());
+    let ev = wait_for(&s, "unshare", |ev| {
+        ev.task.ppid == me() && matches!(ev.body, Body::Unshare { .. })
+    });
+    let Body::Unshare { flags } = ev.body else { unreachable!() };
+    assert_ne!(flags & 0x1000_0000, 0, "CLONE_NEWUSER");
+
+    // setuid from a child (python or perl is not guaranteed; `setpriv` is util-linux).
+    let st = Command::new("setpriv").args(["--reuid=65534", "--clear-groups", "true"]).status();
+    if let Ok(st) = st {
+        assert!(st.success());
+        wait_for(&s, "setreuid/setresuid", |ev| {
+            ev.task.ppid == me()
+                && matches!(&ev.body, Body::SetId { ids, .. } if ids.contains(&65534))
+        });
+    }
+
+    let h = s.health();
+    assert!(h.events > 0, "kernel event counter: {h:?}");
+    assert!(h.delivered > 0);
+    assert_eq!(h.decode_errors, 0);
+    assert_eq!(h.ringbuf_bytes, 8 << 20);
+    s.stop();
+}
+
+#[test]
+fn suffix_rule_and_write_only() {
+    let _g = lock();
+    let dir = tempdir("rules");
+    let cfg = SensorConfig {
+        path_rules: vec![
+            PathRule::suffix(".palisade-secret", false),
+            PathRule::suffix(".palisade-wo", true),
+        ],
+        snapshot: false,
+        ..SensorConfig::default()
+    };
+    let Some(s) = start(&cfg) else { return };
+    let secret = dir.join("x.palisade-secret");
+    let wo = dir.join("y.palisade-wo");
+    std::fs::write(&secret, b"1").expect("write");
+    std::fs::write(&wo, b"1").expect("write");
+    // Read both from a child: only the first should be reported.
+    let st = Command::new("/bin/cat").arg(&secret).arg(&wo).output().expect("cat");
+    assert!(st.status.success());
+    // Then write the write-only one from a child.
+    let st = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("echo 2 > '{}'", wo.display()))
+        .status()
+        .expect("sh");
+    assert!(st.success());
+    let secret_s = secret.to_string_lossy().into_owned();
+    let wo_s = wo.to_string_lossy().into_owned();
+    let mut seen_secret = false;
+    let mut wo_opens = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(ev) = s.events().recv_timeout(Duration::from_millis(200)) {
+            if ev.task.ppid != me() {
+                continue;
+            }
+            if let Body::Open { path, flags } = ev.body {
+                if path == secret_s {
+                    seen_secret = true;
+                }
+                if path == wo_s {
+                    wo_opens.push(flags);
+                }
+            }
+        }
+    }
+    assert!(seen_secret, "suffix rule did not report the read");
+    assert_eq!(wo_opens.len(), 1, "write-only rule: expected exactly the write open, got {wo_opens:?}");
+    assert_ne!(wo_opens[0] & 0o1001, 0, "O_WRONLY|O_TRUNC");
+
+    // chmod +x is reported even without a rule; chmod 644 is not.
+    let f = dir.join("tool");
+    std::fs::write(&f, b"#!/bin/sh\n").expect("write");
+    Command::new("chmod").arg("644").arg(&f).status().expect("chmod");
+    Command::new("chmod").arg("4755").arg(&f).status().expect("chmod");
+    let ev = wait_for(&s, "chmod", |ev| ev.task.ppid == me() && matches!(ev.body, Body::Chmod { .. }));
+    let Body::Chmod { mode, path } = ev.body else { unreachable!() };
+    assert_eq!(mode, 0o4755, "the 644 chmod must be filtered out in the kernel");
+    assert!(path.ends_with("/tool"));
+    let _ = std::fs::remove_dir_all(&dir);
+    s.stop();
+}
+
+#[test]
+fn overlay_upper_layer_exec_is_drift() {
+    let _g = lock();
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("SKIPPED: /bin/busybox (busybox-static) is not installed");
+        return;
+    }
+    let cfg = SensorConfig { snapshot: false, ..SensorConfig::default() };
+    let Some(s) = start(&cfg) else { return };
+
+    let base = tempdir("ovl");
+    let (lower, upper, work, merged) =
+        (base.join("lower"), base.join("upper"), base.join("work"), base.join("merged"));
+    for d in [&lower.join("bin"), &upper, &work, &merged] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    std::fs::copy(busybox, lower.join("bin/busybox")).expect("copy busybox");
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    let st = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&merged)
+        .status()
+        .expect("mount");
+    assert!(st.success(), "mount -t overlay failed");
+    let cleanup = Unmount(merged.clone(), base.clone());
+
+    // Lower-layer binary, then a copy written through the merged dir (lands in upper).
+    std::fs::copy(merged.join("bin/busybox"), merged.join("bin/busybox-dropped")).expect("copy");
+    assert!(upper.join("bin/busybox-dropped").exists());
+    let lower_exe = merged.join("bin/busybox");
+    let upper_exe = merged.join("bin/busybox-dropped");
+    let st = Command::new(&lower_exe).arg("true").status().expect("exec lower");
+    assert!(st.success());
+    let st = Command::new(&upper_exe).arg("true").status().expect("exec upper");
+    assert!(st.success());
+    // Inside a chroot: the path must be as the chrooted process sees it.
+    let st = Command::new("chroot").arg(&merged).args(["/bin/busybox-dropped", "true"]).status();
+    let chroot_ok = matches!(st, Ok(st) if st.success());
+
+    let lower_s = lower_exe.to_string_lossy().into_owned();
+    let upper_s = upper_exe.to_string_lossy().into_owned();
+    let ev = wait_for(&s, "exec of the lower-layer busybox", |ev| {
+        our_child_exec(ev, "/merged/bin/busybox").is_some()
+    });
+    let Body::Exec(x) = &ev.body else { unreachable!() };
+    assert_eq!(x.exe, lower_s);
+    assert!(!x.upper_layer, "lower-layer exec flagged as upper: {x:?}");
+    let ev = wait_for(&s, "exec of the upper-layer copy", |ev| {
+        our_child_exec(ev, "/merged/bin/busybox-dropped").is_some()
+    });
+    let Body::Exec(x) = &ev.body else { unreachable!() };
+    assert_eq!(x.exe, upper_s);
+    assert!(x.upper_layer, "upper-layer exec not flagged: {x:?}");
+    if chroot_ok {
+        // chroot execs /bin/busybox-dropped itself (the child of our chroot process).
+        let ev = wait_for(&s, "exec inside the chroot", |ev| {
+            matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox-dropped" && x.filename == "/bin/busybox-dropped")
+        });
+        let Body::Exec(x) = &ev.body else { unreachable!() };
+        assert!(x.upper_layer);
+        assert_eq!(x.cwd, "/");
+    } else {
+        eprintln!("chroot unavailable: the chroot case was not checked");
+    }
+    drop(cleanup);
+    s.stop();
+}
+
+#[test]
+fn fileless_memfd_exec() {
+    let _g = lock();
+    let cfg = SensorConfig { snapshot: false, ..SensorConfig::default() };
+    if !Path::new("/usr/bin/python3").exists() {
+        eprintln!("SKIPPED: python3 is not installed (needed to exec a memfd)");
+        return;
+    }
+    let Some(s) = start(&cfg) else { return };
+    let script = "import os\n\
+        fd = os.memfd_create('palisade-test', 0)\n\
+        os.write(fd, open('/bin/true','rb').read())\n\
+        os.execv('/proc/self/fd/%d' % fd, ['memfd-true', 'x'])\n";
+    let st = Command::new("/usr/bin/python3").arg("-c").arg(script).status().expect("python3");
+    assert!(st.success());
+    let ev = wait_for(&s, "memfd_create", |ev| {
+        ev.task.ppid == me()
+            && matches!(&ev.body, Body::MemfdCreate { name, .. } if name == "palisade-test")
+    });
+    let py = ev.task.pid;
+    let ev = wait_for(&s, "exec of the memfd", |ev| {
+        ev.task.pid == py && matches!(ev.body, Body::Exec(_))
+    });
+    let Body::Exec(x) = &ev.body else { unreachable!() };
+    assert!(x.fileless, "memfd exec not flagged fileless: {x:?}");
+    assert_eq!(x.args, vec!["memfd-true", "x"]);
+    s.stop();
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("palisade-sensor-{tag}-{}", me()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("mkdir temp");
+    d
+}
+
+struct Unmount(PathBuf, PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
