@@ -181,8 +181,10 @@ mod tests {
         assert!(e[11..].iter().all(|&b| b == 0));
         assert!(PathRule::prefix("", false).encode().is_err());
         assert!(PathRule::prefix(&"x".repeat(65), false).encode().is_err());
-        let mut c = SensorConfig::default();
-        c.path_rules = vec![PathRule::prefix("/a", false); 65];
+        let c = SensorConfig {
+            path_rules: vec![PathRule::prefix("/a", false); 65],
+            ..SensorConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 

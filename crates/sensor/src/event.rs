@@ -274,7 +274,7 @@ impl<'a> Rd<'a> {
         Ok(())
     }
     fn bytes(&self, off: usize, len: usize) -> Result<&'a [u8], DecodeError> {
-        let end = off.checked_add(len).unwrap_or(usize::MAX);
+        let end = off.saturating_add(len);
         self.need(end)?;
         Ok(self.b.get(off..end).unwrap_or_default())
     }
@@ -646,7 +646,7 @@ mod tests {
         }
         assert!(matches!(decode(&full[..100]), Err(DecodeError::Truncated { .. })));
         // A record cut inside argv still decodes, with fewer arguments.
-        let cut = &full[..HDR_LEN + 1304 + 4];
+        let cut = &full[..HDR_LEN + 1304 + 5];
         let Body::Exec(x) = decode(cut).expect("cut exec").body else { unreachable!() };
         assert_eq!(x.args, vec!["ls", "-l"]);
         for kind in 0..20u16 {

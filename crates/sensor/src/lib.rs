@@ -79,6 +79,7 @@ mod sys;
     clippy::all,
     clippy::pedantic,
     clippy::unwrap_used,
+    clippy::panic,
     missing_docs,
     missing_debug_implementations,
     unused_imports,

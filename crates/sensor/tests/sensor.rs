@@ -4,6 +4,7 @@
 //! Tests run one at a time (a process-wide lock): each starts its own sensor, and two
 //! sensors at once would each filter only their own process... which is the same process.
 //! Events are filtered by pid/ppid so other activity on the machine does not matter.
+#![allow(clippy::panic, clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -73,10 +74,12 @@ fn exec_open_connect_unshare() {
     let h = s.health();
     assert!(h.attach_failures.is_empty(), "attach failures: {:?}", h.attach_failures);
     assert!(!s.snapshot().is_empty(), "empty start-up snapshot");
-    assert!(
-        s.snapshot().iter().any(|p| p.pid == me()),
-        "snapshot lacks our own process"
-    );
+    let own = s.snapshot().iter().find(|p| p.pid == me()).expect("snapshot has our process");
+    assert_eq!(own.exe, resolved("/proc/self/exe"));
+    assert_eq!(own.mntns, ns_inode("mnt"));
+    assert_eq!(own.cgroup_name, cgroup_leaf());
+    assert_eq!(own.comm, own_comm());
+    assert_eq!(s.health().snapshot_source, palisade_sensor::SnapshotSource::BpfIter);
 
     // Exec with arguments.
     let status = Command::new("/bin/true").args(["alpha", "beta gamma"]).status().expect("run true");
@@ -91,7 +94,12 @@ fn exec_open_connect_unshare() {
     assert_eq!(ev.task.uid, 0);
     assert!(!x.upper_layer && !x.fileless);
     assert_eq!(x.cwd, resolved(&std::env::current_dir().expect("cwd").to_string_lossy()));
-    assert!(ev.task.mntns != 0 && ev.task.pidns != 0 && ev.task.cgroup_id != 0);
+    assert_eq!(ev.task.mntns, ns_inode("mnt"), "mount namespace");
+    assert_eq!(ev.task.pidns, ns_inode("pid"), "pid namespace");
+    assert!(ev.task.cgroup_id != 0);
+    assert_eq!(ev.task.cgroup_name, cgroup_leaf(), "cgroup leaf name");
+    // The real parent is the forking thread: its comm is this test thread's name.
+    assert_eq!(x.parent_comm, thread_comm());
     // Exit of that child.
     let child = ev.task.pid;
     let ev = wait_for(&s, "exit of /bin/true", |ev| {
@@ -342,6 +350,137 @@ fn fileless_memfd_exec() {
     assert!(x.fileless, "memfd exec not flagged fileless: {x:?}");
     assert_eq!(x.args, vec!["memfd-true", "x"]);
     s.stop();
+}
+
+#[test]
+fn privilege_and_escape_syscalls() {
+    let _g = lock();
+    if !Path::new("/usr/bin/python3").exists() {
+        eprintln!("SKIPPED: python3 is not installed (needed to make raw syscalls)");
+        return;
+    }
+    let cfg = SensorConfig { snapshot: false, ..SensorConfig::default() };
+    let Some(s) = start(&cfg) else { return };
+    let dir = tempdir("priv");
+    let script = format!(
+        r#"
+import ctypes, os, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+child = subprocess.Popen(['sleep', '5'])
+if libc.ptrace(16, child.pid, None, None) == 0:
+    os.waitpid(child.pid, 0)
+    libc.ptrace(17, child.pid, None, None)
+child.kill(); child.wait()
+fd = os.open('/bin/true', os.O_RDONLY)
+libc.syscall(313, fd, b"", 0)
+libc.syscall(175, None, 0, b"palisade_param=1")
+nfd = os.open('/proc/self/ns/net', os.O_RDONLY)
+libc.setns(nfd, 0x40000000)
+class H(ctypes.Structure): _fields_ = [('version', ctypes.c_uint32), ('pid', ctypes.c_int)]
+class D(ctypes.Structure): _fields_ = [('e', ctypes.c_uint32), ('p', ctypes.c_uint32), ('i', ctypes.c_uint32)]
+h = H(0x20080522, 0); d = (D * 2)()
+libc.capget(ctypes.byref(h), d); libc.capset(ctypes.byref(h), d)
+assert libc.unshare(0x00020000) == 0
+libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None)
+assert libc.mount(b"palisade-tmp", b"{dir}", b"tmpfs", 0, None) == 0, ctypes.get_errno()
+"#,
+        dir = dir.display()
+    );
+    let out = Command::new("/usr/bin/python3").arg("-c").arg(&script).output().expect("python3");
+    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    let ours = |ev: &RawEvent| ev.task.ppid == me() && ev.task.comm.starts_with("python");
+
+    let ev = wait_for(&s, "ptrace attach", |ev| ours(ev) && matches!(ev.body, Body::Ptrace { .. }));
+    let Body::Ptrace { request, target } = ev.body else { unreachable!() };
+    assert_eq!(request, 16);
+    assert!(target > 0);
+    let ev = wait_for(&s, "finit_module", |ev| {
+        ours(ev) && matches!(&ev.body, Body::ModuleLoad { syscall: "finit_module", .. })
+    });
+    let Body::ModuleLoad { name, .. } = &ev.body else { unreachable!() };
+    assert_eq!(*name, resolved("/bin/true"));
+    let ev = wait_for(&s, "init_module", |ev| {
+        ours(ev) && matches!(&ev.body, Body::ModuleLoad { syscall: "init_module", .. })
+    });
+    let Body::ModuleLoad { name, .. } = &ev.body else { unreachable!() };
+    assert_eq!(name, "palisade_param=1");
+    let ev = wait_for(&s, "setns", |ev| ours(ev) && matches!(ev.body, Body::Setns { .. }));
+    let Body::Setns { nstype, fd } = ev.body else { unreachable!() };
+    assert_eq!(nstype, 0x4000_0000);
+    assert!(fd >= 0);
+    let ev = wait_for(&s, "capset", |ev| ours(ev) && matches!(ev.body, Body::Capset { .. }));
+    let Body::Capset { effective, permitted, .. } = ev.body else { unreachable!() };
+    assert_ne!(effective, 0, "root has capabilities");
+    assert_eq!(effective & permitted, effective);
+    let ev = wait_for(&s, "mount of tmpfs", |ev| {
+        ours(ev) && matches!(&ev.body, Body::Mount { fstype, .. } if fstype == "tmpfs")
+    });
+    let Body::Mount { source, target, .. } = &ev.body else { unreachable!() };
+    assert_eq!(source, "palisade-tmp");
+    assert_eq!(*target, dir.to_string_lossy());
+    let _ = std::fs::remove_dir_all(&dir);
+    s.stop();
+}
+
+#[test]
+fn not_root_is_a_clear_error() {
+    // Runs this test binary again as nobody: the BPF tests must skip loudly, not fail.
+    let _g = lock();
+    if palisade_sensor::check_support().is_err() {
+        eprintln!("SKIPPED: needs root and BPF: not root already");
+        return;
+    }
+    let exe = std::env::current_exe().expect("exe");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["--exact", "suffix_rule_and_write_only", "--nocapture", "--test-threads=1"])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("setpriv missing: non-root path not checked");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "as nobody: {err}");
+    assert!(err.contains("SKIPPED: needs root and BPF: the sensor needs root"), "{err}");
+    match Sensor::start(&SensorConfig::default()) {
+        Ok(s) => s.stop(),
+        Err(e) => panic!("root start failed: {e}"),
+    }
+}
+
+fn ns_inode(ns: &str) -> u32 {
+    let l = std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("ns link");
+    let l = l.to_string_lossy().into_owned();
+    l.split('[')
+        .nth(1)
+        .and_then(|s| s.trim_end_matches(']').parse().ok())
+        .expect("ns inode")
+}
+
+fn thread_comm() -> String {
+    std::fs::read_to_string("/proc/thread-self/comm").expect("comm").trim_end().to_owned()
+}
+
+fn own_comm() -> String {
+    std::fs::read_to_string("/proc/self/comm").expect("comm").trim_end().to_owned()
+}
+
+/// The cgroup leaf the sensor should report for us: v1 pids, v1 memory, then v2.
+fn cgroup_leaf() -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+    let pick = |want: &dyn Fn(&str, &str) -> bool| {
+        text.lines().find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (id, c, path) = (p.next()?, p.next()?, p.next()?);
+            (want(id, c) && path != "/").then(|| path.rsplit('/').next().unwrap_or("").to_owned())
+        })
+    };
+    pick(&|_, c| c.split(',').any(|x| x == "pids"))
+        .or_else(|| pick(&|_, c| c.split(',').any(|x| x == "memory")))
+        .or_else(|| pick(&|id, c| id == "0" && c.is_empty()))
+        .unwrap_or_default()
 }
 
 fn tempdir(tag: &str) -> PathBuf {
