@@ -157,6 +157,7 @@ fn exec_open_connect_unshare() {
     } else {
         eprintln!("python3 missing: unix connect not checked");
     }
+    let _ = std::fs::remove_dir_all(&dir);
 
     // unshare.
     let st = Command::new("unshare").args(["-U", "true"]).status().expect("unshare");
@@ -188,7 +189,6 @@ fn exec_open_connect_unshare() {
 #[test]
 fn suffix_rule_and_write_only() {
     let _g = lock();
-    let dir = tempdir("rules");
     let cfg = SensorConfig {
         path_rules: vec![
             PathRule::suffix(".palisade-secret", false),
@@ -198,6 +198,7 @@ fn suffix_rule_and_write_only() {
         ..SensorConfig::default()
     };
     let Some(s) = start(&cfg) else { return };
+    let dir = tempdir("rules");
     let secret = dir.join("x.palisade-secret");
     let wo = dir.join("y.palisade-wo");
     std::fs::write(&secret, b"1").expect("write");
@@ -245,6 +246,21 @@ fn suffix_rule_and_write_only() {
     let Body::Chmod { mode, path } = ev.body else { unreachable!() };
     assert_eq!(mode, 0o4755, "the 644 chmod must be filtered out in the kernel");
     assert!(path.ends_with("/tool"));
+
+    // rename (new name matches) and unlink, from children.
+    let renamed = dir.join("z.palisade-secret");
+    let st = Command::new("mv").arg(&f).arg(&renamed).status().expect("mv");
+    assert!(st.success());
+    let st = Command::new("rm").arg(&renamed).status().expect("rm");
+    assert!(st.success());
+    let (from_s, to_s) = (f.to_string_lossy().into_owned(), renamed.to_string_lossy().into_owned());
+    wait_for(&s, "rename", |ev| {
+        ev.task.ppid == me()
+            && matches!(&ev.body, Body::Rename { from, to } if *from == from_s && *to == to_s)
+    });
+    wait_for(&s, "unlink", |ev| {
+        ev.task.ppid == me() && matches!(&ev.body, Body::Unlink { path } if *path == to_s)
+    });
     let _ = std::fs::remove_dir_all(&dir);
     s.stop();
 }
@@ -321,6 +337,106 @@ fn overlay_upper_layer_exec_is_drift() {
     }
     drop(cleanup);
     s.stop();
+}
+
+/// End to end with a real OCI runtime: a runc container on an overlay rootfs writes a binary
+/// and runs it. The exec is reported with the container's view of the path, the drift flag,
+/// the container id as cgroup name and the container's namespaces.
+#[test]
+fn runc_container_drift() {
+    let _g = lock();
+    let (busybox, runc) = (Path::new("/bin/busybox"), which("runc"));
+    let Some(runc) = runc.filter(|_| busybox.exists()) else {
+        eprintln!("SKIPPED: runc or /bin/busybox (busybox-static) is not installed");
+        return;
+    };
+    let cfg = SensorConfig { snapshot: false, ..SensorConfig::default() };
+    let Some(s) = start(&cfg) else { return };
+
+    let base = tempdir("runc");
+    let (lower, upper, work, merged) =
+        (base.join("lower"), base.join("upper"), base.join("work"), base.join("rootfs"));
+    for d in [&lower.join("bin"), &lower.join("tmp"), &upper, &work, &merged] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    std::fs::copy(busybox, lower.join("bin/busybox")).expect("copy busybox");
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    let st = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&merged)
+        .status()
+        .expect("mount");
+    assert!(st.success(), "mount -t overlay failed");
+    let _cleanup = Unmount(merged.clone(), base.clone());
+
+    let id = format!("palisade-sensor-test-{}", me());
+    let st = Command::new(&runc).arg("spec").current_dir(&base).status().expect("runc spec");
+    assert!(st.success());
+    let cfg_path = base.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).expect("config.json")).expect("json");
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["cwd"] = "/tmp".into();
+    spec["process"]["args"] = serde_json::json!([
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "/bin/busybox cp /bin/busybox /bin/busybox-drift && /bin/busybox-drift true"
+    ]);
+    spec["root"]["readonly"] = false.into();
+    spec["linux"]["cgroupsPath"] = format!("/palisade-sensor-test/{id}").into();
+    std::fs::write(&cfg_path, serde_json::to_vec(&spec).expect("json")).expect("write");
+    let out = Command::new(&runc)
+        .args(["run", "--bundle"])
+        .arg(&base)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runc run");
+    let _ = Command::new(&runc).args(["delete", "-f", &id]).status();
+    remove_parent_cgroups("palisade-sensor-test");
+    assert!(out.status.success(), "runc run: {}", String::from_utf8_lossy(&out.stderr));
+
+    let ev = wait_for(&s, "exec of the lower-layer busybox in the container", |ev| {
+        ev.task.cgroup_name == id
+            && matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox" && x.args.get(1).is_some_and(|a| a == "sh"))
+    });
+    let Body::Exec(x) = &ev.body else { unreachable!() };
+    assert!(!x.upper_layer);
+    assert_eq!(x.cwd, "/tmp");
+    assert_ne!(ev.task.mntns, ns_inode("mnt"), "container mount namespace");
+    assert_ne!(ev.task.pidns, ns_inode("pid"), "container pid namespace");
+    let ev = wait_for(&s, "exec of the dropped binary in the container", |ev| {
+        ev.task.cgroup_name == id
+            && matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox-drift")
+    });
+    let Body::Exec(x) = &ev.body else { unreachable!() };
+    assert!(x.upper_layer, "drift not flagged: {x:?}");
+    assert_eq!(x.filename, "/bin/busybox-drift");
+    assert_eq!(x.args, vec!["/bin/busybox-drift", "true"]);
+    s.stop();
+}
+
+/// rmdir `/sys/fs/cgroup/*/<name>` (and the v2 one) left behind by runc.
+fn remove_parent_cgroups(name: &str) {
+    let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for d in dirs.flatten() {
+        let _ = std::fs::remove_dir(d.path().join(name));
+    }
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(name));
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 #[test]
