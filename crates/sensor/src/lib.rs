@@ -29,9 +29,19 @@
 //! | `handle_mount`, `handle_unshare`, `handle_setns`, `handle_memfd_create` | `tp/syscalls/sys_enter_*` | `Mount`, `Unshare`, `Setns`, `MemfdCreate` |
 //! | `snapshot_tasks` | `iter/task`, run once at start | [`event::ProcSnapshot`] (falls back to `/proc`) |
 //!
-//! Syscall events are taken on entry, so they report attempts (including failed ones).
-//! Tracepoints missing on a kernel (e.g. `sys_enter_fchmodat2` before 6.6) only make their own
-//! program fail to attach; see [`Health::attach_failures`].
+//! Syscall events are taken on entry, so they report attempts (including failed ones), and
+//! user-memory arguments are read then (a path in a page not yet faulted in is missed, and a
+//! racing thread can change it after the read).
+//!
+//! Tracepoints missing on a kernel only make their own program fail to attach, listed in
+//! [`Health::attach_failures`]; expected cases: `sys_enter_fchmodat2` before 6.6,
+//! `sys_enter_openat2` before 5.6, and the legacy `open`, `unlink`, `rename`, `chmod`
+//! tracepoints on architectures without those syscalls (arm64). On x86-64 with 6.6 or later
+//! everything attaches.
+//!
+//! Kernel requirements: BTF (`CONFIG_DEBUG_INFO_BTF`), BPF ring buffer (5.8), `tp_btf` (5.5)
+//! and `bpf_loop` (5.17, used for the path walk and the rule scan so the verifier checks
+//! each loop body once). Older kernels fail at load with [`Error::Load`].
 //!
 //! # What is filtered in the kernel
 //!

@@ -580,6 +580,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sensor_is_send() {
+        fn send<T: Send>() {}
+        send::<Sensor>();
+        send::<Health>();
+    }
+
+    #[test]
     fn cgroup_leaf_choice() {
         let t = "4:memory:/process_api/d5f3\n8:pids:/\n0::/\n";
         assert_eq!(cgroup_leaf_from_proc(t), "d5f3");

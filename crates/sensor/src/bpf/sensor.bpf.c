@@ -534,7 +534,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	if (len > ARGS_LEN)
 		len = ARGS_LEN;
 	e->b.args_len = 0;
-	if (len > 0 && bpf_probe_read_user(e->b.args, len & (ARGS_LEN - 1 | ARGS_LEN), (void *)as) == 0)
+	// The mask restates the bound for the verifier (len <= ARGS_LEN already).
+	if (len > 0 && bpf_probe_read_user(e->b.args, len & (2 * ARGS_LEN - 1), (void *)as) == 0)
 		e->b.args_len = len;
 	submit(e);
 	return 0;
