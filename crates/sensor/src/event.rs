@@ -584,6 +584,15 @@ mod tests {
     }
 
     #[test]
+    fn serializes_to_tagged_json() {
+        let ev = decode(&exec_record()).expect("decode");
+        let j = serde_json::to_value(&ev).expect("json");
+        assert_eq!(j["body"]["type"], "exec");
+        assert_eq!(j["body"]["exe"], "/usr/bin/ls");
+        assert_eq!(j["task"]["pid"], 10);
+    }
+
+    #[test]
     fn decodes_connect_v4_and_unix() {
         let mut b = header(K_CONNECT);
         let mut body = vec![0u8; 144];
