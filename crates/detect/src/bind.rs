@@ -72,7 +72,7 @@ pub const CONTAINER_FIELDS: &[&str] =
     &["name", "image", "kind", "privileged", "allowPrivilegeEscalation", "capabilities", "runAsUser", "command"];
 /// The top-level fields of `evt` (sensor events).
 pub const EVT_FIELDS: &[&str] =
-    &["type", "time", "node", "cluster", "namespace", "pod", "container", "image", "proc", "file", "net"];
+    &["type", "time", "node", "cluster", "namespace", "pod", "container", "containerId", "host", "image", "proc", "file", "net", "sys"];
 
 /// Builds the CEL environment rules are compiled and run with.
 pub fn env() -> Result<Env, cel::DeclarationError> {
@@ -511,20 +511,48 @@ impl<'e> Scope<'e> {
 
 fn sensor_to_val<'e>(e: &'e SensorEvent, cluster: &'e str) -> Box<dyn Val + 'e> {
     let p = &e.process;
+    let int = |v: i64| -> Box<dyn Val + 'e> { Box::new(CelInt::from(v)) };
+    let flag = |v: bool| -> Box<dyn Val + 'e> { Box::new(CelBool::from(v)) };
     let proc_: Vec<(&'static str, Box<dyn Val + 'e>)> = vec![
-        ("pid", Box::new(CelInt::from(p.pid))),
-        ("ppid", Box::new(CelInt::from(p.ppid))),
+        ("pid", int(p.pid)),
+        ("ppid", int(p.ppid)),
+        ("tid", int(p.tid)),
         ("exe", s(&p.exe)),
         ("name", s(p.exe.rsplit('/').next().unwrap_or(""))),
+        ("comm", s(&p.comm)),
         ("args", Box::new(borrowed_list(p.args.iter().map(String::as_str)))),
         ("cmdline", Box::new(CelString::from(p.args.join(" ")))),
+        ("cwd", s(&p.cwd)),
         ("parentExe", s(&p.parent_exe)),
-        ("uid", Box::new(CelInt::from(p.uid))),
+        ("parentName", s(p.parent_exe.rsplit('/').next().unwrap_or(""))),
+        ("ancestors", Box::new(borrowed_list(p.ancestors.iter().map(String::as_str)))),
+        (
+            "ancestorNames",
+            Box::new(borrowed_list(p.ancestors.iter().map(|a| a.rsplit('/').next().unwrap_or("")))),
+        ),
+        ("uid", int(p.uid)),
+        ("euid", int(p.euid)),
+        ("gid", int(p.gid)),
+        ("upperLayer", flag(p.upper_layer)),
+        ("fileless", flag(p.fileless)),
+        ("stdioSocket", flag(p.stdio_socket)),
+        ("tty", flag(p.tty)),
+        ("drift", flag(p.drift)),
     ];
-    static EMPTY_FILE: crate::event::FileInfo = crate::event::FileInfo { path: String::new(), op: String::new() };
+    static EMPTY_FILE: crate::event::FileInfo =
+        crate::event::FileInfo { path: String::new(), op: String::new(), flags: 0, mode: 0, new_path: String::new() };
     let f = e.file.as_ref().unwrap_or(&EMPTY_FILE);
-    let file: Vec<(&'static str, Box<dyn Val + 'e>)> = vec![("path", s(&f.path)), ("op", s(&f.op))];
+    let file: Vec<(&'static str, Box<dyn Val + 'e>)> = vec![
+        ("path", s(&f.path)),
+        ("name", s(f.path.rsplit('/').next().unwrap_or(""))),
+        ("op", s(&f.op)),
+        ("flags", int(f.flags)),
+        ("mode", int(f.mode)),
+        ("newPath", s(&f.new_path)),
+    ];
     static EMPTY_NET: crate::event::NetworkInfo = crate::event::NetworkInfo {
+        family: String::new(),
+        unix_path: String::new(),
         direction: String::new(),
         protocol: String::new(),
         src_ip: String::new(),
@@ -535,24 +563,50 @@ fn sensor_to_val<'e>(e: &'e SensorEvent, cluster: &'e str) -> Box<dyn Val + 'e> 
     let n = e.network.as_ref().unwrap_or(&EMPTY_NET);
     let net: Vec<(&'static str, Box<dyn Val + 'e>)> = vec![
         ("direction", s(&n.direction)),
+        ("family", s(&n.family)),
         ("protocol", s(&n.protocol)),
         ("srcIP", s(&n.src_ip)),
-        ("srcPort", Box::new(CelInt::from(i64::from(n.src_port)))),
+        ("srcPort", int(i64::from(n.src_port))),
         ("dstIP", s(&n.dst_ip)),
-        ("dstPort", Box::new(CelInt::from(i64::from(n.dst_port)))),
+        ("dstPort", int(i64::from(n.dst_port))),
+        ("unixPath", s(&n.unix_path)),
+    ];
+    static EMPTY_SYS: crate::event::SyscallInfo = crate::event::SyscallInfo {
+        name: String::new(),
+        flags: 0,
+        request: 0,
+        target_pid: 0,
+        ids: Vec::new(),
+        source: String::new(),
+        target: String::new(),
+        fstype: String::new(),
+    };
+    let y = e.syscall.as_ref().unwrap_or(&EMPTY_SYS);
+    let sys: Vec<(&'static str, Box<dyn Val + 'e>)> = vec![
+        ("name", s(&y.name)),
+        ("flags", int(y.flags)),
+        ("request", int(y.request)),
+        ("targetPid", int(y.target_pid)),
+        ("ids", Box::new(CelList::from(y.ids.iter().map(|i| Box::new(CelInt::from(*i)) as Box<dyn Val + 'e>).collect::<Vec<_>>()))),
+        ("source", s(&y.source)),
+        ("target", s(&y.target)),
+        ("fstype", s(&y.fstype)),
     ];
     let entries: Vec<(&'static str, Box<dyn Val + 'e>)> = vec![
         ("type", s(e.kind.as_str())),
-        ("time", Box::new(CelInt::from(e.time_us))),
+        ("time", int(e.time_us)),
         ("node", s(&e.node)),
         ("cluster", s(if e.entity.cluster.is_empty() { cluster } else { &e.entity.cluster })),
         ("namespace", s(&e.entity.namespace)),
         ("pod", s(&e.entity.pod)),
         ("container", s(&e.entity.container)),
+        ("containerId", s(&e.entity.container_id)),
+        ("host", flag(e.entity.container_id.is_empty())),
         ("image", s(&e.entity.image)),
         ("proc", Box::new(map_of(proc_))),
         ("file", Box::new(map_of(file))),
         ("net", Box::new(map_of(net))),
+        ("sys", Box::new(map_of(sys))),
     ];
     Box::new(map_of(entries))
 }

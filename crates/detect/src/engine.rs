@@ -172,6 +172,8 @@ impl Matcher {
                     "process" => Some(kind_bit(SensorKind::Process)),
                     "file" => Some(kind_bit(SensorKind::File)),
                     "network" => Some(kind_bit(SensorKind::Network)),
+                    "exit" => Some(kind_bit(SensorKind::Exit)),
+                    "syscall" => Some(kind_bit(SensorKind::Syscall)),
                     _ => None,
                 })
                 .fold(0, |a, b| a | b),

@@ -322,10 +322,15 @@ impl<'a> AuditEvent<'a> {
 pub enum SensorKind {
     /// A process started (execve).
     Process,
-    /// A file was opened, written, renamed or removed.
+    /// A process ended.
+    Exit,
+    /// A file was opened, written, renamed, removed or made executable.
     File,
     /// A network connection was made or accepted.
     Network,
+    /// A privilege or isolation syscall: setuid family, capset, ptrace, module load, mount,
+    /// unshare, setns, memfd_create.
+    Syscall,
 }
 
 impl SensorKind {
@@ -333,8 +338,10 @@ impl SensorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SensorKind::Process => "process",
+            SensorKind::Exit => "exit",
             SensorKind::File => "file",
             SensorKind::Network => "network",
+            SensorKind::Syscall => "syscall",
         }
     }
 }
@@ -357,6 +364,9 @@ pub struct Entity {
     /// Container image reference.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
+    /// Container ID (node sensor; empty for host processes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
 }
 
 /// A node sensor event (process, file or network activity in a container).
@@ -384,6 +394,38 @@ pub struct SensorEvent {
     /// Network fields (kind `network`).
     #[serde(default)]
     pub network: Option<NetworkInfo>,
+    /// Syscall fields (kind `syscall`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<SyscallInfo>,
+}
+
+/// Syscall fields of a sensor event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyscallInfo {
+    /// `setuid`, `setresuid`, ..., `capset`, `ptrace`, `init_module`, `finit_module`, `mount`,
+    /// `unshare`, `setns`, `memfd_create`.
+    pub name: String,
+    /// Flags: unshare/clone flags, setns nstype, mount flags, memfd flags.
+    #[serde(default)]
+    pub flags: i64,
+    /// ptrace request.
+    #[serde(default)]
+    pub request: i64,
+    /// ptrace / capset target pid.
+    #[serde(default)]
+    pub target_pid: i64,
+    /// New ids of the setuid family (-1: unchanged).
+    #[serde(default)]
+    pub ids: Vec<i64>,
+    /// Mount source, or the module name / file of a module load, or the memfd name.
+    #[serde(default)]
+    pub source: String,
+    /// Mount target.
+    #[serde(default)]
+    pub target: String,
+    /// Mount filesystem type.
+    #[serde(default)]
+    pub fstype: String,
 }
 
 /// The acting process of a sensor event.
@@ -404,23 +446,72 @@ pub struct ProcessInfo {
     /// Parent executable path.
     #[serde(default)]
     pub parent_exe: String,
-    /// Effective user ID.
+    /// User ID (real).
     #[serde(default)]
     pub uid: i64,
+    /// Thread ID.
+    #[serde(default)]
+    pub tid: i64,
+    /// Effective user ID.
+    #[serde(default)]
+    pub euid: i64,
+    /// Group ID.
+    #[serde(default)]
+    pub gid: i64,
+    /// Kernel command name (`comm`, 15 bytes).
+    #[serde(default)]
+    pub comm: String,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: String,
+    /// Executables of the ancestors, parent first (as far as the sensor knows them).
+    #[serde(default)]
+    pub ancestors: Vec<String>,
+    /// The executable is on the overlayfs upper layer: written after the container started.
+    #[serde(default)]
+    pub upper_layer: bool,
+    /// The executable has no file on disk (memfd or deleted).
+    #[serde(default)]
+    pub fileless: bool,
+    /// stdin, stdout or stderr is a socket (a reverse shell's signature).
+    #[serde(default)]
+    pub stdio_socket: bool,
+    /// The process has a controlling terminal.
+    #[serde(default)]
+    pub tty: bool,
+    /// The drift policy classified this exec as drift (not in the image, not allowed).
+    #[serde(default)]
+    pub drift: bool,
 }
 
 /// File fields of a sensor event.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FileInfo {
-    /// Path.
+    /// Path (as the process named it).
     pub path: String,
-    /// Operation: `open`, `write`, `rename`, `unlink`, `chmod`.
+    /// Operation: `open` (read), `write` (opened for writing, creating or truncating), `rename`,
+    /// `unlink`, `chmod`.
     pub op: String,
+    /// open(2) flags.
+    #[serde(default)]
+    pub flags: i64,
+    /// chmod mode.
+    #[serde(default)]
+    pub mode: i64,
+    /// New path of a rename.
+    #[serde(default)]
+    pub new_path: String,
 }
 
 /// Network fields of a sensor event.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkInfo {
+    /// `inet`, `inet6` or `unix`.
+    #[serde(default)]
+    pub family: String,
+    /// Path of a unix socket.
+    #[serde(default)]
+    pub unix_path: String,
     /// `connect` or `accept`.
     pub direction: String,
     /// `tcp` / `udp`.

@@ -172,7 +172,9 @@ impl Field {
                         let mapped = match first.as_str() {
                             "proc" => Some("process"),
                             "net" => Some("network"),
+                            "sys" => Some("syscall"),
                             "type" => Some("kind"),
+                            "containerId" => Some("container_id"),
                             "namespace" | "pod" | "container" | "image" => None,
                             _ => Some(first.as_str()),
                         };

@@ -50,9 +50,13 @@
 //! | `ka.pod.{present,containers,images,hostNetwork,hostPID,hostIPC,hostPaths,serviceAccountName,nodeName,name,labels}` | the pod spec of a Pod, of a workload's template or of a CronJob's job template; each container has `name, image, kind (container/init/ephemeral), privileged, allowPrivilegeEscalation, capabilities, runAsUser, command` |
 //! | `ka.cluster`, `ka.time` | configured cluster name; event time (µs) |
 //!
-//! Sensor rules see `evt` (`evt.type`, `evt.proc.{exe,name,args,cmdline,pid,ppid,parentExe,uid}`,
-//! `evt.file.{path,op}`, `evt.net.{direction,protocol,srcIP,srcPort,dstIP,dstPort}`, `evt.namespace`,
-//! `evt.pod`, `evt.container`, `evt.image`, `evt.node`). Lists are CEL variables by name; macros
+//! Sensor rules see `evt`: `evt.type` (`process`, `exit`, `file`, `network`, `syscall`),
+//! `evt.proc.{exe,name,comm,args,cmdline,cwd,pid,ppid,tid,uid,euid,gid,parentExe,parentName,
+//! ancestors,ancestorNames,upperLayer,fileless,stdioSocket,tty,drift}`,
+//! `evt.file.{path,name,op,flags,mode,newPath}`, `evt.net.{direction,family,protocol,srcIP,srcPort,
+//! dstIP,dstPort,unixPath}`, `evt.sys.{name,flags,request,targetPid,ids,source,target,fstype}`,
+//! `evt.namespace`, `evt.pod`, `evt.container`, `evt.containerId`, `evt.host` (no container),
+//! `evt.image`, `evt.node`. Lists are CEL variables by name; macros
 //! are expanded textually (parenthesised) before compiling. Palisade adds `inCidrs(ip, list)`,
 //! `s.startsWithAny(list)`, `s.endsWithAny(list)`, `s.containsAny(list)`, `s.globAny(list)`,
 //! `s.glob(pattern)`, `imageRegistry(i)`, `imageRepo(i)`, `imageName(i)`, `imageTag(i)` to the

@@ -1062,8 +1062,8 @@ fn parse_match(n: &Node, source: Source, d: &mut Diags) -> MatchSpec {
         }
         ms.event_types = strings(v, "event_types", d);
         for t in &ms.event_types {
-            if !["process", "file", "network"].contains(&t.as_str()) {
-                d.err(v, format!("unknown event type `{t}`: use process, file or network"));
+            if !["process", "exit", "file", "network", "syscall"].contains(&t.as_str()) {
+                d.err(v, format!("unknown event type `{t}`: use process, exit, file, network or syscall"));
             }
         }
     }

@@ -492,6 +492,7 @@ fn sensor(kind: SensorKind, exe: &str, args: &[&str]) -> SensorEvent {
             pod: "api-0".into(),
             container: "api".into(),
             image: "ghcr.io/corp/api:1".into(),
+            container_id: "0123456789ab".into(),
         },
         process: ProcessInfo {
             pid: 4242,
@@ -500,9 +501,11 @@ fn sensor(kind: SensorKind, exe: &str, args: &[&str]) -> SensorEvent {
             args: args.iter().map(|s| s.to_string()).collect(),
             parent_exe: "/usr/bin/containerd-shim".into(),
             uid: 0,
+            ..Default::default()
         },
         file: None,
         network: None,
+        syscall: None,
     }
 }
 
@@ -523,9 +526,9 @@ fn sensor_rules() {
         .contains("PAL-SEN-002"));
     assert!(!run(sensor(SensorKind::Process, "/usr/bin/nginx", &["nginx"])).contains("PAL-SEN-002"));
     let mut w = sensor(SensorKind::File, "/bin/sh", &["sh"]);
-    w.file = Some(FileInfo { path: "/host/etc/kubernetes/manifests/x.yaml".into(), op: "write".into() });
+    w.file = Some(FileInfo { path: "/host/etc/kubernetes/manifests/x.yaml".into(), op: "write".into(), ..Default::default() });
     assert!(run(w.clone()).contains("PAL-SEN-003"));
-    w.file = Some(FileInfo { path: "/tmp/x".into(), op: "write".into() });
+    w.file = Some(FileInfo { path: "/tmp/x".into(), op: "write".into(), ..Default::default() });
     assert!(!run(w).contains("PAL-SEN-003"));
     let mut n = sensor(SensorKind::Network, "/tmp/kworker", &["kworker"]);
     n.network = Some(NetworkInfo {
@@ -535,6 +538,7 @@ fn sensor_rules() {
         src_port: 40000,
         dst_ip: "198.51.100.9".into(),
         dst_port: 3333,
+        ..Default::default()
     });
     assert!(run(n.clone()).contains("PAL-SEN-004"));
     if let Some(net) = n.network.as_mut() {
