@@ -79,10 +79,14 @@
 //! # Ok::<(), palisade_sensor::Error>(())
 //! ```
 
+pub mod attribution;
 pub mod config;
 pub mod event;
+pub mod node;
 mod sensor;
 mod sys;
+
+pub use sys::kill_process;
 
 #[allow(
     unsafe_code,

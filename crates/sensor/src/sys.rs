@@ -38,3 +38,19 @@ pub(crate) fn mount_tracefs(target: &str) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Sends SIGKILL to process `pid` (the response to a blocked exec or a `kill` response rule).
+pub fn kill_process(pid: u32) -> io::Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if pid <= 1 {
+        // never pid 0 (our process group) or init
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill(2) takes plain integers.
+    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
