@@ -41,6 +41,46 @@ pub enum Command {
     /// Admission control with the posture checks.
     #[command(subcommand)]
     Admission(AdmissionCommand),
+    /// The eBPF node sensor: run-time detection and binary drift on this node.
+    #[command(subcommand)]
+    Sensor(SensorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SensorCommand {
+    /// Run the sensor (as root): events from the kernel, detections, drift, responses.
+    Run(SensorRunArgs),
+    /// Check that this node can run the sensor: load the programs, report what attaches, stop.
+    Check,
+}
+
+/// `palisade sensor run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SensorRunArgs {
+    /// Node configuration: drift policy and automatic responses (YAML).
+    #[arg(long, env = "PALISADE_SENSOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Node name on events (default: the host name).
+    #[arg(long, env = "PALISADE_NODE_NAME")]
+    pub node: Option<String>,
+    /// Write the sensor's health (JSON) to this file every --health-interval.
+    #[arg(long, env = "PALISADE_SENSOR_HEALTH_FILE")]
+    pub health_file: Option<PathBuf>,
+    /// How often health is written.
+    #[arg(long, env = "PALISADE_SENSOR_HEALTH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub health_interval: std::time::Duration,
+    /// Serve /healthz (503 when unhealthy), /health (JSON) and /metrics (Prometheus) over plain
+    /// HTTP on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, env = "PALISADE_SENSOR_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Ring-buffer size in MiB.
+    #[arg(long, env = "PALISADE_SENSOR_RINGBUF_MB", default_value_t = 8)]
+    pub ringbuf_mb: usize,
+    /// Stop after this long (default: until SIGTERM/SIGINT).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +267,19 @@ pub enum DetectCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
+    /// Run attack actions inside a real container (runc, busybox) with the sensor on, and
+    /// check that each expected alert fires; exit 1 if any is missing. Needs root.
+    Node {
+        /// Keep the container bundle directory (for inspection).
+        #[arg(long)]
+        keep: bool,
+        /// How long to wait for alerts after the attack ends.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+        /// Also write every alert (JSON lines) to this file.
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+    },
     /// Write a realistic attack story as audit events, mixed into benign traffic.
     Audit {
         /// Seed (the same seed gives the same log).

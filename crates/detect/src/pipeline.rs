@@ -54,6 +54,7 @@ pub struct Detector {
     ingest: IngestStats,
     max_event_bytes: usize,
     scratch: Vec<crate::alert::Alert>,
+    matched: Vec<String>,
     emitted_alerts: u64,
     emitted_updates: u64,
     emitted_incidents: u64,
@@ -68,6 +69,7 @@ impl Detector {
             ingest: IngestStats::default(),
             max_event_bytes: cfg.max_event_bytes,
             scratch: Vec::new(),
+            matched: Vec::new(),
             emitted_alerts: 0,
             emitted_updates: 0,
             emitted_incidents: 0,
@@ -94,11 +96,19 @@ impl Detector {
         let from = out.len();
         self.scratch.clear();
         self.engine.process(ev, &mut self.scratch);
+        self.matched.clear();
+        self.matched.extend(self.scratch.iter().map(|a| a.rule.id.clone()));
         self.alerts.advance(ev.time_us(), out);
         for a in self.scratch.drain(..) {
             self.alerts.push(a, out);
         }
         self.count(out, from);
+    }
+
+    /// The ids of the rules that matched the last processed event (before folding: a repeat
+    /// that only updates an alert is listed too). Automatic responses act on these.
+    pub fn last_matches(&self) -> &[String] {
+        &self.matched
     }
 
     /// Processes one sensor event.

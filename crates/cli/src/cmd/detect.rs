@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-fn ruleset(a: &DetectArgs) -> anyhow::Result<RuleSet> {
+pub(crate) fn ruleset(a: &DetectArgs) -> anyhow::Result<RuleSet> {
     let mut rs = RuleSet::builtin().map_err(|e| anyhow::anyhow!("built-in rules: {e:?}"))?;
     for p in &a.rules {
         let diags = rs.add_path(p).map_err(|e| {
@@ -35,13 +35,13 @@ fn ruleset(a: &DetectArgs) -> anyhow::Result<RuleSet> {
 }
 
 /// Every configured destination.
-struct Sinks {
+pub(crate) struct Sinks {
     primary: Box<dyn Sink>,
     extra: Vec<Box<dyn Sink>>,
 }
 
 impl Sinks {
-    fn new(a: &DetectArgs) -> anyhow::Result<Sinks> {
+    pub(crate) fn new(a: &DetectArgs) -> anyhow::Result<Sinks> {
         let format = Format::parse(&a.alert_format)
             .with_context(|| format!("--alert-format {:?}: json, ocsf or syslog", a.alert_format))?;
         let opts = RenderOptions {
@@ -75,7 +75,7 @@ impl Sinks {
         Ok(Sinks { primary, extra })
     }
 
-    fn send(&mut self, f: &Finding) -> std::io::Result<()> {
+    pub(crate) fn send(&mut self, f: &Finding) -> std::io::Result<()> {
         let batch = std::slice::from_ref(f);
         self.primary.send(batch).map_err(|e| std::io::Error::other(e.to_string()))?;
         for s in &mut self.extra {
@@ -87,7 +87,7 @@ impl Sinks {
         Ok(())
     }
 
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         for s in std::iter::once(&mut self.primary).chain(self.extra.iter_mut()) {
             if let Err(e) = s.flush() {
                 tracing::warn!("alert sink: {e}");
@@ -96,7 +96,7 @@ impl Sinks {
     }
 }
 
-fn detector(a: &DetectArgs) -> anyhow::Result<Detector> {
+pub(crate) fn detector(a: &DetectArgs) -> anyhow::Result<Detector> {
     let rs = ruleset(a)?;
     let mut cfg = DetectorConfig::default();
     cfg.engine.cluster = a.cluster.clone();
@@ -229,5 +229,6 @@ pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
             let _ = w.flush();
             Ok(ExitCode::SUCCESS)
         }
+        SimulateCommand::Node { keep, wait, alerts } => crate::cmd::sensor::simulate_node(keep, wait, alerts),
     }
 }

@@ -10,6 +10,8 @@ mod k8s;
 mod posture;
 mod sbom;
 mod scan;
+pub(crate) mod sensor;
+mod simnode;
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -21,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Posture(a) => posture::run(a),
         Command::Detect(c) => detect::run(c),
         Command::Simulate(c) => detect::simulate(c),
+        Command::Sensor(c) => sensor::run(c),
         Command::Admission(c) => admission::run(c),
     }
 }

@@ -1,0 +1,363 @@
+//! `palisade sensor run|check` and `palisade simulate node`: the shell around the kernel sensor
+//! (`palisade-sensor`), the node pipeline (attribution, drift) and the rule engine.
+
+use crate::args::{SensorCommand, SensorRunArgs};
+use anyhow::Context as _;
+use palisade_detect::alert::Finding;
+use palisade_detect::pipeline::Detector;
+use palisade_sensor::attribution::Resolver;
+use palisade_sensor::node::{DriftAction, Node, NodeConfig, ResponseAction};
+use palisade_sensor::{Sensor, SensorConfig};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The running sensor with its pipeline.
+pub(crate) struct Runner {
+    sensor: Sensor,
+    node: Node,
+    det: Detector,
+    out: Vec<Finding>,
+    latencies_us: VecDeque<u32>,
+    alerts: u64,
+    kills: u64,
+    kill_failures: u64,
+    drift_blocked: u64,
+    rules_version: String,
+    rules: usize,
+    last_dropped: u64,
+    ticks: f64,
+}
+
+fn rules_version(rs: &palisade_detect::rules::RuleSet) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    for r in rs.rules() {
+        format!("{r:?}").hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+fn self_stat() -> (u64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u64);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (rss_kb * 1024, ticks as f64 / 100.0)
+}
+
+impl Runner {
+    pub(crate) fn start(
+        cfg: &SensorConfig,
+        node_cfg: NodeConfig,
+        rs: &palisade_detect::rules::RuleSet,
+        det: Detector,
+    ) -> anyhow::Result<Runner> {
+        let sensor = Sensor::start(cfg).context("starting the eBPF sensor")?;
+        for (prog, err) in &sensor.health().attach_failures {
+            tracing::warn!(program = %prog, error = %err, "BPF program not attached; carrying on without it");
+            eprintln!("palisade: warning: {prog} did not attach ({err}); carrying on with the rest");
+        }
+        let resolver = Resolver::new(std::path::Path::new("/"), Resolver::host_mntns());
+        let node = Node::new(node_cfg, resolver, sensor.time_offset(), sensor.snapshot());
+        Ok(Runner {
+            sensor,
+            node,
+            det,
+            out: Vec::new(),
+            latencies_us: VecDeque::new(),
+            alerts: 0,
+            kills: 0,
+            kill_failures: 0,
+            drift_blocked: 0,
+            rules_version: rules_version(rs),
+            rules: rs.rules().iter().filter(|r| r.source == palisade_detect::rules::Source::Sensor).count(),
+            last_dropped: 0,
+            ticks: self_stat().1,
+        })
+    }
+
+    fn kill(&mut self, pid: i64, why: &str) {
+        match palisade_sensor::kill_process(pid as u32) {
+            Ok(()) => {
+                self.kills += 1;
+                tracing::warn!(pid, reason = why, "process killed");
+            }
+            Err(e) => {
+                self.kill_failures += 1;
+                tracing::warn!(pid, reason = why, error = %e, "could not kill process");
+            }
+        }
+    }
+
+    /// Processes what is available (waiting up to `wait` for the first event); findings go to `emit`.
+    pub(crate) fn pump(
+        &mut self,
+        wait: Duration,
+        emit: &mut dyn FnMut(&Finding) -> std::io::Result<()>,
+    ) -> std::io::Result<usize> {
+        let mut n = 0;
+        let first = self.sensor.events().recv_timeout(wait).ok();
+        let mut next = first;
+        while let Some(raw) = next {
+            n += 1;
+            let c = self.node.convert(&raw);
+            let pid = c.event.process.pid;
+            if let Some(d) = &c.drift {
+                if d.action == DriftAction::Block {
+                    self.drift_blocked += 1;
+                    self.kill(pid, &format!("drift policy rule {}", d.rule));
+                }
+            }
+            let t_event = c.event.time_us;
+            self.det.process_sensor(c.event, &mut self.out);
+            let mut killed = false;
+            for id in self.det.last_matches().to_vec() {
+                if !killed && self.node.config().response_for(&id) == Some(ResponseAction::Kill) {
+                    self.kill(pid, &id);
+                    killed = true;
+                }
+            }
+            let emitted = now_us();
+            for f in self.out.drain(..) {
+                if let Finding::Alert(a) = &f {
+                    if !a.update {
+                        self.alerts += 1;
+                        if self.latencies_us.len() >= 10_000 {
+                            self.latencies_us.pop_front();
+                        }
+                        self.latencies_us.push_back((emitted - t_event).clamp(0, u32::MAX as i64) as u32);
+                    }
+                }
+                emit(&f)?;
+            }
+            if n >= 4096 {
+                break;
+            }
+            next = self.sensor.events().try_recv().ok();
+        }
+        if n == 0 {
+            self.det.advance_clock(now_us(), &mut self.out);
+            for f in self.out.drain(..) {
+                emit(&f)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Flushes pending alert updates.
+    pub(crate) fn flush(&mut self, emit: &mut dyn FnMut(&Finding) -> std::io::Result<()>) -> std::io::Result<()> {
+        self.det.flush(&mut self.out);
+        for f in self.out.drain(..) {
+            emit(&f)?;
+        }
+        Ok(())
+    }
+
+    /// The sensor's health report (the fleet view reads this).
+    pub(crate) fn health(&mut self, uptime: Duration) -> Value {
+        let h = self.sensor.health();
+        let mut l: Vec<u32> = self.latencies_us.iter().copied().collect();
+        l.sort_unstable();
+        let q = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied();
+        let (rss, cpu) = self_stat();
+        let dropped = h.dropped_kernel + h.dropped_user;
+        let mut problems = Vec::new();
+        if !h.programs_attached.iter().any(|p| p == "handle_exec") {
+            problems.push("process exec events are not collected (handle_exec not attached)".to_string());
+        }
+        if dropped > self.last_dropped {
+            problems.push(format!("{} events dropped since the last report", dropped - self.last_dropped));
+        }
+        if h.decode_errors > 0 {
+            problems.push(format!("{} records did not decode", h.decode_errors));
+        }
+        self.last_dropped = dropped;
+        let status = if problems.is_empty() {
+            if h.attach_failures.is_empty() {
+                "healthy"
+            } else {
+                "degraded"
+            }
+        } else {
+            "unhealthy"
+        };
+        json!({
+            "status": status,
+            "problems": problems,
+            "node": self.node.config().node,
+            "cluster": self.node.config().cluster,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": uptime.as_secs(),
+            "programs_loaded": h.programs_loaded.len(),
+            "programs_attached": h.programs_attached.len(),
+            "attach_failures": h.attach_failures.iter().map(|(p, e)| json!({"program": p, "error": e})).collect::<Vec<_>>(),
+            "events": h.events,
+            "delivered": h.delivered,
+            "dropped_kernel": h.dropped_kernel,
+            "dropped_user": h.dropped_user,
+            "decode_errors": h.decode_errors,
+            "ringbuf_bytes": h.ringbuf_bytes,
+            "ringbuf_used_bytes": h.ringbuf_used_bytes,
+            "snapshot_source": format!("{:?}", h.snapshot_source),
+            "rules": self.rules,
+            "ruleset_version": self.rules_version,
+            "processes_tracked": self.node.known_processes(),
+            "alerts": self.alerts,
+            "drift_blocked": self.drift_blocked,
+            "kills": self.kills,
+            "kill_failures": self.kill_failures,
+            "event_to_alert_ms": {"p50": q(0.5).map(|v| v as f64 / 1000.0), "p99": q(0.99).map(|v| v as f64 / 1000.0), "samples": l.len()},
+            "rss_bytes": rss,
+            "cpu_seconds": cpu - self.ticks,
+        })
+    }
+}
+
+fn metrics_text(h: &Value) -> String {
+    let n = |k: &str| h.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let mut s = String::new();
+    let mut m = |name: &str, kind: &str, help: &str, v: f64| {
+        s.push_str(&format!("# HELP palisade_sensor_{name} {help}\n# TYPE palisade_sensor_{name} {kind}\npalisade_sensor_{name} {v}\n"));
+    };
+    m("up", "gauge", "1 when healthy, 0.5 degraded, 0 unhealthy.", match h["status"].as_str() {
+        Some("healthy") => 1.0,
+        Some("degraded") => 0.5,
+        _ => 0.0,
+    });
+    m("programs_attached", "gauge", "BPF programs attached.", n("programs_attached"));
+    m("attach_failures", "gauge", "BPF programs that failed to attach.", h["attach_failures"].as_array().map_or(0, Vec::len) as f64);
+    m("events_total", "counter", "Events written by the kernel side.", n("events"));
+    m("dropped_kernel_total", "counter", "Events lost because the ring buffer was full.", n("dropped_kernel"));
+    m("dropped_user_total", "counter", "Events lost because the consumer was behind.", n("dropped_user"));
+    m("ringbuf_used_bytes", "gauge", "Ring-buffer bytes not yet consumed.", n("ringbuf_used_bytes"));
+    m("alerts_total", "counter", "Alerts raised.", n("alerts"));
+    m("kills_total", "counter", "Processes killed by responses.", n("kills"));
+    m("event_to_alert_p99_seconds", "gauge", "p99 of event-to-alert latency (last 10,000 alerts).",
+        h["event_to_alert_ms"]["p99"].as_f64().unwrap_or(0.0) / 1000.0);
+    m("resident_memory_bytes", "gauge", "Resident memory.", n("rss_bytes"));
+    m("cpu_seconds_total", "counter", "CPU time used.", n("cpu_seconds"));
+    s
+}
+
+fn node_config(a: &SensorRunArgs) -> anyhow::Result<NodeConfig> {
+    let mut cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            NodeConfig::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+        None => NodeConfig::default(),
+    };
+    if let Some(n) = &a.node {
+        cfg.node = n.clone();
+    }
+    if cfg.node.is_empty() {
+        cfg.node = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+    }
+    if cfg.cluster.is_empty() {
+        cfg.cluster = a.detect.cluster.clone();
+    }
+    Ok(cfg)
+}
+
+pub fn run(c: SensorCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        SensorCommand::Check => {
+            let s = Sensor::start(&SensorConfig { snapshot: true, ..SensorConfig::default() })
+                .context("the eBPF sensor cannot run here")?;
+            let h = s.health();
+            println!("{}", serde_json::to_string_pretty(&h)?);
+            s.stop();
+            Ok(if h.attach_failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        SensorCommand::Run(a) => run_sensor(a),
+    }
+}
+
+fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
+    let node_cfg = node_config(&a)?;
+    let rs = crate::cmd::detect::ruleset(&a.detect)?;
+    let det = crate::cmd::detect::detector(&a.detect)?;
+    let mut sinks = crate::cmd::detect::Sinks::new(&a.detect)?;
+    let cfg = SensorConfig { ringbuf_bytes: a.ringbuf_mb << 20, ..SensorConfig::default() };
+    let started = Instant::now();
+    let mut runner = Runner::start(&cfg, node_cfg, &rs, det)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    let shared = Arc::new(Mutex::new(runner.health(started.elapsed())));
+    let _metrics = match &a.metrics_listen {
+        Some(addr) => {
+            let sh = shared.clone();
+            let handler: palisade_https::Handler = Arc::new(move |r: &palisade_https::Request| {
+                let h = sh.lock().map(|g| g.clone()).unwrap_or_default();
+                match r.path.as_str() {
+                    "/healthz" => {
+                        let ok = h["status"] != "unhealthy";
+                        palisade_https::Response::text(if ok { 200 } else { 503 }, format!("{}\n", h["status"]))
+                    }
+                    "/health" => palisade_https::Response::json(200, serde_json::to_vec(&h).unwrap_or_default()),
+                    "/metrics" => palisade_https::Response::text(200, metrics_text(&h)),
+                    _ => palisade_https::Response::message(404, "not found: /healthz, /health, /metrics"),
+                }
+            });
+            let srv = palisade_https::Server::bind(addr, None, palisade_https::Limits::default(), "sensor-metrics", handler)?;
+            eprintln!("sensor health on http://{}/health", srv.local_addr());
+            Some(srv)
+        }
+        None => None,
+    };
+    eprintln!("palisade sensor running ({} sensor rules)", runner.rules);
+    let mut next_health = Instant::now();
+    let mut next_shared = Instant::now();
+    let mut emit = |f: &Finding| sinks.send(f);
+    while !stop.load(Ordering::Relaxed) && a.duration.is_none_or(|d| started.elapsed() < d) {
+        runner.pump(Duration::from_millis(200), &mut emit)?;
+        if Instant::now() >= next_shared {
+            next_shared = Instant::now() + Duration::from_secs(1);
+            let h = runner.health(started.elapsed());
+            if Instant::now() >= next_health {
+                next_health = Instant::now() + a.health_interval;
+                tracing::info!(health = %h, "sensor health");
+                if let Some(p) = &a.health_file {
+                    let tmp = p.with_extension("tmp");
+                    if std::fs::write(&tmp, serde_json::to_vec_pretty(&h).unwrap_or_default()).is_ok() {
+                        let _ = std::fs::rename(&tmp, p);
+                    }
+                }
+            }
+            if let Ok(mut g) = shared.lock() {
+                *g = h;
+            }
+        }
+    }
+    runner.flush(&mut emit)?;
+    drop(emit);
+    sinks.flush();
+    let h = runner.health(started.elapsed());
+    if let Some(p) = &a.health_file {
+        let _ = std::fs::write(p, serde_json::to_vec_pretty(&h).unwrap_or_default());
+    }
+    eprintln!("{}", serde_json::to_string(&h).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `palisade simulate node`.
+pub fn simulate_node(keep: bool, wait: Duration, alerts: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    crate::cmd::simnode::run(keep, wait, alerts)
+}
