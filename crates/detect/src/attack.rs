@@ -3,9 +3,11 @@
 //! appears under in that matrix.
 //!
 //! Rule files are checked against it: a technique must be in the table, and must appear under at
-//! least one of the rule's tactics. A few Enterprise techniques outside the Containers matrix that
-//! Kubernetes attacks commonly use through the API server are listed too, marked
-//! `containers_matrix: false` (e.g. T1649, minting client certificates through the CSR API).
+//! least one of the rule's tactics. Enterprise techniques outside the Containers matrix are listed
+//! too, marked `containers_matrix: false`: a few that Kubernetes attacks commonly use through the
+//! API server (e.g. T1649, minting client certificates through the CSR API), and the Linux
+//! techniques node sensor rules observe inside containers and on hosts (shells, ingress tool
+//! transfer, credential files, ptrace injection, kernel modules, …).
 
 /// An ATT&CK tactic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,7 @@ const DE: &str = "TA0005";
 const CA: &str = "TA0006";
 const DI: &str = "TA0007";
 const LM: &str = "TA0008";
+const C2: &str = "TA0011";
 const IM: &str = "TA0040";
 
 macro_rules! t {
@@ -123,6 +126,35 @@ pub const TECHNIQUES: &[Technique] = &[
     // Related Enterprise techniques seen against the Kubernetes API (not in the matrix).
     t!("T1649", "Steal or Forge Authentication Certificates", [CA], related),
     t!("T1557", "Adversary-in-the-Middle", [CA, "TA0009"], related),
+    // Related Linux techniques seen by the node sensor (not in the matrix).
+    t!("T1059", "Command and Scripting Interpreter", [EX], related),
+    t!("T1059.004", "Command and Scripting Interpreter: Unix Shell", [EX], related),
+    t!("T1505", "Server Software Component", [PE], related),
+    t!("T1505.003", "Server Software Component: Web Shell", [PE], related),
+    t!("T1098.004", "Account Manipulation: SSH Authorized Keys", [PE, PR], related),
+    t!("T1053.003", "Scheduled Task/Job: Cron", [EX, PE, PR], related),
+    t!("T1547", "Boot or Logon Autostart Execution", [PE, PR], related),
+    t!("T1547.006", "Boot or Logon Autostart Execution: Kernel Modules and Extensions", [PE, PR], related),
+    t!("T1574", "Hijack Execution Flow", [PE, PR, DE], related),
+    t!("T1574.006", "Hijack Execution Flow: Dynamic Linker Hijacking", [PE, PR, DE], related),
+    t!("T1055", "Process Injection", [PR, DE], related),
+    t!("T1055.008", "Process Injection: Ptrace System Calls", [PR, DE], related),
+    t!("T1548", "Abuse Elevation Control Mechanism", [PR, DE], related),
+    t!("T1548.001", "Abuse Elevation Control Mechanism: Setuid and Setgid", [PR, DE], related),
+    t!("T1548.003", "Abuse Elevation Control Mechanism: Sudo and Sudo Caching", [PR, DE], related),
+    t!("T1620", "Reflective Code Loading", [DE], related),
+    t!("T1070.002", "Indicator Removal: Clear Linux or Mac System Logs", [DE], related),
+    t!("T1070.003", "Indicator Removal: Clear Command History", [DE], related),
+    t!("T1222", "File and Directory Permissions Modification", [DE], related),
+    t!("T1222.002", "File and Directory Permissions Modification: Linux and Mac File and Directory Permissions Modification", [DE], related),
+    t!("T1003", "OS Credential Dumping", [CA], related),
+    t!("T1003.008", "OS Credential Dumping: /etc/passwd and /etc/shadow", [CA], related),
+    t!("T1552.003", "Unsecured Credentials: Bash History", [CA], related),
+    t!("T1552.004", "Unsecured Credentials: Private Keys", [CA], related),
+    t!("T1552.005", "Unsecured Credentials: Cloud Instance Metadata API", [CA], related),
+    t!("T1083", "File and Directory Discovery", [DI], related),
+    t!("T1095", "Non-Application Layer Protocol", [C2], related),
+    t!("T1105", "Ingress Tool Transfer", [C2], related),
 ];
 
 /// Looks a tactic up by ID (`TA0002`) or name (case-insensitive, `execution`,
