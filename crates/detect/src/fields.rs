@@ -165,17 +165,19 @@ impl Field {
         if let Field::Evt(path) = self {
             let Event::Sensor(e) = scope.event else { return FieldValue::None };
             return match serde_json::to_value(e) {
-                Ok(v) => {
-                    // evt.proc / evt.net are `process` / `network` in the serialised form
-                    let mut path = path.clone();
+                Ok(mut v) => {
+                    add_computed_sensor_fields(&mut v, scope.cluster);
+                    // the CEL view's names (evt.proc.parentExe, evt.net.dstIP, ...) and the
+                    // serialised ones (evt.process.parent_exe, ...) both resolve
+                    let mut path: Vec<String> = path.iter().map(|p| snake_case(p)).collect();
                     if let Some(first) = path.first_mut() {
                         let mapped = match first.as_str() {
                             "proc" => Some("process"),
                             "net" => Some("network"),
                             "sys" => Some("syscall"),
                             "type" => Some("kind"),
-                            "containerId" => Some("container_id"),
-                            "namespace" | "pod" | "container" | "image" => None,
+                            "host" => Some("host"),
+                            "namespace" | "pod" | "container" | "image" | "container_id" | "cluster" => None,
                             _ => Some(first.as_str()),
                         };
                         match mapped {
@@ -368,5 +370,55 @@ mod tests {
         assert!(parse_template("%ka.bogus").is_err());
         assert!(parse_template("{{ka.verb").is_err());
         assert!(parse_template("50% off").is_ok(), "% followed by a space is text");
+    }
+}
+
+/// `dstIP` → `dst_ip`, `parentExe` → `parent_exe`; snake_case names pass through.
+fn snake_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    let chars: Vec<char> = s.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower = i > 0 && !chars[i - 1].is_ascii_uppercase() && chars[i - 1] != '_';
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(*c);
+        }
+    }
+    out
+}
+
+/// Adds the fields the CEL view computes (`proc.name`, `proc.cmdline`, `proc.parentName`,
+/// `file.name`, `host`, the cluster fallback) to a serialised sensor event.
+fn add_computed_sensor_fields(v: &mut serde_json::Value, cluster: &str) {
+    use serde_json::Value;
+    let base = |s: &str| Value::String(s.rsplit('/').next().unwrap_or("").to_string());
+    if let Some(p) = v.get_mut("process").and_then(Value::as_object_mut) {
+        let exe = p.get("exe").and_then(Value::as_str).unwrap_or("").to_string();
+        let parent = p.get("parent_exe").and_then(Value::as_str).unwrap_or("").to_string();
+        let cmdline = p
+            .get("args")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        p.insert("name".into(), base(&exe));
+        p.insert("parent_name".into(), base(&parent));
+        p.insert("cmdline".into(), Value::String(cmdline));
+    }
+    if let Some(f) = v.get_mut("file").and_then(Value::as_object_mut) {
+        let path = f.get("path").and_then(Value::as_str).unwrap_or("").to_string();
+        f.insert("name".into(), base(&path));
+    }
+    let host = v.pointer("/entity/container_id").and_then(Value::as_str).is_none_or(str::is_empty);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("host".into(), Value::Bool(host));
+    }
+    if let Some(e) = v.get_mut("entity").and_then(Value::as_object_mut) {
+        if e.get("cluster").and_then(Value::as_str).is_none_or(str::is_empty) {
+            e.insert("cluster".into(), Value::String(cluster.to_string()));
+        }
     }
 }

