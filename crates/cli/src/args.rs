@@ -279,6 +279,10 @@ pub enum SimulateCommand {
         /// Also write every alert (JSON lines) to this file.
         #[arg(long)]
         alerts: Option<PathBuf>,
+        /// Also check drift prevention: a drift policy that blocks, and a dropped binary that
+        /// must be killed.
+        #[arg(long)]
+        block_drift: bool,
     },
     /// Write a realistic attack story as audit events, mixed into benign traffic.
     Audit {

@@ -410,7 +410,11 @@ fn add_computed_sensor_fields(v: &mut serde_json::Value, cluster: &str) {
     }
     if let Some(f) = v.get_mut("file").and_then(Value::as_object_mut) {
         let path = f.get("path").and_then(Value::as_str).unwrap_or("").to_string();
+        let new_path = f.get("new_path").and_then(Value::as_str).unwrap_or("").to_string();
         f.insert("name".into(), base(&path));
+        // `path`, or `path -> new path` for a rename (for messages)
+        let target = if new_path.is_empty() { path } else { format!("{path} -> {new_path}") };
+        f.insert("target".into(), Value::String(target));
     }
     let host = v.pointer("/entity/container_id").and_then(Value::as_str).is_none_or(str::is_empty);
     if let Some(o) = v.as_object_mut() {

@@ -1425,6 +1425,8 @@ fn sensor_cases() -> Vec<SensorCase> {
                 exec("/usr/bin/s3fs", &["s3fs", "bucket", "/data"]).mount("s3fs", "/data", "fuse.s3fs"),
                 exec("/usr/bin/runc", &["runc", "init"]).comm("runc:[2:INIT]").mount("proc", "/proc", "proc"),
                 bb("mount", &["mount", "-t", "tmpfs", "tmpfs", "/mnt"]).host().mount("tmpfs", "/mnt", "tmpfs"),
+                // `unshare -m` making / private (MS_REC | MS_PRIVATE): no filesystem mounted
+                bb("unshare", &["unshare", "-m", "true"]).mount("none", "/", "").with_sys(|s| s.flags = 0x44000),
             ],
         ),
         sc(

@@ -229,6 +229,8 @@ pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
             let _ = w.flush();
             Ok(ExitCode::SUCCESS)
         }
-        SimulateCommand::Node { keep, wait, alerts } => crate::cmd::sensor::simulate_node(keep, wait, alerts),
+        SimulateCommand::Node { keep, wait, alerts, block_drift } => {
+            crate::cmd::sensor::simulate_node(keep, wait, alerts, block_drift)
+        }
     }
 }

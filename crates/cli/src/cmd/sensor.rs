@@ -367,6 +367,6 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `palisade simulate node`.
-pub fn simulate_node(keep: bool, wait: Duration, alerts: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    crate::cmd::simnode::run(keep, wait, alerts)
+pub fn simulate_node(keep: bool, wait: Duration, alerts: Option<PathBuf>, block_drift: bool) -> anyhow::Result<ExitCode> {
+    crate::cmd::simnode::run(keep, wait, alerts, block_drift)
 }

