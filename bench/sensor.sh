@@ -23,7 +23,7 @@ trap 'stop_sensor; rm -rf "$OUT"' EXIT
 gcc -O2 -o "$OUT/storm" bench/sensor/storm.c
 cp /bin/true "$OUT/palisade-bench-marker"
 start_sensor() {
-  "$PAL" sensor run --rules bench/sensor/rules.yaml --health-file "$OUT/health.json" --health-interval 1s \
+  "$PAL" sensor run --rules bench/sensor/rules.yaml --health-file "$OUT/health.json" --health-interval "${HEALTH_INTERVAL:-1s}" \
     -o "$OUT/alerts.jsonl" "$@" 2> "$OUT/sensor.err" &
   SENSOR=$!
   for _ in $(seq 100); do grep -q "sensor running" "$OUT/sensor.err" 2>/dev/null && break; sleep 0.1; done
@@ -71,8 +71,8 @@ print(f"events {h['events']}  dropped kernel {h['dropped_kernel']}  dropped user
 PY
 stop_sensor
 
-echo "== idle (20 s, sensor only)"
-start_sensor
+echo "== idle (20 s, sensor only, default 10 s health interval)"
+HEALTH_INTERVAL=10s start_sensor
 sleep 5
 PID=$SENSOR
 t0=$(awk '{print $14+$15}' /proc/$PID/stat); sleep 20; t1=$(awk '{print $14+$15}' /proc/$PID/stat)

@@ -114,6 +114,19 @@ pub fn env() -> Result<Env, cel::DeclarationError> {
         vec![STRING_TYPE.to_owned()],
         glob_one,
     )?;
+    env.add_member_overload(
+        "matches",
+        "string.matches(string)",
+        STRING_TYPE.to_owned(),
+        vec![STRING_TYPE.to_owned()],
+        regex_matches,
+    )?;
+    env.add_overload(
+        "matches",
+        "matches(string,string)",
+        vec![STRING_TYPE.to_owned(), STRING_TYPE.to_owned()],
+        regex_matches,
+    )?;
     env.add_overload("imageRegistry", "imageRegistry(string)", vec![STRING_TYPE.to_owned()], image_registry)?;
     env.add_overload("imageRepo", "imageRepo(string)", vec![STRING_TYPE.to_owned()], image_repo)?;
     env.add_overload("imageName", "imageName(string)", vec![STRING_TYPE.to_owned()], image_name)?;
@@ -218,6 +231,33 @@ fn glob_any<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Executi
     let (s, list) = args2(&args)?;
     let s = str_arg(s)?;
     bool_val(for_each_str(list.as_ref(), |p| glob(p, s))?)
+}
+
+thread_local! {
+    /// Compiled regular expressions by pattern (rules use a fixed set; bounded anyway).
+    static REGEXES: std::cell::RefCell<HashMap<String, Option<regex::Regex>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// `s.matches(re)` (RE2 syntax), compiling each pattern once per thread.
+fn regex_matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let (s, re) = args2(&args)?;
+    let (s, re) = (str_arg(s)?, str_arg(re)?);
+    let hit = REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(re) {
+            if cache.len() >= 1024 {
+                cache.clear();
+            }
+            let compiled = regex::RegexBuilder::new(re).size_limit(1 << 20).build().ok();
+            cache.insert(re.to_string(), compiled);
+        }
+        cache.get(re).map(|r| r.as_ref().map(|r| r.is_match(s)))
+    });
+    match hit.flatten() {
+        Some(m) => bool_val(m),
+        None => Err(ExecutionError::function_error("matches", format!("invalid regular expression {re:?}"))),
+    }
 }
 
 fn glob_one<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
