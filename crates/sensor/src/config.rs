@@ -113,7 +113,9 @@ pub struct SensorConfig {
     /// Capacity of the channel between the polling thread and [`crate::Sensor::events`];
     /// events beyond it are dropped and counted (`Health::dropped_user`). Default 65536.
     pub channel_capacity: usize,
-    /// Ring-buffer poll timeout, which is also how quickly `stop` is noticed. Default 100 ms.
+    /// How often the ring buffer is drained when the kernel has not woken the consumer (it
+    /// wakes it once 32 KiB are waiting): the bound on added latency at low event rates, and
+    /// how quickly `stop` is noticed. Default 10 ms.
     pub poll_interval: Duration,
     /// Take the start-up process snapshot. Default true.
     pub snapshot: bool,
@@ -125,7 +127,7 @@ impl Default for SensorConfig {
             ringbuf_bytes: 8 << 20,
             path_rules: default_path_rules(),
             channel_capacity: 65_536,
-            poll_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(10),
             snapshot: true,
         }
     }

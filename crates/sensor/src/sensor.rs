@@ -472,6 +472,8 @@ fn run(
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        // records submitted without a wakeup (below the batch threshold) are drained here
+        let _ = rb.consume();
     }
     let _ = rb.consume();
     drop(rb);

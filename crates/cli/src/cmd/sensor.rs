@@ -32,6 +32,8 @@ pub(crate) struct Runner {
     rules: usize,
     last_dropped: u64,
     ticks: f64,
+    /// Whether any enabled rule looks at exit events.
+    exit_rules: bool,
     /// Every converted event, as JSON lines (`--events FILE`), for inspection.
     pub(crate) event_log: Option<Box<dyn std::io::Write + Send>>,
 }
@@ -93,6 +95,10 @@ impl Runner {
             last_dropped: 0,
             ticks: self_stat().1,
             event_log: None,
+            exit_rules: rs.rules().iter().any(|r| {
+                r.source == palisade_detect::rules::Source::Sensor
+                    && (r.matcher.event_types.is_empty() || r.matcher.event_types.iter().any(|t| t == "exit"))
+            }),
         })
     }
 
@@ -127,6 +133,14 @@ impl Runner {
                     self.drift_blocked += 1;
                     self.kill(pid, &format!("drift policy rule {}", d.rule));
                 }
+            }
+            if c.event.kind == palisade_detect::event::SensorKind::Exit && !self.exit_rules {
+                // exits only maintain the process table unless a rule looks at them
+                if n >= 4096 {
+                    break;
+                }
+                next = self.sensor.events().try_recv().ok();
+                continue;
             }
             let t_event = c.event.time_us;
             if let Some(w) = self.event_log.as_mut() {
