@@ -621,6 +621,31 @@ mod tests {
     }
 
     #[test]
+    fn per_policy_rego_denies_with_its_message() {
+        let dir = std::env::temp_dir().join(format!("palisade-adm-rego-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        std::fs::write(
+            dir.join("team-label.rego"),
+            "package palisade.teamlabel\nviolation[{\"msg\": msg}] {\n  not input.review.object.metadata.labels.team\n  msg := \"every workload needs a team label\"\n}\n",
+        )
+        .ok();
+        let cfg = Config::from_yaml("policies:\n- name: ownership\n  rego: [team-label.rego]\n  action: deny\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rego = load_rego(&cfg, &dir).unwrap_or_else(|e| panic!("{e}"));
+        let engine = Engine::new(cfg, rego);
+        let d = engine.decide(&pod("shop", false), "CREATE", "alice", &[]);
+        assert!(!d.allowed, "{d:?}");
+        assert!(d.violations.iter().any(|v| v.policy == "ownership" && v.message.contains("team label")), "{d:?}");
+        let mut labelled = pod("shop", false);
+        labelled["metadata"]["labels"] = json!({"team": "payments"});
+        assert!(engine.decide(&labelled, "CREATE", "alice", &[]).allowed);
+        // a missing file is a configuration error naming the policy
+        let bad = Config::from_yaml("policies:\n- name: gone\n  rego: [nope.rego]\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(load_rego(&bad, &dir).is_err_and(|e| e.to_string().contains("gone")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn workloads_through_pod_templates_and_bad_input() {
         let deny = Config::preset(Preset::Restricted, Action::Deny);
         let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "shop"},

@@ -106,28 +106,8 @@ fn any_glob(patterns: &[String], s: &str) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| glob(p, s))
 }
 
-/// `*` and `?` glob match (iterative, no recursion blow-up).
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+/// `*` and `?` glob match (the rule language's, so policies and rules agree).
+pub use palisade_detect::bind::glob;
 
 /// Node-level settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
