@@ -8,5 +8,6 @@ pub mod inventory;
 pub mod live;
 pub mod load;
 pub mod object;
+pub mod respond;
 
 pub use object::{containers, Object, Origin};

@@ -304,7 +304,18 @@ pub struct Collected {
 }
 
 fn get(agent: &ureq::Agent, c: &Connection, url: &str) -> Result<Value, (u16, String)> {
-    let mut req = agent.get(url).set("Accept", "application/json");
+    send(agent, c, "GET", url, None)
+}
+
+/// One API request with the connection's credentials; `body` is `(content type, JSON)`.
+fn send(
+    agent: &ureq::Agent,
+    c: &Connection,
+    method: &str,
+    url: &str,
+    body: Option<(&str, &Value)>,
+) -> Result<Value, (u16, String)> {
+    let mut req = agent.request(method, url).set("Accept", "application/json");
     if let Some(t) = &c.token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     } else if let Some((u, p)) = &c.basic {
@@ -314,7 +325,11 @@ fn get(agent: &ureq::Agent, c: &Connection, url: &str) -> Result<Value, (u16, St
             &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))),
         );
     }
-    match req.call() {
+    let sent = match body {
+        Some((ct, v)) => req.set("Content-Type", ct).send_bytes(&serde_json::to_vec(v).unwrap_or_default()),
+        None => req.call(),
+    };
+    match sent {
         Ok(r) => {
             let mut body = Vec::new();
             r.into_reader().take(MAX_PAGE_BYTES).read_to_end(&mut body).map_err(|e| (0, e.to_string()))?;
@@ -329,6 +344,28 @@ fn get(agent: &ureq::Agent, c: &Connection, url: &str) -> Result<Value, (u16, St
             Err((code, msg))
         }
         Err(ureq::Error::Transport(t)) => Err((0, t.to_string())),
+    }
+}
+
+/// A client for the few writes Palisade makes (automatic responses to alerts).
+#[derive(Debug)]
+pub struct Client {
+    conn: Connection,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for `conn`.
+    pub fn new(conn: Connection) -> Result<Client, LiveError> {
+        let agent = agent(&conn)?;
+        Ok(Client { conn, agent })
+    }
+
+    /// Sends one request (`path` from the server root, e.g. `/api/v1/namespaces/x/pods/y`);
+    /// returns the status-code class as `Ok(code)` for 2xx, `Err((code, message))` otherwise.
+    pub fn call(&self, method: &str, path: &str, body: Option<(&str, &Value)>) -> Result<u16, (u16, String)> {
+        let url = format!("{}{path}", self.conn.server.trim_end_matches('/'));
+        send(&self.agent, &self.conn, method, &url, body).map(|_| 200)
     }
 }
 
