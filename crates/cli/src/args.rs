@@ -79,6 +79,13 @@ pub struct SensorRunArgs {
     /// Stop after this long (default: until SIGTERM/SIGINT).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<std::time::Duration>,
+    /// Kubeconfig for pod responses (label, isolate, delete-pod); in a pod, the service account
+    /// is used without it.
+    #[arg(long, env = "PALISADE_SENSOR_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, env = "PALISADE_SENSOR_CONTEXT")]
+    pub context: Option<String>,
     #[command(flatten)]
     pub detect: DetectArgs,
 }
@@ -283,6 +290,10 @@ pub enum SimulateCommand {
         /// must be killed.
         #[arg(long)]
         block_drift: bool,
+        /// Also check cluster responses: isolate the pod of the reverse shell through the API
+        /// server of this kubeconfig.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
     },
     /// Write a realistic attack story as audit events, mixed into benign traffic.
     Audit {

@@ -145,6 +145,12 @@ pub enum ResponseAction {
     None,
     /// SIGKILL the process.
     Kill,
+    /// Label the pod (`palisade.dev/alert`); needs API access.
+    Label,
+    /// Label the pod and cut its network with a deny-all NetworkPolicy; needs API access.
+    Isolate,
+    /// Delete the pod; needs API access.
+    DeletePod,
 }
 
 impl NodeConfig {
@@ -164,9 +170,9 @@ impl NodeConfig {
         Ok(c)
     }
 
-    /// The response for an alert of `rule_id`, if any (first match).
-    pub fn response_for(&self, rule_id: &str) -> Option<ResponseAction> {
-        self.responses.iter().find(|r| r.rules.iter().any(|g| glob(g, rule_id))).map(|r| r.action)
+    /// The responses for an alert of `rule_id`: every matching entry's action, in order.
+    pub fn responses_for(&self, rule_id: &str) -> Vec<ResponseAction> {
+        self.responses.iter().filter(|r| r.rules.iter().any(|g| glob(g, rule_id))).map(|r| r.action).collect()
     }
 }
 
@@ -548,8 +554,11 @@ mod tests {
         assert_eq!(p.drift.decide("", &c("shop", "ghcr.io/acme/api:1"), &web, "/tmp/a").rule, "shop");
         assert_eq!(p.drift.decide("", &c("shop", "ghcr.io/acme/api:1"), &BTreeMap::new(), "/tmp/a").rule, "default");
         assert_eq!(p.drift.decide("", &c("shop", "docker.io/x"), &web, "/tmp/a").action, DriftAction::Block);
-        assert_eq!(p.response_for("PAL-SEN-002"), Some(ResponseAction::Kill));
-        assert_eq!(p.response_for("PAL-SEN-001"), None);
+        assert_eq!(p.responses_for("PAL-SEN-002"), vec![ResponseAction::Kill]);
+        assert!(p.responses_for("PAL-SEN-001").is_empty());
+        let q = NodeConfig::from_yaml("responses:\n  - {rules: ['PAL-SEN-00*'], action: kill}\n  - {rules: ['PAL-SEN-006'], action: isolate}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(q.responses_for("PAL-SEN-006"), vec![ResponseAction::Kill, ResponseAction::Isolate]);
         assert!(NodeConfig::from_yaml("drift: {rules: [{action: allow}]}").is_err());
         assert!(NodeConfig::from_yaml("bogus: 1").is_err());
     }

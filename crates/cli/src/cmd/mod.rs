@@ -11,7 +11,7 @@ mod posture;
 mod sbom;
 mod scan;
 pub(crate) mod sensor;
-mod simnode;
+pub(crate) mod simnode;
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

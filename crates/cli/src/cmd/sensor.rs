@@ -11,11 +11,18 @@ use palisade_sensor::{Sensor, SensorConfig};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Counters of cluster responses.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseStats {
+    done: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicU64,
+}
 
 /// The running sensor with its pipeline.
 pub(crate) struct Runner {
@@ -34,6 +41,11 @@ pub(crate) struct Runner {
     ticks: f64,
     /// Whether any enabled rule looks at exit events.
     exit_rules: bool,
+    last_pod: (String, String),
+    /// Cluster responses go to a worker thread (API calls must not stall the event loop).
+    responder: Option<std::sync::mpsc::SyncSender<(palisade_k8s::respond::PodAction, String, String, String)>>,
+    responded: std::collections::HashSet<(palisade_k8s::respond::PodAction, String, String)>,
+    response_stats: Arc<ResponseStats>,
     /// Every converted event, as JSON lines (`--events FILE`), for inspection.
     pub(crate) event_log: Option<Box<dyn std::io::Write + Send>>,
 }
@@ -95,11 +107,70 @@ impl Runner {
             last_dropped: 0,
             ticks: self_stat().1,
             event_log: None,
+            last_pod: (String::new(), String::new()),
+            responder: None,
+            responded: std::collections::HashSet::new(),
+            response_stats: Arc::default(),
             exit_rules: rs.rules().iter().any(|r| {
                 r.source == palisade_detect::rules::Source::Sensor
                     && (r.matcher.event_types.is_empty() || r.matcher.event_types.iter().any(|t| t == "exit"))
             }),
         })
+    }
+
+    /// Sends pod responses (label, isolate, delete) to the cluster through `client` from now on.
+    pub(crate) fn enable_cluster_responses(&mut self, client: palisade_k8s::live::Client) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(palisade_k8s::respond::PodAction, String, String, String)>(256);
+        let stats = self.response_stats.clone();
+        std::thread::spawn(move || {
+            for (action, ns, pod, rule) in rx {
+                let r = palisade_k8s::respond::plan(action, &ns, &pod, &rule)
+                    .and_then(|calls| palisade_k8s::respond::execute(&client, &calls));
+                match r {
+                    Ok(()) => {
+                        stats.done.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(?action, namespace = %ns, pod = %pod, rule = %rule, "cluster response carried out");
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(?action, namespace = %ns, pod = %pod, rule = %rule, error = %e, "cluster response failed");
+                    }
+                }
+            }
+        });
+        self.responder = Some(tx);
+    }
+
+    fn respond_in_cluster(&mut self, action: ResponseAction, ns: &str, pod: &str, rule: &str) {
+        use palisade_k8s::respond::PodAction;
+        let a = match action {
+            ResponseAction::Label => PodAction::Label,
+            ResponseAction::Isolate => PodAction::Isolate,
+            _ => PodAction::DeletePod,
+        };
+        if ns.is_empty() || pod.is_empty() {
+            self.response_stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // once per pod and action
+        if !self.responded.insert((a, ns.to_string(), pod.to_string())) {
+            return;
+        }
+        if self.responded.len() > 10_000 {
+            self.responded.clear();
+        }
+        match &self.responder {
+            Some(tx) => {
+                if tx.try_send((a, ns.to_string(), pod.to_string(), rule.to_string())).is_err() {
+                    self.response_stats.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                if self.response_stats.skipped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!("a cluster response is configured but the sensor has no API access (--kubeconfig, or run in a pod)");
+                }
+            }
+        }
     }
 
     fn kill(&mut self, pid: i64, why: &str) {
@@ -143,11 +214,13 @@ impl Runner {
                 continue;
             }
             let t_event = c.event.time_us;
+            self.last_pod = (c.event.entity.namespace.clone(), c.event.entity.pod.clone());
             if let Some(w) = self.event_log.as_mut() {
                 let _ = writeln!(w, "{}", serde_json::to_string(&c.event).unwrap_or_default());
             }
             self.det.process_sensor(c.event, &mut self.out);
             let mut killed = false;
+            let (ns, pod) = (self.last_pod.0.clone(), self.last_pod.1.clone());
             if !self.det.last_matches().is_empty() {
                 // event-to-detection latency: kernel timestamp to the rule match
                 if self.latencies_us.len() >= 10_000 {
@@ -156,9 +229,18 @@ impl Runner {
                 self.latencies_us.push_back((now_us() - t_event).clamp(0, u32::MAX as i64) as u32);
             }
             for id in self.det.last_matches().to_vec() {
-                if !killed && self.node.config().response_for(&id) == Some(ResponseAction::Kill) {
-                    self.kill(pid, &id);
-                    killed = true;
+                for action in self.node.config().responses_for(&id) {
+                    match action {
+                        ResponseAction::None => {}
+                        ResponseAction::Kill if !killed => {
+                            self.kill(pid, &id);
+                            killed = true;
+                        }
+                        ResponseAction::Kill => {}
+                        ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod => {
+                            self.respond_in_cluster(action, &ns, &pod, &id);
+                        }
+                    }
                 }
             }
             for f in self.out.drain(..) {
@@ -244,6 +326,11 @@ impl Runner {
             "alerts": self.alerts,
             "drift_blocked": self.drift_blocked,
             "kills": self.kills,
+            "cluster_responses": {
+                "done": self.response_stats.done.load(Ordering::Relaxed),
+                "failed": self.response_stats.failed.load(Ordering::Relaxed),
+                "skipped": self.response_stats.skipped.load(Ordering::Relaxed),
+            },
             "kill_failures": self.kill_failures,
             "event_to_detection_ms": {"p50": q(0.5).map(|v| v as f64 / 1000.0), "p99": q(0.99).map(|v| v as f64 / 1000.0), "samples": l.len()},
             "rss_bytes": rss,
@@ -319,7 +406,22 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
     let mut sinks = crate::cmd::detect::Sinks::new(&a.detect)?;
     let cfg = SensorConfig { ringbuf_bytes: a.ringbuf_mb << 20, ..SensorConfig::default() };
     let started = Instant::now();
+    let wants_api = node_cfg.responses.iter().any(|r| {
+        matches!(r.action, ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod)
+    });
     let mut runner = Runner::start(&cfg, node_cfg, &rs, det)?;
+    if wants_api {
+        let conn = match &a.kubeconfig {
+            Some(p) => Some(palisade_k8s::live::from_kubeconfig(p, a.context.as_deref())?),
+            None => palisade_k8s::live::in_cluster(),
+        };
+        match conn {
+            Some(c) => runner.enable_cluster_responses(palisade_k8s::live::Client::new(c)?),
+            None => eprintln!(
+                "palisade: warning: pod responses (label/isolate/delete-pod) are configured, but there is no API access: give --kubeconfig or run in a pod"
+            ),
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
@@ -380,7 +482,9 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `palisade simulate node`.
-pub fn simulate_node(keep: bool, wait: Duration, alerts: Option<PathBuf>, block_drift: bool) -> anyhow::Result<ExitCode> {
-    crate::cmd::simnode::run(keep, wait, alerts, block_drift)
+impl Runner {
+    /// Cluster responses carried out and failed so far.
+    pub(crate) fn cluster_responses(&self) -> (u64, u64) {
+        (self.response_stats.done.load(Ordering::Relaxed), self.response_stats.failed.load(Ordering::Relaxed))
+    }
 }

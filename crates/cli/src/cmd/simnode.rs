@@ -290,7 +290,13 @@ fn run_step_inner(c: &Container, step: &Step) -> Option<i32> {
     }
 }
 
-pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>, block_drift: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    keep: bool,
+    wait: Duration,
+    alerts_out: Option<PathBuf>,
+    block_drift: bool,
+    kubeconfig: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     palisade_sensor::check_support().context("simulate node needs root and BPF")?;
     let rs = palisade_detect::rules::RuleSet::builtin().map_err(|e| anyhow::anyhow!("built-in rules: {e:?}"))?;
     let det = palisade_detect::pipeline::Detector::new(&rs, Default::default()).map_err(|e| anyhow::anyhow!("rules: {e:?}"))?;
@@ -304,7 +310,17 @@ pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>, block_drift:
             ..Default::default()
         });
     }
+    if kubeconfig.is_some() {
+        node_cfg.responses.push(palisade_sensor::node::ResponseRule {
+            rules: vec!["PAL-SEN-006".into()],
+            action: palisade_sensor::node::ResponseAction::Isolate,
+        });
+    }
     let mut runner = Runner::start(&SensorConfig { snapshot: true, ..SensorConfig::default() }, node_cfg, &rs, det)?;
+    if let Some(k) = &kubeconfig {
+        let conn = palisade_k8s::live::from_kubeconfig(k, None)?;
+        runner.enable_cluster_responses(palisade_k8s::live::Client::new(conn)?);
+    }
     if let Ok(p) = std::env::var("PALISADE_SIM_EVENTS") {
         runner.event_log = Some(Box::new(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| p.clone())?)));
     }
@@ -397,6 +413,24 @@ pub fn run(keep: bool, wait: Duration, alerts_out: Option<PathBuf>, block_drift:
     let extra: Vec<&String> = found.keys().filter(|k| !expected.contains(k.as_str())).collect();
     if !extra.is_empty() {
         println!("also fired: {}", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    if kubeconfig.is_some() {
+        // the responder works in the background: give it a moment
+        let until = Instant::now() + Duration::from_secs(5);
+        while runner.cluster_responses() == (0, 0) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (done, failed) = runner.cluster_responses();
+        let ok = done >= 1 && failed == 0;
+        if !ok {
+            missing += 1;
+        }
+        lines.push(format!(
+            "{:<12} {:<8} pod isolated through the API server  [reverse shell] ({done} done, {failed} failed)",
+            "isolate",
+            if ok { "done" } else { "MISSING" }
+        ));
+        println!("{}", lines.last().map(String::as_str).unwrap_or(""));
     }
     let total = lines.len();
     println!("{} of {total} expected detections fired", total - missing);

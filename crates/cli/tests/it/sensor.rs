@@ -143,3 +143,62 @@ fn sensor_refuses_clearly_without_root() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("needs root"), "{err}");
 }
+
+/// The reverse shell's pod is isolated through an API server (a recording stand-in over real
+/// HTTPS answering as kube-apiserver does): a deny-all NetworkPolicy and the quarantine label.
+#[test]
+fn simulate_node_isolates_the_pod_through_the_api_server() {
+    needs_bpf!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    use base64::Engine as _;
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap_or_else(|e| panic!("{e}"));
+    let tls = palisade_https::server_config(
+        &palisade_https::TlsConfig {
+            cert_pem: cert.cert.pem().into_bytes(),
+            key_pem: cert.key_pair.serialize_pem().into_bytes(),
+            client_ca_pem: None,
+        },
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let seen: Arc<Mutex<Vec<(String, String, serde_json::Value)>>> = Arc::default();
+    let seen2 = seen.clone();
+    let handler: palisade_https::Handler = Arc::new(move |r: &palisade_https::Request| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+        if let Ok(mut s) = seen2.lock() {
+            s.push((r.method.clone(), r.path.clone(), body.clone()));
+        }
+        if r.bearer() != Some("sensor-token") {
+            return palisade_https::Response::json(401, br#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#.to_vec());
+        }
+        palisade_https::Response::json(201, serde_json::to_vec(&body).unwrap_or_default())
+    });
+    let server = palisade_https::Server::bind("127.0.0.1:0", Some(tls), Default::default(), "fake-apiserver", handler)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let kc = dir.path().join("kubeconfig");
+    let ca = base64::engine::general_purpose::STANDARD.encode(cert.cert.pem());
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {ca}\ncontexts:\n- name: t\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    token: sensor-token\n",
+            server.local_addr().port()
+        ),
+    )
+    .ok();
+    let out = palisade(&["simulate", "node", "--kubeconfig", kc.to_str().unwrap_or("")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("isolate      done"), "{text}");
+    let log = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let np = log.iter().find(|(m, p, _)| m == "POST" && p == "/apis/networking.k8s.io/v1/namespaces/palisade-sim/networkpolicies");
+    assert!(np.is_some_and(|(_, _, b)| b["spec"]["policyTypes"] == serde_json::json!(["Ingress", "Egress"])), "{log:?}");
+    let patch = log.iter().find(|(m, p, _)| m == "PATCH" && p == "/api/v1/namespaces/palisade-sim/pods/payments-api-5d8c7b9f4-x2x7k");
+    assert!(
+        patch.is_some_and(|(_, _, b)| b["metadata"]["labels"]["palisade.dev/quarantine"] == "true"
+            && b["metadata"]["labels"]["palisade.dev/alert"] == "PAL-SEN-006"),
+        "{log:?}"
+    );
+    assert_eq!(log.iter().filter(|(m, _, _)| m == "PATCH").count(), 1, "once per pod: {log:?}");
+}
