@@ -82,7 +82,9 @@
 pub mod attribution;
 pub mod config;
 pub mod event;
+pub mod manifests;
 pub mod node;
+pub mod prevent;
 mod sensor;
 mod sys;
 
@@ -112,6 +114,7 @@ use serde::Serialize;
 
 pub use config::{default_path_rules, MatchKind, PathRule, SensorConfig};
 pub use event::{decode, Body, DecodeError, ExecInfo, ProcSnapshot, RawEvent, TaskHeader};
+pub use prevent::{Denial, ExecGuard, GuardStats, PreventError};
 pub use sensor::{check_support, Health, Sensor, SnapshotSource};
 
 /// Everything that can stop the sensor from starting.
