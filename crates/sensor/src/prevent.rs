@@ -15,9 +15,10 @@
 //!   `/proc/<pid>/root`, as that process sees it (inside a container's mount namespace this is
 //!   the namespace's own copy of the rootfs mount, which is the one its execs go through) —
 //!   with `FAN_MARK_MOUNT` and `FAN_OPEN_EXEC_PERM`. The mount's `upperdir=` comes from
-//!   `/proc/<pid>/mountinfo` and is resolved in the sensor's own mount namespace, where
-//!   containerd, CRI-O and runc mount the rootfs overlay: the sensor must run in the host
-//!   mount namespace.
+//!   `/proc/<pid>/mountinfo`; it is a path in the mount namespace of whoever mounted the
+//!   overlay (the host's, for containerd, CRI-O and runc), so it is opened through
+//!   `/proc/1/root` (the sensor in a pod with the host PID namespace) or else as is (the
+//!   sensor in the host mount namespace), once, and kept as an `O_PATH` descriptor.
 //! - For each exec event the reader looks up the protected mount by the event file's mount
 //!   id (`statx` `STATX_MNT_ID_UNIQUE`, never reused, on 6.8+; the classic id before), takes
 //!   the file's path from `/proc/self/fd/<n>` minus the path of the mount's root (both are
@@ -189,7 +190,11 @@ struct Protected {
     mnt_key: u64,
     /// The mount root's path as `/proc/self/fd` shows it (the prefix of event paths).
     root_path: String,
+    /// The upper directory as resolved (for messages).
     upperdir: PathBuf,
+    /// An `O_PATH` descriptor of it: lookups go through `/proc/self/fd/<n>/...`, immune to
+    /// later changes of the path or of pid 1.
+    upper_fd: File,
     allow: AllowFn,
 }
 
@@ -307,16 +312,12 @@ impl ExecGuard {
             pid,
             why: "no upperdir= (a read-only overlay cannot drift)".into(),
         })?;
-        let upperdir = PathBuf::from(upperdir);
-        if !upperdir.is_dir() {
-            return Err(PreventError::NoUpperDir {
-                pid,
-                why: format!(
-                    "upperdir {} is not a directory in the sensor's mount namespace (the sensor must run in the host mount namespace)",
-                    upperdir.display()
-                ),
-            });
-        }
+        let (upperdir, upper_fd) = open_upperdir(&upperdir).ok_or_else(|| PreventError::NoUpperDir {
+            pid,
+            why: format!(
+                "upperdir {upperdir} is neither visible under /proc/1/root nor in the sensor's mount namespace"
+            ),
+        })?;
         let root_path = fd_path(&root).map_err(perr("reading the path of its root"))?;
         if root_path.ends_with(" (deleted)") {
             return Err(PreventError::Process {
@@ -332,6 +333,7 @@ impl ExecGuard {
             mnt_key: st.mnt_key,
             root_path,
             upperdir,
+            upper_fd,
             allow,
         });
         {
@@ -431,6 +433,25 @@ fn check_not_host_root(pid: u32, st: &sys::FdStat) -> Result<(), PreventError> {
         return Err(PreventError::HostRoot { pid, why: "the host root could not be inspected".into() });
     }
     Ok(())
+}
+
+/// Opens the overlay's `upperdir` (a path in the mounter's mount namespace: the host's for
+/// containerd, CRI-O and runc): first through `/proc/1/root` (the host's namespace when the
+/// sensor runs in a container with the host PID namespace), then as is (the sensor in the
+/// host mount namespace).
+fn open_upperdir(upperdir: &str) -> Option<(PathBuf, File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !upperdir.starts_with('/') {
+        return None;
+    }
+    [format!("/proc/1/root{upperdir}"), upperdir.to_string()].into_iter().find_map(|p| {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&p)
+            .ok()?;
+        Some((PathBuf::from(p), f))
+    })
 }
 
 /// The path `/proc/self/fd/<n>` shows for `fd`.
@@ -686,7 +707,8 @@ fn classify(entry: &Protected, path: &str) -> Result<(String, Origin), String> {
     if deleted {
         return Ok((inside, Origin::Upper));
     }
-    let upper = entry.upperdir.join(inside.trim_start_matches('/'));
+    let upper = PathBuf::from(format!("/proc/self/fd/{}", entry.upper_fd.as_raw_fd()))
+        .join(inside.trim_start_matches('/'));
     match std::fs::symlink_metadata(&upper) {
         // A whiteout (char device 0/0) means the path was removed after exec opened it:
         // unprovable, treated as upper.
@@ -753,7 +775,10 @@ mod tests {
         let (ev, err) = parse_events(&buf);
         assert_eq!((ev.len(), err), (2, None));
         // truncated, bad version, bad lengths, zero length (no endless loop)
-        assert!(matches!(parse_events(&buf[..30]).1, Some(ParseError::Short { at: 24 })));
+        let mut short = rec(24, v, 24, 1, 3, 4);
+        short.extend(&rec(24, v, 24, 1, 3, 4)[..6]);
+        assert!(matches!(parse_events(&short), (ref e, Some(ParseError::Short { at: 24 })) if e.len() == 1));
+        assert!(matches!(parse_events(&buf[..30]).1, Some(ParseError::Length { at: 0, .. })));
         assert!(matches!(parse_events(&rec(24, 2, 24, 1, 3, 4)).1, Some(ParseError::Version { .. })));
         assert!(matches!(parse_events(&rec(0, v, 24, 1, 3, 4)).1, Some(ParseError::Length { .. })));
         assert!(matches!(parse_events(&rec(24, v, 0, 1, 3, 4)).1, Some(ParseError::Length { .. })));

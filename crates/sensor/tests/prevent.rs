@@ -232,3 +232,104 @@ fn dropping_the_guard_unmarks() {
     let out = ov.sh("/tmp/dropped; echo dropped=$?");
     assert!(out.contains(RAN), "still denied after drop: {out}");
 }
+
+/// A runc container (own mount, PID, ... namespaces, rootfs = a hand-made overlay). Drop
+/// deletes the container and unmounts.
+struct RuncContainer {
+    _dir: tempfile::TempDir,
+    id: String,
+    rootfs: PathBuf,
+    pid: u32,
+}
+
+impl RuncContainer {
+    /// None (after a SKIPPED message) when runc is missing or cannot run a container here.
+    fn new(id: &str) -> Option<RuncContainer> {
+        let has_runc = Command::new("runc").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !has_runc {
+            eprintln!("SKIPPED: needs runc");
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("palisade-prevent-runc-").tempdir().unwrap();
+        let d = dir.path();
+        for sub in ["lower/bin", "lower/tmp", "upper", "work", "bundle/rootfs"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", d.join("lower/bin/busybox")).unwrap();
+        let rootfs = d.join("bundle/rootfs");
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            d.join("lower").display(),
+            d.join("upper").display(),
+            d.join("work").display()
+        );
+        let st = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&rootfs).status().unwrap();
+        assert!(st.success(), "mount -t overlay failed");
+        let mut c = RuncContainer { _dir: dir, id: id.to_string(), rootfs, pid: 0 };
+        let bundle = c.rootfs.parent().unwrap().to_path_buf();
+        let st = Command::new("runc").arg("spec").current_dir(&bundle).status().unwrap();
+        assert!(st.success(), "runc spec");
+        let cfg_path = bundle.join("config.json");
+        let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(["/bin/busybox", "sleep", "60"]);
+        cfg["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
+        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+        let pid_file = bundle.join("pid");
+        // a detached container inherits runc's stdio: files, not pipes we would wait on
+        let log = bundle.join("runc.log");
+        let st = Command::new("timeout")
+            .args(["30", "runc", "run", "-d", "--pid-file"])
+            .arg(&pid_file)
+            .arg(id)
+            .current_dir(&bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status()
+            .unwrap();
+        if !st.success() {
+            eprintln!("SKIPPED: runc cannot run a container here: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            return None;
+        }
+        c.pid = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        Some(c)
+    }
+
+    fn sh(&self, script: &str) -> String {
+        let out = Command::new("timeout")
+            .args(["20", "runc", "exec", &self.id, "/bin/busybox", "sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("runc").args(["delete", "-f", &self.id]).stderr(Stdio::null()).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.rootfs).status();
+    }
+}
+
+/// The real case: the container has its own mount namespace, so the marked mount is the
+/// namespace's copy of the rootfs and its paths are relative to the container's root.
+#[test]
+fn runc_container_in_its_own_mount_namespace() {
+    require!();
+    let _l = lock();
+    let id = format!("palisade-prevent-{}", std::process::id());
+    let Some(c) = RuncContainer::new(&id) else { return };
+    let guard = ExecGuard::start().unwrap();
+    assert!(guard.protect(&id, c.pid, deny_all()).unwrap());
+    let out = c.sh(DROP_AND_RUN);
+    eprintln!("runc: {out}");
+    assert!(out.contains(DENIED) && out.contains("lower=0"), "{out}");
+    let denials = guard.take_denials();
+    assert!(denials.iter().any(|d| d.container_id == id && d.path == "/tmp/dropped"), "{denials:?}");
+    assert_eq!(guard.stats().errors, 0, "{:?}", guard.stats());
+    guard.release(&id);
+    let out = c.sh("/tmp/dropped; echo dropped=$?");
+    assert!(out.contains(RAN), "still denied after release: {out}");
+}
