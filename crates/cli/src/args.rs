@@ -52,6 +52,25 @@ pub enum SensorCommand {
     Run(SensorRunArgs),
     /// Check that this node can run the sensor: load the programs, report what attaches, stop.
     Check,
+    /// Write the Kubernetes manifests that run the sensor on every node (DaemonSet, RBAC for
+    /// pod responses, node configuration).
+    Manifests {
+        /// Namespace (privileged; not shared with the admission webhook's restricted one).
+        #[arg(long, env = "PALISADE_SENSOR_NAMESPACE", default_value = "palisade-sensor")]
+        namespace: String,
+        /// Container image of palisade.
+        #[arg(long, env = "PALISADE_IMAGE", default_value = concat!("ghcr.io/palisade-sec/palisade:", env!("CARGO_PKG_VERSION")))]
+        image: String,
+        /// Cluster name on every event.
+        #[arg(long, env = "PALISADE_CLUSTER_NAME", default_value = "default")]
+        cluster: String,
+        /// node.yaml to ship (drift policy, responses); validated first.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `palisade sensor run`.
@@ -290,6 +309,10 @@ pub enum SimulateCommand {
         /// must be killed.
         #[arg(long)]
         block_drift: bool,
+        /// Like --block-drift, but stop the dropped binary before it runs (fanotify exec
+        /// permission on the container's root mount).
+        #[arg(long)]
+        prevent_drift: bool,
         /// Also check cluster responses: isolate the pod of the reverse shell through the API
         /// server of this kubeconfig.
         #[arg(long)]

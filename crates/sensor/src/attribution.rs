@@ -135,6 +135,11 @@ impl Resolver {
         found
     }
 
+    /// A container already resolved, by id.
+    pub fn cached(&self, container_id: &str) -> Option<ContainerInfo> {
+        self.cache.values().flatten().find(|c| c.id == container_id).cloned()
+    }
+
     /// Forgets a container (its cgroup went away).
     pub fn forget(&mut self, cgroup_leaf: &str) {
         self.cache.remove(cgroup_leaf);

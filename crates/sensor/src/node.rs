@@ -70,6 +70,10 @@ pub struct DriftPolicy {
     /// Action when no rule matches.
     #[serde(default)]
     pub default: DriftAction,
+    /// Stop drifted execs before they run (fanotify `FAN_OPEN_EXEC_PERM` on the root mount of
+    /// containers whose rule blocks), instead of killing them after they started.
+    #[serde(default)]
+    pub prevent: bool,
 }
 
 /// The decision on one exec.
@@ -222,6 +226,53 @@ impl Node {
     /// The configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.cfg
+    }
+
+    /// For a container whose drift rule blocks, the allow-list check prevention should use
+    /// (`exe` inside the container → allowed); `None` when the container is not blocked.
+    pub fn prevention_for(&mut self, c: &ContainerInfo) -> Option<crate::prevent::AllowFn> {
+        let labels = self.pod_labels(c);
+        // a path no allow-list names: the rule's own action
+        let d = self.cfg.drift.decide(&self.cfg.cluster, c, &labels, "\u{0}");
+        if d.action != DriftAction::Block {
+            return None;
+        }
+        let (policy, cluster, c) = (self.cfg.drift.clone(), self.cfg.cluster.clone(), c.clone());
+        Some(Arc::new(move |exe: &str| policy.decide(&cluster, &c, &labels, exe).action == DriftAction::Allow))
+    }
+
+    /// The event for an exec that drift prevention denied (it never ran, so the kernel reported
+    /// no exec): marked as drift, with the container's attribution if it is known.
+    pub fn denied_exec_event(&mut self, container_id: &str, pid: i32, path: &str, time_us: i64) -> SensorEvent {
+        let c = self.procs.get(&(pid as u32)).map(|p| p.exe.to_string());
+        let ancestors = self.ancestors(pid as u32);
+        let known = self.resolver.cached(container_id);
+        SensorEvent {
+            kind: SensorKind::Process,
+            time_us,
+            node: self.cfg.node.clone(),
+            entity: Entity {
+                cluster: self.cfg.cluster.clone(),
+                namespace: known.as_ref().map(|k| k.namespace.clone()).unwrap_or_default(),
+                pod: known.as_ref().map(|k| k.pod.clone()).unwrap_or_default(),
+                container: known.as_ref().map(|k| k.name.clone()).unwrap_or_default(),
+                image: known.as_ref().map(|k| k.image.clone()).unwrap_or_default(),
+                container_id: container_id.to_string(),
+            },
+            process: ProcessInfo {
+                pid: i64::from(pid),
+                exe: path.to_string(),
+                args: vec![path.to_string(), "(exec denied by drift prevention)".to_string()],
+                parent_exe: c.unwrap_or_default(),
+                ancestors,
+                upper_layer: true,
+                drift: true,
+                ..ProcessInfo::default()
+            },
+            file: None,
+            network: None,
+            syscall: None,
+        }
     }
 
     /// Processes known.
@@ -554,6 +605,20 @@ mod tests {
         assert_eq!(p.drift.decide("", &c("shop", "ghcr.io/acme/api:1"), &web, "/tmp/a").rule, "shop");
         assert_eq!(p.drift.decide("", &c("shop", "ghcr.io/acme/api:1"), &BTreeMap::new(), "/tmp/a").rule, "default");
         assert_eq!(p.drift.decide("", &c("shop", "docker.io/x"), &web, "/tmp/a").action, DriftAction::Block);
+        // prevention is armed only where the rule blocks, with the rule's allow-list
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut cfg = p.clone();
+        cfg.drift.rules.push(DriftRule {
+            name: "plugins".into(),
+            namespaces: vec!["plug".into()],
+            allowed_processes: vec!["/opt/plugins/*".into()],
+            action: DriftAction::Block,
+            ..DriftRule::default()
+        });
+        let mut n = Node::new(cfg, Resolver::new(dir.path(), 1), crate::time_offset(), &[]);
+        assert!(n.prevention_for(&c("ci-1", "x")).is_none(), "allow rule: no prevention");
+        let allow = n.prevention_for(&c("plug", "x")).unwrap_or_else(|| Arc::new(|_: &str| true));
+        assert!(allow("/opt/plugins/a") && !allow("/tmp/x"));
         assert_eq!(p.responses_for("PAL-SEN-002"), vec![ResponseAction::Kill]);
         assert!(p.responses_for("PAL-SEN-001").is_empty());
         let q = NodeConfig::from_yaml("responses:\n  - {rules: ['PAL-SEN-00*'], action: kill}\n  - {rules: ['PAL-SEN-006'], action: isolate}\n")

@@ -229,8 +229,8 @@ pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
             let _ = w.flush();
             Ok(ExitCode::SUCCESS)
         }
-        SimulateCommand::Node { keep, wait, alerts, block_drift, kubeconfig } => {
-            crate::cmd::simnode::run(keep, wait, alerts, block_drift, kubeconfig)
+        SimulateCommand::Node { keep, wait, alerts, block_drift, prevent_drift, kubeconfig } => {
+            crate::cmd::simnode::run(keep, wait, alerts, block_drift || prevent_drift, prevent_drift, kubeconfig)
         }
     }
 }

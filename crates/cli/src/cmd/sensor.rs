@@ -35,6 +35,7 @@ pub(crate) struct Runner {
     kills: u64,
     kill_failures: u64,
     drift_blocked: u64,
+    drift_prevented: u64,
     rules_version: String,
     rules: usize,
     last_dropped: u64,
@@ -46,6 +47,10 @@ pub(crate) struct Runner {
     responder: Option<std::sync::mpsc::SyncSender<(palisade_k8s::respond::PodAction, String, String, String)>>,
     responded: std::collections::HashSet<(palisade_k8s::respond::PodAction, String, String)>,
     response_stats: Arc<ResponseStats>,
+    /// Drift prevention (fanotify), when the drift policy asks for it.
+    guard: Option<palisade_sensor::ExecGuard>,
+    guarded: std::collections::HashSet<String>,
+    guard_retries: std::collections::HashMap<String, u32>,
     /// Every converted event, as JSON lines (`--events FILE`), for inspection.
     pub(crate) event_log: Option<Box<dyn std::io::Write + Send>>,
 }
@@ -85,6 +90,7 @@ impl Runner {
         rs: &palisade_detect::rules::RuleSet,
         det: Detector,
     ) -> anyhow::Result<Runner> {
+        let prevent = node_cfg.drift.prevent;
         let sensor = Sensor::start(cfg).context("starting the eBPF sensor")?;
         for (prog, err) in &sensor.health().attach_failures {
             tracing::warn!(program = %prog, error = %err, "BPF program not attached; carrying on without it");
@@ -92,6 +98,11 @@ impl Runner {
         }
         let resolver = Resolver::new(std::path::Path::new("/"), Resolver::host_mntns());
         let node = Node::new(node_cfg, resolver, sensor.time_offset(), sensor.snapshot());
+        let guard = if prevent {
+            Some(palisade_sensor::ExecGuard::start().context("drift prevention (fanotify)")?)
+        } else {
+            None
+        };
         Ok(Runner {
             sensor,
             node,
@@ -102,6 +113,7 @@ impl Runner {
             kills: 0,
             kill_failures: 0,
             drift_blocked: 0,
+            drift_prevented: 0,
             rules_version: rules_version(rs),
             rules: rs.rules().iter().filter(|r| r.source == palisade_detect::rules::Source::Sensor).count(),
             last_dropped: 0,
@@ -111,6 +123,9 @@ impl Runner {
             responder: None,
             responded: std::collections::HashSet::new(),
             response_stats: Arc::default(),
+            guard,
+            guarded: std::collections::HashSet::new(),
+            guard_retries: std::collections::HashMap::new(),
             exit_rules: rs.rules().iter().any(|r| {
                 r.source == palisade_detect::rules::Source::Sensor
                     && (r.matcher.event_types.is_empty() || r.matcher.event_types.iter().any(|t| t == "exit"))
@@ -199,6 +214,25 @@ impl Runner {
             n += 1;
             let c = self.node.convert(&raw);
             let pid = c.event.process.pid;
+            if let (Some(guard), Some(cont)) = (&self.guard, &c.container) {
+                if self.guarded.len() < 100_000 && self.guarded.insert(cont.id.clone()) {
+                    if let Some(allow) = self.node.prevention_for(cont) {
+                        match guard.protect(&cont.id, pid as u32, allow) {
+                            Ok(_) => tracing::info!(container = %cont.id, "drift prevention on"),
+                            // the process is already gone: try again with the container's next event
+                            Err(palisade_sensor::PreventError::Process { .. }) => {
+                                let tries = self.guard_retries.entry(cont.id.clone()).or_insert(0);
+                                *tries += 1;
+                                if *tries < 50 {
+                                    self.guarded.remove(&cont.id);
+                                }
+                            }
+                            Err(e) => tracing::warn!(container = %cont.id, error = %e, "drift prevention not possible; drift is still killed"),
+                        }
+                    }
+                }
+            }
+
             if let Some(d) = &c.drift {
                 if d.action == DriftAction::Block {
                     self.drift_blocked += 1;
@@ -256,6 +290,7 @@ impl Runner {
             }
             next = self.sensor.events().try_recv().ok();
         }
+        self.report_denials(emit)?;
         if n == 0 {
             self.det.advance_clock(now_us(), &mut self.out);
             for f in self.out.drain(..) {
@@ -263,6 +298,21 @@ impl Runner {
             }
         }
         Ok(n)
+    }
+
+    /// Execs stopped by drift prevention never happened, so no exec event comes for them: each
+    /// denial becomes a drift event (args say it was denied) for the rule engine.
+    fn report_denials(&mut self, emit: &mut dyn FnMut(&Finding) -> std::io::Result<()>) -> std::io::Result<()> {
+        let Some(guard) = &self.guard else { return Ok(()) };
+        for d in guard.take_denials() {
+            self.drift_prevented += 1;
+            let ev = self.node.denied_exec_event(&d.container_id, d.pid, &d.path, now_us());
+            self.det.process_sensor(ev, &mut self.out);
+            for f in self.out.drain(..) {
+                emit(&f)?;
+            }
+        }
+        Ok(())
     }
 
     /// Flushes pending alert updates.
@@ -325,6 +375,8 @@ impl Runner {
             "processes_tracked": self.node.known_processes(),
             "alerts": self.alerts,
             "drift_blocked": self.drift_blocked,
+            "drift_prevented": self.drift_prevented,
+            "drift_prevention": self.guard.as_ref().map(|g| serde_json::to_value(g.stats()).unwrap_or_default()),
             "kills": self.kills,
             "cluster_responses": {
                 "done": self.response_stats.done.load(Ordering::Relaxed),
@@ -396,6 +448,21 @@ pub fn run(c: SensorCommand) -> anyhow::Result<ExitCode> {
             Ok(if h.attach_failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         SensorCommand::Run(a) => run_sensor(a),
+        SensorCommand::Manifests { namespace, image, cluster, config, output } => {
+            use palisade_sensor::manifests::{render, SensorManifestOptions, DEFAULT_NODE_CONFIG};
+            let node_config = match &config {
+                Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+                None => DEFAULT_NODE_CONFIG.to_string(),
+            };
+            NodeConfig::from_yaml(&node_config).map_err(|e| anyhow::anyhow!("node configuration: {e}"))?;
+            let objs = render(&SensorManifestOptions { namespace, image, cluster, node_config });
+            let text = palisade_admission::manifests::to_yaml(&objs).replace("palisade admission manifests", "palisade sensor manifests");
+            match &output {
+                Some(p) => std::fs::write(p, text).with_context(|| p.display().to_string())?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

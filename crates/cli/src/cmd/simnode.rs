@@ -295,6 +295,7 @@ pub fn run(
     wait: Duration,
     alerts_out: Option<PathBuf>,
     block_drift: bool,
+    prevent_drift: bool,
     kubeconfig: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     palisade_sensor::check_support().context("simulate node needs root and BPF")?;
@@ -309,6 +310,7 @@ pub fn run(
             action: palisade_sensor::node::DriftAction::Block,
             ..Default::default()
         });
+        node_cfg.drift.prevent = prevent_drift;
     }
     if kubeconfig.is_some() {
         node_cfg.responses.push(palisade_sensor::node::ResponseRule {
@@ -389,14 +391,17 @@ pub fn run(
         }
         if s.killed {
             let (code, took) = ran.get(i).copied().unwrap_or((None, Duration::ZERO));
-            let ok = code == Some(137) && took < Duration::from_secs(8);
+            // killed after it started (137), or denied before it ran (126: EPERM from execve)
+            let want = if prevent_drift { 126 } else { 137 };
+            let ok = code == Some(want) && took < Duration::from_secs(8);
             if !ok {
                 missing += 1;
             }
             lines.push(format!(
-                "{:<12} {:<8} process killed by the drift policy  [{}] (exit {code:?} after {took:.1?})",
+                "{:<12} {:<8} {} by the drift policy  [{}] (exit {code:?} after {took:.1?})",
                 "drift-block",
-                if ok { "killed" } else { "MISSING" },
+                if !ok { "MISSING" } else if prevent_drift { "denied" } else { "killed" },
+                if prevent_drift { "exec denied before it ran" } else { "process killed" },
                 s.name
             ));
         }

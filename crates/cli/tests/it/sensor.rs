@@ -147,7 +147,7 @@ fn sensor_refuses_clearly_without_root() {
 /// The reverse shell's pod is isolated through an API server (a recording stand-in over real
 /// HTTPS answering as kube-apiserver does): a deny-all NetworkPolicy and the quarantine label.
 #[test]
-fn simulate_node_isolates_the_pod_through_the_api_server() {
+fn simulate_node_prevents_drift_and_isolates_the_pod_through_the_api_server() {
     needs_bpf!();
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     use base64::Engine as _;
@@ -187,10 +187,12 @@ fn simulate_node_isolates_the_pod_through_the_api_server() {
         ),
     )
     .ok();
-    let out = palisade(&["simulate", "node", "--kubeconfig", kc.to_str().unwrap_or("")]);
+    let out = palisade(&["simulate", "node", "--prevent-drift", "--kubeconfig", kc.to_str().unwrap_or("")]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("isolate      done"), "{text}");
+    // fanotify stopped the dropped binary before it ran (execve failed: exit 126)
+    assert!(text.contains("drift-block  denied"), "{text}");
     let log = seen.lock().map(|s| s.clone()).unwrap_or_default();
     let np = log.iter().find(|(m, p, _)| m == "POST" && p == "/apis/networking.k8s.io/v1/namespaces/palisade-sim/networkpolicies");
     assert!(np.is_some_and(|(_, _, b)| b["spec"]["policyTypes"] == serde_json::json!(["Ingress", "Egress"])), "{log:?}");
