@@ -367,6 +367,12 @@ impl Client {
         let url = format!("{}{path}", self.conn.server.trim_end_matches('/'));
         send(&self.agent, &self.conn, method, &url, body).map(|_| 200)
     }
+
+    /// GETs `path` (with its query) and returns the JSON body.
+    pub fn get_json(&self, path: &str) -> Result<Value, (u16, String)> {
+        let url = format!("{}{path}", self.conn.server.trim_end_matches('/'));
+        send(&self.agent, &self.conn, "GET", &url, None)
+    }
 }
 
 /// Read every resource in [`RESOURCES`] (read-only).

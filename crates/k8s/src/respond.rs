@@ -94,6 +94,36 @@ pub fn plan(action: PodAction, namespace: &str, pod: &str, rule: &str) -> Result
     })
 }
 
+/// Pod labels by `(namespace, name)`.
+pub type PodLabels = std::collections::HashMap<(String, String), std::collections::BTreeMap<String, String>>;
+
+/// The labels of the pods scheduled on `node` (one list call with a field selector; the
+/// sensor's view of pods that its container runtime does not label, e.g. containerd's).
+pub fn node_pod_labels(client: &Client, node: &str) -> Result<PodLabels, String> {
+    if !valid_name(node) {
+        return Err(format!("not a valid node name: {node:?}"));
+    }
+    let v = client
+        .get_json(&format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}&limit=1000"))
+        .map_err(|(code, msg)| format!("listing the pods of node {node}: {code} {msg}"))?;
+    Ok(pod_labels_of(&v))
+}
+
+/// Reads a PodList.
+pub fn pod_labels_of(list: &Value) -> PodLabels {
+    let mut out = PodLabels::new();
+    for p in list.get("items").and_then(Value::as_array).into_iter().flatten() {
+        let m = &p["metadata"];
+        let (Some(ns), Some(name)) = (m["namespace"].as_str(), m["name"].as_str()) else { continue };
+        let labels = m["labels"]
+            .as_object()
+            .map(|l| l.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+            .unwrap_or_default();
+        out.insert((ns.to_string(), name.to_string()), labels);
+    }
+    out
+}
+
 /// Sends the calls in order; stops at the first failure, naming it.
 pub fn execute(client: &Client, calls: &[ApiCall]) -> Result<(), String> {
     for c in calls {
@@ -156,6 +186,7 @@ mod tests {
                 return palisade_https::Response::json(401, br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#.to_vec());
             }
             match (r.method.as_str(), r.path.as_str()) {
+                ("GET", "/api/v1/pods") if r.query.contains("fieldSelector=spec.nodeName%3Dnode-1") => palisade_https::Response::json(200, br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1234"},"items":[{"metadata":{"name":"api-7d4b9","namespace":"shop","uid":"5a4c","labels":{"app":"payments-api","pod-template-hash":"7d4b9"}},"spec":{"nodeName":"node-1"}},{"metadata":{"name":"x","namespace":"kube-system"}}]}"#.to_vec()),
                 ("POST", "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies") => palisade_https::Response::json(409, br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"networkpolicies.networking.k8s.io \"palisade-quarantine\" already exists","reason":"AlreadyExists","details":{"name":"palisade-quarantine","group":"networking.k8s.io","kind":"networkpolicies"},"code":409}"#.to_vec()),
                 ("PATCH", "/api/v1/namespaces/shop/pods/api-7d4b9") => palisade_https::Response::json(200, br#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"api-7d4b9","namespace":"shop"}}"#.to_vec()),
                 ("DELETE", "/api/v1/namespaces/shop/pods/gone") => palisade_https::Response::json(404, br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"gone\" not found","reason":"NotFound","details":{"name":"gone","kind":"pods"},"code":404}"#.to_vec()),
@@ -183,6 +214,12 @@ mod tests {
         assert_eq!(log[1].3["metadata"]["labels"][QUARANTINE_LABEL], "true");
         assert_eq!(log[1].3["metadata"]["labels"]["palisade.dev/alert"], "PAL-SEN-006");
         assert_eq!(execute(&client, &plan(PodAction::DeletePod, "shop", "gone", "r").unwrap_or_default()), Ok(()));
+        let labels = node_pod_labels(&client, "node-1").unwrap_or_default();
+        assert_eq!(
+            labels.get(&("shop".to_string(), "api-7d4b9".to_string())).and_then(|l| l.get("app")).map(String::as_str),
+            Some("payments-api")
+        );
+        assert!(node_pod_labels(&client, "bad/node").is_err());
         let err = execute(&client, &plan(PodAction::DeletePod, "shop", "x", "r").unwrap_or_default());
         assert!(err.as_ref().is_err_and(|e| e.contains("403") && e.contains("forbidden")), "{err:?}");
     }

@@ -509,7 +509,7 @@ pub struct ProcSnapshot {
 
 /// Decode the byte stream of the snapshot iterator (a sequence of fixed-size records; a
 /// trailing partial record is ignored).
-pub(crate) fn decode_snapshot(bytes: &[u8]) -> Vec<ProcSnapshot> {
+pub fn decode_snapshot(bytes: &[u8]) -> Vec<ProcSnapshot> {
     bytes
         .chunks_exact(SNAP_LEN)
         .filter_map(|c| {

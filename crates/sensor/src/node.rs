@@ -47,8 +47,9 @@ pub struct DriftRule {
     /// Container names.
     #[serde(default)]
     pub containers: Vec<String>,
-    /// Pod labels that must all be present (values are globs). Labels are known for CRI-O
-    /// containers (from `io.kubernetes.cri-o.Labels`); a rule with labels never matches a
+    /// Pod labels that must all be present (values are globs). Labels come from the API server
+    /// (the pods of this node, refreshed every 30 s when the sensor has API access) or from
+    /// CRI-O's `io.kubernetes.cri-o.Labels` annotation; a rule with labels never matches a
     /// container whose labels are unknown.
     #[serde(default)]
     pub pod_labels: BTreeMap<String, String>,
@@ -200,6 +201,8 @@ pub struct Node {
     offset: TimeOffset,
     procs: HashMap<u32, Proc>,
     labels: HashMap<String, BTreeMap<String, String>>,
+    /// Pod labels from the API server, by (namespace, pod).
+    api_labels: HashMap<(String, String), BTreeMap<String, String>>,
 }
 
 /// One converted event.
@@ -220,7 +223,7 @@ impl Node {
         for p in snapshot {
             procs.insert(p.pid, Proc { exe: Arc::from(p.exe.as_str()), args: Arc::from(Vec::new()), ppid: p.ppid });
         }
-        Node { cfg, resolver, offset, procs, labels: HashMap::new() }
+        Node { cfg, resolver, offset, procs, labels: HashMap::new(), api_labels: HashMap::new() }
     }
 
     /// The configuration.
@@ -293,7 +296,16 @@ impl Node {
         out
     }
 
+    /// Pod labels read from the API server (the pods of this node), used for containers whose
+    /// runtime does not record them (containerd).
+    pub fn set_api_pod_labels(&mut self, labels: HashMap<(String, String), BTreeMap<String, String>>) {
+        self.api_labels = labels;
+    }
+
     fn pod_labels(&mut self, c: &ContainerInfo) -> BTreeMap<String, String> {
+        if let Some(l) = self.api_labels.get(&(c.namespace.clone(), c.pod.clone())) {
+            return l.clone();
+        }
         if c.bundle.is_empty() {
             return BTreeMap::new();
         }
@@ -617,6 +629,11 @@ mod tests {
         });
         let mut n = Node::new(cfg, Resolver::new(dir.path(), 1), crate::time_offset(), &[]);
         assert!(n.prevention_for(&c("ci-1", "x")).is_none(), "allow rule: no prevention");
+        // labels from the API server (containerd records none) scope podLabels rules
+        let shop = ContainerInfo { namespace: "shop".into(), pod: "web-1".into(), image: "ghcr.io/acme/api:1".into(), ..ContainerInfo::default() };
+        assert_eq!(n.prevention_for(&shop).is_some(), true, "no labels: default (block)");
+        n.set_api_pod_labels([(("shop".to_string(), "web-1".to_string()), web.clone())].into());
+        assert!(n.prevention_for(&shop).is_none(), "labelled app=web-1: the detect rule matches");
         let allow = n.prevention_for(&c("plug", "x")).unwrap_or_else(|| Arc::new(|_: &str| true));
         assert!(allow("/opt/plugins/a") && !allow("/tmp/x"));
         assert_eq!(p.responses_for("PAL-SEN-002"), vec![ResponseAction::Kill]);

@@ -537,6 +537,13 @@ enum ParseError {
 /// buffer and at least `metadata_len`, `metadata_len` at least the v3 metadata size) and
 /// must carry `FANOTIFY_METADATA_VERSION`. Records before a malformed one are returned with
 /// the error.
+/// Parses a fanotify read buffer and returns how many events it held (for fuzzing the parser
+/// outside the kernel).
+#[doc(hidden)]
+pub fn fuzz_parse_events(buf: &[u8]) -> usize {
+    parse_events(buf).0.len()
+}
+
 fn parse_events(buf: &[u8]) -> (Vec<EventMeta>, Option<ParseError>) {
     let mut out = Vec::new();
     let mut at = 0;

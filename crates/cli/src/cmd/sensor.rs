@@ -51,6 +51,8 @@ pub(crate) struct Runner {
     guard: Option<palisade_sensor::ExecGuard>,
     guarded: std::collections::HashSet<String>,
     guard_retries: std::collections::HashMap<String, u32>,
+    /// Pod labels refreshed from the API server.
+    pod_labels_rx: Option<std::sync::mpsc::Receiver<palisade_k8s::respond::PodLabels>>,
     /// Every converted event, as JSON lines (`--events FILE`), for inspection.
     pub(crate) event_log: Option<Box<dyn std::io::Write + Send>>,
 }
@@ -126,6 +128,7 @@ impl Runner {
             guard,
             guarded: std::collections::HashSet::new(),
             guard_retries: std::collections::HashMap::new(),
+            pod_labels_rx: None,
             exit_rules: rs.rules().iter().any(|r| {
                 r.source == palisade_detect::rules::Source::Sensor
                     && (r.matcher.event_types.is_empty() || r.matcher.event_types.iter().any(|t| t == "exit"))
@@ -154,6 +157,25 @@ impl Runner {
             }
         });
         self.responder = Some(tx);
+    }
+
+    /// Refreshes this node's pod labels from the API server every `every` (for drift rules with
+    /// `podLabels` on runtimes that do not record labels).
+    pub(crate) fn watch_pod_labels(&mut self, client: palisade_k8s::live::Client, every: Duration) {
+        let node = self.node.config().node.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || loop {
+            match palisade_k8s::respond::node_pod_labels(&client, &node) {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "pod labels not refreshed"),
+            }
+            std::thread::sleep(every);
+        });
+        self.pod_labels_rx = Some(rx);
     }
 
     fn respond_in_cluster(&mut self, action: ResponseAction, ns: &str, pod: &str, rule: &str) {
@@ -208,6 +230,9 @@ impl Runner {
         emit: &mut dyn FnMut(&Finding) -> std::io::Result<()>,
     ) -> std::io::Result<usize> {
         let mut n = 0;
+        if let Some(l) = self.pod_labels_rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.node.set_api_pod_labels(l);
+        }
         let first = self.sensor.events().recv_timeout(wait).ok();
         let mut next = first;
         while let Some(raw) = next {
@@ -477,17 +502,22 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
         matches!(r.action, ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod)
     });
     let mut runner = Runner::start(&cfg, node_cfg, &rs, det)?;
-    if wants_api {
-        let conn = match &a.kubeconfig {
-            Some(p) => Some(palisade_k8s::live::from_kubeconfig(p, a.context.as_deref())?),
-            None => palisade_k8s::live::in_cluster(),
-        };
-        match conn {
-            Some(c) => runner.enable_cluster_responses(palisade_k8s::live::Client::new(c)?),
-            None => eprintln!(
-                "palisade: warning: pod responses (label/isolate/delete-pod) are configured, but there is no API access: give --kubeconfig or run in a pod"
-            ),
+    // API access: --kubeconfig, or the service account in a pod
+    let conn = match &a.kubeconfig {
+        Some(p) => Some(palisade_k8s::live::from_kubeconfig(p, a.context.as_deref())?),
+        None => palisade_k8s::live::in_cluster(),
+    };
+    match conn {
+        Some(c) => {
+            runner.watch_pod_labels(palisade_k8s::live::Client::new(c.clone())?, Duration::from_secs(30));
+            if wants_api {
+                runner.enable_cluster_responses(palisade_k8s::live::Client::new(c)?);
+            }
         }
+        None if wants_api => eprintln!(
+            "palisade: warning: pod responses (label/isolate/delete-pod) are configured, but there is no API access: give --kubeconfig or run in a pod"
+        ),
+        None => {}
     }
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
