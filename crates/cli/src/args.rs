@@ -95,6 +95,10 @@ pub struct SensorRunArgs {
     /// Ring-buffer size in MiB.
     #[arg(long, env = "PALISADE_SENSOR_RINGBUF_MB", default_value_t = 8)]
     pub ringbuf_mb: usize,
+    /// BPF programs not to attach, e.g. `handle_sys_enter` (module loads on kernels without
+    /// module tracepoints: it runs on every syscall).
+    #[arg(long, env = "PALISADE_SENSOR_DISABLE_PROGRAMS", value_delimiter = ',')]
+    pub disable_programs: Vec<String>,
     /// Stop after this long (default: until SIGTERM/SIGINT).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<std::time::Duration>,

@@ -72,6 +72,21 @@ impl PathRule {
     }
 }
 
+/// The kernel prefilter's keys: the first 8 bytes of every prefix rule and the last 4 of every
+/// suffix rule (as the kernel reads them from the path), or `None` when a rule is too short
+/// for the prefilter (then every path goes through the full table scan).
+pub(crate) fn prefilter_keys(rules: &[PathRule]) -> Option<(Vec<[u8; 8]>, Vec<[u8; 4]>)> {
+    let (mut heads, mut tails) = (Vec::new(), Vec::new());
+    for r in rules {
+        let p = r.pattern.as_bytes();
+        match r.kind {
+            MatchKind::Prefix => heads.push(p.get(..8)?.try_into().ok()?),
+            MatchKind::Suffix => tails.push(p.get(p.len().checked_sub(4)?..)?.try_into().ok()?),
+        }
+    }
+    Some((heads, tails))
+}
+
 /// The default sensitive-path rules.
 pub fn default_path_rules() -> Vec<PathRule> {
     use PathRule as R;
@@ -119,6 +134,8 @@ pub struct SensorConfig {
     pub poll_interval: Duration,
     /// Take the start-up process snapshot. Default true.
     pub snapshot: bool,
+    /// Programs not to attach (by name, e.g. `handle_sys_enter`). Default: none.
+    pub disabled_programs: Vec<String>,
 }
 
 impl Default for SensorConfig {
@@ -129,6 +146,7 @@ impl Default for SensorConfig {
             channel_capacity: 65_536,
             poll_interval: Duration::from_millis(10),
             snapshot: true,
+            disabled_programs: Vec::new(),
         }
     }
 }
@@ -166,6 +184,17 @@ impl SensorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefilter_keys_cover_the_defaults() {
+        let (heads, tails) = prefilter_keys(&default_path_rules()).unwrap_or_default();
+        assert!(heads.contains(b"/etc/sha") && heads.contains(b"/var/run"));
+        assert!(tails.contains(b"_rsa") && tails.contains(b"keys"));
+        assert_eq!(heads.len() + tails.len(), default_path_rules().len());
+        // a short rule turns the prefilter off rather than missing matches
+        assert!(prefilter_keys(&[PathRule::prefix("/tmp", false)]).is_none());
+        assert!(prefilter_keys(&[PathRule::suffix(".so", false)]).is_none());
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -341,8 +341,10 @@ fn run(
             return;
         }
     };
+    let prefilter = crate::config::prefilter_keys(&cfg.path_rules);
     if let Some(ro) = open.maps.rodata_data.as_deref_mut() {
         ro.self_tgid = std::process::id();
+        ro.prefilter = u32::from(prefilter.is_some());
     }
     if let Err(e) = open.maps.events.set_max_entries(cfg.effective_ringbuf_bytes() as u32) {
         let _ = ready.send(Err(Error::Map { map: "events", source: e }));
@@ -376,6 +378,21 @@ fn run(
         }
     }
 
+    if let Some((heads, tails)) = &prefilter {
+        for h in heads {
+            if let Err(e) = skel.maps.prefix8.update(h, &[1u8], MapFlags::ANY) {
+                let _ = ready.send(Err(Error::Map { map: "prefix8", source: e }));
+                return;
+            }
+        }
+        for t in tails {
+            if let Err(e) = skel.maps.suffix4.update(t, &[1u8], MapFlags::ANY) {
+                let _ = ready.send(Err(Error::Map { map: "suffix4", source: e }));
+                return;
+            }
+        }
+    }
+
     let mut links: Vec<Link> = Vec::new();
     let mut programs_loaded = Vec::new();
     let mut programs_attached = Vec::new();
@@ -400,6 +417,10 @@ fn run(
                     }
                 }
             }
+            continue;
+        }
+        if cfg.disabled_programs.iter().any(|d| *d == name) {
+            debug!(program = %name, "disabled by configuration");
             continue;
         }
         match prog.attach() {

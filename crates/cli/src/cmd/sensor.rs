@@ -496,7 +496,11 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
     let rs = crate::cmd::detect::ruleset(&a.detect)?;
     let det = crate::cmd::detect::detector(&a.detect)?;
     let mut sinks = crate::cmd::detect::Sinks::new(&a.detect)?;
-    let cfg = SensorConfig { ringbuf_bytes: a.ringbuf_mb << 20, ..SensorConfig::default() };
+    let cfg = SensorConfig {
+        ringbuf_bytes: a.ringbuf_mb << 20,
+        disabled_programs: a.disable_programs.clone(),
+        ..SensorConfig::default()
+    };
     let started = Instant::now();
     let wants_api = node_cfg.responses.iter().any(|r| {
         matches!(r.action, ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod)

@@ -221,6 +221,11 @@ _Static_assert(sizeof(struct rule) == 68, "rule layout");
 
 // ---- configuration (set before load) ----
 const volatile u32 self_tgid = 0;
+/* Set by user space when every prefix rule is at least 8 bytes and every suffix rule at least 4:
+ * then a path can only match if its first 8 bytes are a prefix rule's first 8 (prefix8) or its
+ * last 4 bytes a suffix rule's last 4 (suffix4), two hash lookups that spare the table scan for
+ * almost every open on a node. */
+const volatile u32 prefilter = 0;
 
 // Bytes in the ring buffer not yet consumed, sampled at each submit (for health reporting).
 u64 rb_avail = 0;
@@ -245,6 +250,20 @@ struct {
 	__type(key, u32);
 	__type(value, struct rule);
 } path_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_RULES);
+	__type(key, u64);
+	__type(value, u8);
+} prefix8 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_RULES);
+	__type(key, u32);
+	__type(value, u8);
+} suffix4 SEC(".maps");
 
 struct pathbuf { char b[PATH_HALF * 2]; };
 struct {
@@ -627,6 +646,22 @@ static __always_inline bool path_matches(char *path, long plen, bool is_write)
 
 	if (plen <= 0)
 		return false;
+	if (prefilter) {
+		u64 head = 0;
+		u32 tail = 0;
+		bool maybe = false;
+
+		if (plen >= 8) {
+			bpf_probe_read_kernel(&head, sizeof(head), path);
+			maybe = bpf_map_lookup_elem(&prefix8, &head) != NULL;
+		}
+		if (!maybe && plen >= 4) {
+			bpf_probe_read_kernel(&tail, sizeof(tail), path + ((plen - 4) & (PATH_LEN - 1)));
+			maybe = bpf_map_lookup_elem(&suffix4, &tail) != NULL;
+		}
+		if (!maybe)
+			return false;
+	}
 	bpf_loop(MAX_RULES, match_rule, &m, 0);
 	return m.matched >= 0;
 }
