@@ -389,3 +389,51 @@ fn webhook_reloads_config_without_dropping_connections() {
     let metrics = String::from_utf8_lossy(&c.call("GET", "/metrics", b"").1).to_string();
     assert!(metrics.contains("palisade_admission_config_generation 2"), "{metrics}");
 }
+
+/// With `--client-ca`, only clients presenting a certificate from that CA (kube-apiserver with
+/// its admission-control kubeconfig) get an answer.
+#[test]
+fn webhook_requires_the_apiserver_client_certificate_when_configured() {
+    use rustls::pki_types::PrivateKeyDer;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    install_material(dir.path());
+    // a client CA and a certificate it signed for kube-apiserver
+    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| panic!("{e}"));
+    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut leaf = rcgen::CertificateParams::new(vec!["kube-apiserver".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap_or_else(|e| panic!("{e}"));
+    let ca_path = dir.path().join("client-ca.crt");
+    std::fs::write(&ca_path, ca_cert.pem()).ok();
+    let w = start(dir.path(), CONFIG, &["--client-ca", ca_path.to_str().unwrap_or("")]);
+    // without a client certificate: the handshake fails, nothing is answered
+    let mut anon = Conn::open(&w);
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let failed = anon.0.write_all(head).and_then(|_| anon.0.flush()).is_err() || {
+        let mut buf = [0u8; 64];
+        anon.0.read(&mut buf).map(|n| n == 0).unwrap_or(true)
+    };
+    assert!(failed, "a client without a certificate was served");
+    // with the apiserver's certificate: answered
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.path().join("ca.crt")).unwrap_or_else(|e| panic!("{e}")) {
+        roots.add(c.unwrap_or_else(|e| panic!("{e}"))).ok();
+    }
+    let chain = vec![cert.der().clone()];
+    let pk = PrivateKeyDer::try_from(key.serialize_der()).unwrap_or_else(|e| panic!("{e}"));
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, pk)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let authed = Webhook { child: Command::new("true").spawn().unwrap_or_else(|e| panic!("{e}")), addr: w.addr, tls: Arc::new(tls) };
+    let mut c = Conn::open(&authed);
+    let body = review("admission.k8s.io/v1", "CREATE", "shop", "alice", pod("shop", "web", true, false), false);
+    let (status, resp) = c.call("POST", "/validate", &body);
+    assert_eq!(status, 200);
+    assert_eq!(answer(&resp)["response"]["allowed"], false);
+}
