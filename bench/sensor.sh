@@ -14,7 +14,7 @@ REPO=$(cd "$HERE/.." && pwd)
 cd "$REPO"
 RUNS=${RUNS:-5}; N=${N:-20000}; M=${M:-200000}
 [ "$(id -u)" = 0 ] || { echo "bench/sensor.sh needs root" >&2; exit 1; }
-cargo build --release -q -p palisade
+cargo build --release -q -p palisade --features sensor
 PAL="$REPO/target/release/palisade"
 OUT=$(mktemp -d)
 SENSOR=""

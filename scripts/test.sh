@@ -31,4 +31,4 @@ PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$AUTH" >/de
 PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$TOKEN" >/dev/null
 export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH PALISADE_TEST_REGISTRY_TOKEN=127.0.0.1:$TOKEN
 
-cargo test --workspace --locked --no-fail-fast "$@"
+cargo test --workspace --locked --no-fail-fast --features palisade/sensor "$@"

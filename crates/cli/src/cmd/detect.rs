@@ -229,8 +229,11 @@ pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
             let _ = w.flush();
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sensor")]
         SimulateCommand::Node { keep, wait, alerts, block_drift, prevent_drift, kubeconfig } => {
             crate::cmd::simnode::run(keep, wait, alerts, block_drift || prevent_drift, prevent_drift, kubeconfig)
         }
+        #[cfg(not(feature = "sensor"))]
+        SimulateCommand::Node { .. } => crate::cmd::no_sensor(),
     }
 }

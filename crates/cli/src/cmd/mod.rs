@@ -10,8 +10,19 @@ mod k8s;
 mod posture;
 mod sbom;
 mod scan;
+#[cfg(feature = "sensor")]
 pub(crate) mod sensor;
+#[cfg(feature = "sensor")]
 pub(crate) mod simnode;
+
+/// What the sensor commands say in a build without the `sensor` feature.
+#[cfg(not(feature = "sensor"))]
+pub(crate) fn no_sensor() -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "this palisade was built without the eBPF sensor: build it with `cargo build --release --features sensor` \
+         (needs clang, llvm, libelf-dev, zlib1g-dev and pkg-config: scripts/install-deps.sh)"
+    )
+}
 
 /// Run the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -23,7 +34,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Posture(a) => posture::run(a),
         Command::Detect(c) => detect::run(c),
         Command::Simulate(c) => detect::simulate(c),
+        #[cfg(feature = "sensor")]
         Command::Sensor(c) => sensor::run(c),
+        #[cfg(not(feature = "sensor"))]
+        Command::Sensor(_) => no_sensor(),
         Command::Admission(c) => admission::run(c),
     }
 }
