@@ -34,8 +34,8 @@ fn main() {
         )),
     }
 
-    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set")))
-        .join("sensor.skel.rs");
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set"))).join("sensor.skel.rs");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let include = manifest.join("src/bpf");
     let mut include_arg = std::ffi::OsString::from("-I");

@@ -30,7 +30,10 @@ fn corpus_reviews() -> Vec<Vec<u8>> {
     let mut workloads = Vec::new();
     let mut pods = Vec::new();
     for o in &loaded.objects {
-        if !matches!(o.kind.as_str(), "Pod" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob") {
+        if !matches!(
+            o.kind.as_str(),
+            "Pod" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob"
+        ) {
             continue;
         }
         let ns = if o.namespace.is_empty() { "default".to_string() } else { o.namespace.clone() };
@@ -104,7 +107,11 @@ fn client_config(ca_pem: &[u8]) -> Arc<rustls::ClientConfig> {
 fn call(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, body: &[u8], buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(
-        format!("POST /validate HTTP/1.1\r\nHost: {SNI}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+        format!(
+            "POST /validate HTTP/1.1\r\nHost: {SNI}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
     );
     buf.extend_from_slice(body);
     s.write_all(buf).unwrap_or_else(|e| panic!("write: {e}"));
@@ -251,8 +258,9 @@ fn main() {
                 false,
             )
             .unwrap_or_else(|e| panic!("{e}"));
-            let server = palisade_https::Server::bind("127.0.0.1:0", Some(server_tls), Default::default(), "bench", handler)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let server =
+                palisade_https::Server::bind("127.0.0.1:0", Some(server_tls), Default::default(), "bench", handler)
+                    .unwrap_or_else(|e| panic!("{e}"));
             let t = Target { addr: server.local_addr(), tls: client_config(tls.ca_pem.as_bytes()), pid: None };
             println!("in-process server (set PALISADE_BENCH_ADDR/CA/PID to measure an external one)");
             _server = Some(server);

@@ -136,9 +136,7 @@ pub fn render(o: &ManifestOptions, tls: Option<&TlsMaterial>) -> Vec<Value> {
             "metadata": {"name": secret, "namespace": ns, "labels": labels},
             "stringData": {"tls.crt": t.cert_pem, "tls.key": t.key_pem, "ca.crt": t.ca_pem}}));
     }
-    let probe = |path: &str, period: u32| {
-        json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"}, "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
-    };
+    let probe = |path: &str, period: u32| json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"}, "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3});
     out.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
@@ -266,8 +264,9 @@ mod tests {
         assert_eq!(wh["timeoutSeconds"], 5);
         let excluded = &wh["namespaceSelector"]["matchExpressions"][0];
         assert_eq!(excluded["operator"], "NotIn");
-        assert!(excluded["values"].as_array().is_some_and(|v| v.contains(&json!("palisade-system"))
-            && v.contains(&json!("kube-system"))));
+        assert!(excluded["values"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("palisade-system")) && v.contains(&json!("kube-system"))));
         let ca = base64::engine::general_purpose::STANDARD
             .decode(wh["clientConfig"]["caBundle"].as_str().unwrap_or(""))
             .unwrap_or_default();
@@ -276,7 +275,10 @@ mod tests {
         let strict = render(&opts(true, true), None);
         let wh = find(&strict, "ValidatingWebhookConfiguration");
         assert_eq!(wh["webhooks"][0]["failurePolicy"], "Fail");
-        assert_eq!(wh["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], "palisade-system/palisade-admission-cert");
+        assert_eq!(
+            wh["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            "palisade-system/palisade-admission-cert"
+        );
         assert!(find(&strict, "Certificate").is_object() && find(&strict, "Secret").is_null());
         assert_eq!(find(&objs, "PodDisruptionBudget")["spec"]["minAvailable"], 1);
         assert_eq!(find(&objs, "Deployment")["spec"]["replicas"], 2);

@@ -20,8 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// Latency histogram bucket bounds, in seconds.
-const BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 14] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 #[derive(Debug, Default)]
 struct Metrics {
@@ -110,7 +109,11 @@ impl Service {
                     Response::text(503, "not ready\n")
                 }
             }
-            ("GET", "/metrics") => Response { status: 200, content_type: "text/plain; version=0.0.4", body: self.metrics_text().into_bytes() },
+            ("GET", "/metrics") => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4",
+                body: self.metrics_text().into_bytes(),
+            },
             ("POST", "/validate") => self.review(&req.body),
             (_, "/validate") => Response::message(405, "POST an admission.k8s.io/v1 AdmissionReview"),
             _ => Response::message(404, "not found: the webhook path is /validate"),
@@ -181,7 +184,9 @@ impl Service {
     pub fn metrics_text(&self) -> String {
         let m = &self.metrics;
         let mut s = String::with_capacity(2048);
-        s.push_str("# HELP palisade_admission_requests_total AdmissionReview requests by kind, operation and verdict.\n");
+        s.push_str(
+            "# HELP palisade_admission_requests_total AdmissionReview requests by kind, operation and verdict.\n",
+        );
         s.push_str("# TYPE palisade_admission_requests_total counter\n");
         if let Ok(r) = m.requests.lock() {
             for ((kind, op, verdict), n) in r.iter() {
@@ -202,7 +207,8 @@ impl Service {
                     Action::Warn => "warn",
                     Action::Deny => "deny",
                 };
-                let _ = writeln!(s, "palisade_admission_decisions_total{{policy=\"{}\",action=\"{a}\"}} {n}", esc(policy));
+                let _ =
+                    writeln!(s, "palisade_admission_decisions_total{{policy=\"{}\",action=\"{a}\"}} {n}", esc(policy));
             }
         }
         s.push_str("# HELP palisade_admission_bad_requests_total Bodies that were not AdmissionReviews.\n");
@@ -227,8 +233,16 @@ impl Service {
         let _ = writeln!(s, "palisade_admission_request_duration_seconds_count {count}");
         s.push_str("# HELP palisade_admission_config_reloads_total Configuration reloads by result.\n");
         s.push_str("# TYPE palisade_admission_config_reloads_total counter\n");
-        let _ = writeln!(s, "palisade_admission_config_reloads_total{{result=\"success\"}} {}", m.reload_ok.load(Ordering::Relaxed));
-        let _ = writeln!(s, "palisade_admission_config_reloads_total{{result=\"failure\"}} {}", m.reload_failed.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "palisade_admission_config_reloads_total{{result=\"success\"}} {}",
+            m.reload_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "palisade_admission_config_reloads_total{{result=\"failure\"}} {}",
+            m.reload_failed.load(Ordering::Relaxed)
+        );
         s.push_str("# HELP palisade_admission_config_generation Generation of the configuration in use.\n");
         s.push_str("# TYPE palisade_admission_config_generation gauge\n");
         let _ = writeln!(s, "palisade_admission_config_generation {}", self.generation());
@@ -303,7 +317,10 @@ mod tests {
         assert_eq!(logged.lines().count(), 1, "{logged}");
         assert!(logged.contains("PAL-K8S-001"));
         let m = svc.metrics_text();
-        assert!(m.contains("palisade_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",verdict=\"denied\"} 2"), "{m}");
+        assert!(
+            m.contains("palisade_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",verdict=\"denied\"} 2"),
+            "{m}"
+        );
         assert!(m.contains("palisade_admission_decisions_total{policy=\"pss-baseline\",action=\"deny\"} 2"), "{m}");
         assert!(m.contains("palisade_admission_bad_requests_total 1"));
         assert!(m.contains("palisade_admission_request_duration_seconds_count 2"));

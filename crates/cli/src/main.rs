@@ -37,8 +37,7 @@ fn tune_allocator_for_servers() {
     if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_some() {
         return;
     }
-    let words: Vec<String> =
-        std::env::args().skip(1).filter(|a| !a.starts_with('-')).take(2).collect();
+    let words: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).take(2).collect();
     let server = matches!(
         words.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
         ["admission", "serve"] | ["detect", "serve"] | ["sensor", "run"]

@@ -146,7 +146,12 @@ pub const TECHNIQUES: &[Technique] = &[
     t!("T1070.002", "Indicator Removal: Clear Linux or Mac System Logs", [DE], related),
     t!("T1070.003", "Indicator Removal: Clear Command History", [DE], related),
     t!("T1222", "File and Directory Permissions Modification", [DE], related),
-    t!("T1222.002", "File and Directory Permissions Modification: Linux and Mac File and Directory Permissions Modification", [DE], related),
+    t!(
+        "T1222.002",
+        "File and Directory Permissions Modification: Linux and Mac File and Directory Permissions Modification",
+        [DE],
+        related
+    ),
     t!("T1003", "OS Credential Dumping", [CA], related),
     t!("T1003.008", "OS Credential Dumping: /etc/passwd and /etc/shadow", [CA], related),
     t!("T1552.003", "Unsecured Credentials: Bash History", [CA], related),

@@ -71,8 +71,22 @@ pub const POD_FIELDS: &[&str] = &[
 pub const CONTAINER_FIELDS: &[&str] =
     &["name", "image", "kind", "privileged", "allowPrivilegeEscalation", "capabilities", "runAsUser", "command"];
 /// The top-level fields of `evt` (sensor events).
-pub const EVT_FIELDS: &[&str] =
-    &["type", "time", "node", "cluster", "namespace", "pod", "container", "containerId", "host", "image", "proc", "file", "net", "sys"];
+pub const EVT_FIELDS: &[&str] = &[
+    "type",
+    "time",
+    "node",
+    "cluster",
+    "namespace",
+    "pod",
+    "container",
+    "containerId",
+    "host",
+    "image",
+    "proc",
+    "file",
+    "net",
+    "sys",
+];
 
 /// Builds the CEL environment rules are compiled and run with.
 pub fn env() -> Result<Env, cel::DeclarationError> {
@@ -566,10 +580,7 @@ fn sensor_to_val<'e>(e: &'e SensorEvent, cluster: &'e str) -> Box<dyn Val + 'e> 
         ("parentExe", s(&p.parent_exe)),
         ("parentName", s(p.parent_exe.rsplit('/').next().unwrap_or(""))),
         ("ancestors", Box::new(borrowed_list(p.ancestors.iter().map(String::as_str)))),
-        (
-            "ancestorNames",
-            Box::new(borrowed_list(p.ancestors.iter().map(|a| a.rsplit('/').next().unwrap_or("")))),
-        ),
+        ("ancestorNames", Box::new(borrowed_list(p.ancestors.iter().map(|a| a.rsplit('/').next().unwrap_or(""))))),
         ("uid", int(p.uid)),
         ("euid", int(p.euid)),
         ("gid", int(p.gid)),
@@ -627,7 +638,12 @@ fn sensor_to_val<'e>(e: &'e SensorEvent, cluster: &'e str) -> Box<dyn Val + 'e> 
         ("flags", int(y.flags)),
         ("request", int(y.request)),
         ("targetPid", int(y.target_pid)),
-        ("ids", Box::new(CelList::from(y.ids.iter().map(|i| Box::new(CelInt::from(*i)) as Box<dyn Val + 'e>).collect::<Vec<_>>()))),
+        (
+            "ids",
+            Box::new(CelList::from(
+                y.ids.iter().map(|i| Box::new(CelInt::from(*i)) as Box<dyn Val + 'e>).collect::<Vec<_>>(),
+            )),
+        ),
         ("source", s(&y.source)),
         ("target", s(&y.target)),
         ("fstype", s(&y.fstype)),

@@ -526,7 +526,11 @@ fn sensor_rules() {
         .contains("PAL-SEN-002"));
     assert!(!run(sensor(SensorKind::Process, "/usr/bin/nginx", &["nginx"])).contains("PAL-SEN-002"));
     let mut w = sensor(SensorKind::File, "/bin/sh", &["sh"]);
-    w.file = Some(FileInfo { path: "/host/etc/kubernetes/manifests/x.yaml".into(), op: "write".into(), ..Default::default() });
+    w.file = Some(FileInfo {
+        path: "/host/etc/kubernetes/manifests/x.yaml".into(),
+        op: "write".into(),
+        ..Default::default()
+    });
     assert!(run(w.clone()).contains("PAL-SEN-003"));
     w.file = Some(FileInfo { path: "/tmp/x".into(), op: "write".into(), ..Default::default() });
     assert!(!run(w).contains("PAL-SEN-003"));
@@ -945,7 +949,12 @@ struct SensorCase {
 }
 
 fn sc(id: &'static str, pos: Vec<Ev>, neg: Vec<Ev>) -> SensorCase {
-    SensorCase { id, warm: Vec::new(), pos: pos.into_iter().map(Ev::e).collect(), neg: neg.into_iter().map(Ev::e).collect() }
+    SensorCase {
+        id,
+        warm: Vec::new(),
+        pos: pos.into_iter().map(Ev::e).collect(),
+        neg: neg.into_iter().map(Ev::e).collect(),
+    }
 }
 
 fn sensor_cases() -> Vec<SensorCase> {
@@ -1716,8 +1725,7 @@ fn sensor_rule_catalogue() {
 fn sensor_rule_file_lints_clean() {
     let text = include_str!("../rules/sensor.yaml");
     let diags = validate(text, "sensor.yaml");
-    let bad: Vec<String> =
-        diags.iter().filter(|d| d.level >= DiagLevel::Warning).map(|d| d.to_string()).collect();
+    let bad: Vec<String> = diags.iter().filter(|d| d.level >= DiagLevel::Warning).map(|d| d.to_string()).collect();
     assert!(bad.is_empty(), "{bad:#?}");
 }
 
@@ -1741,7 +1749,8 @@ fn sensor_messages_render_the_event() {
         msg(exec("/tmp/exploit", &["./exploit"]).uid(1000).sys("setresuid").ids(&[0, 0, 0]), "PAL-SEN-047"),
         "/tmp/exploit (./exploit) uid 1000 called setresuid(0,0,0) in prod/api-0 (image ghcr.io/corp/api:1)"
     );
-    assert!(msg(exec("/usr/local/bin/tool", &["tool"]).drift(), "PAL-SEN-048").starts_with("Drifted binary executed: /usr/local/bin/tool"));
+    assert!(msg(exec("/usr/local/bin/tool", &["tool"]).drift(), "PAL-SEN-048")
+        .starts_with("Drifted binary executed: /usr/local/bin/tool"));
 }
 
 #[test]
@@ -1767,7 +1776,11 @@ fn benign_node_activity_raises_no_sensor_alert() {
         // probes and init containers
         exec("/bin/sh", &["sh", "-c", "curl -fsS http://localhost:8080/healthz || exit 1"]).parent(SHIM),
         exec("/usr/bin/curl", &["curl", "-fsS", "http://localhost:8080/healthz"]),
-        exec("/bin/bash", &["bash", "-c", "exec 3<>/dev/tcp/localhost/8080; echo -e 'GET /ready HTTP/1.0\\n' >&3; cat <&3"]).parent(SHIM),
+        exec(
+            "/bin/bash",
+            &["bash", "-c", "exec 3<>/dev/tcp/localhost/8080; echo -e 'GET /ready HTTP/1.0\\n' >&3; cat <&3"],
+        )
+        .parent(SHIM),
         bb("sh", &["sh", "-c", "until nc -z db 5432; do sleep 1; done"]).parent(SHIM),
         bb("nc", &["nc", "-z", "db", "5432"]),
         bb("sleep", &["sleep", "1"]),
@@ -1780,9 +1793,11 @@ fn benign_node_activity_raises_no_sensor_alert() {
         exec("/usr/bin/python3", &["python3", "/app/main.py", "--tmp", "/tmp/work"]).parent(SHIM),
         exec("/usr/bin/python3", &["python3", "/app/main.py"]).connect("169.254.169.254", 80),
         exec("/usr/bin/python3", &["python3", "/app/main.py"]).connect("10.0.4.2", 5432),
-        exec("/opt/java/openjdk/bin/java", &["java", "-jar", "/app.jar"]).rename("/var/log/app/app.log", "/var/log/app/app.1.log"),
+        exec("/opt/java/openjdk/bin/java", &["java", "-jar", "/app.jar"])
+            .rename("/var/log/app/app.log", "/var/log/app/app.1.log"),
         exec("/bin/sh", &["sh", "-c", "/usr/sbin/sendmail -t -i"]).parent("/usr/sbin/php-fpm8.2"),
-        exec("/bin/sh", &["sh", "-c", "/usr/bin/rotatelogs /var/log/apache2/access.%Y %H 86400"]).parent("/usr/sbin/apache2"),
+        exec("/bin/sh", &["sh", "-c", "/usr/bin/rotatelogs /var/log/apache2/access.%Y %H 86400"])
+            .parent("/usr/sbin/apache2"),
         exec("/opt/google/chrome/chrome", &["chrome", "--headless"]).sys("unshare").sflags(0x1000_0000),
         exec("/usr/bin/ssh", &["ssh", "-T", "git@example.com"]).file("write", "/root/.ssh/known_hosts"),
         exec("/usr/bin/ssh", &["ssh", "-T", "git@example.com"]).file("open", "/root/.ssh/id_rsa"),
@@ -1791,13 +1806,22 @@ fn benign_node_activity_raises_no_sensor_alert() {
         exec("/usr/sbin/useradd", &["useradd", "-u", "1001", "app"])
             .ancestry(&["/bin/sh", "/kaniko/executor"])
             .rename("/etc/passwd+", "/etc/passwd"),
-        exec("/bin/chmod", &["chmod", "u+s", "/usr/bin/ping"]).ancestry(&["/bin/sh", "/kaniko/executor"]).chmod("/usr/bin/ping", 0o4755),
+        exec("/bin/chmod", &["chmod", "u+s", "/usr/bin/ping"])
+            .ancestry(&["/bin/sh", "/kaniko/executor"])
+            .chmod("/usr/bin/ping", 0o4755),
         // node agents and the control plane
-        exec("/metrics-server", &["/metrics-server"]).image("registry.k8s.io/metrics-server/metrics-server:v0.7.1").connect("10.0.0.11", 10250),
+        exec("/metrics-server", &["/metrics-server"])
+            .image("registry.k8s.io/metrics-server/metrics-server:v0.7.1")
+            .connect("10.0.0.11", 10250),
         exec("/bin/prometheus", &["prometheus"]).connect("10.0.0.11", 10250),
-        exec("/usr/bin/cilium-agent", &["cilium-agent"]).image("quay.io/cilium/cilium:v1.15.6").sys("setns").sflags(0x4000_0000),
+        exec("/usr/bin/cilium-agent", &["cilium-agent"])
+            .image("quay.io/cilium/cilium:v1.15.6")
+            .sys("setns")
+            .sflags(0x4000_0000),
         exec("/sbin/modprobe", &["modprobe", "ip_vs"]).ancestry(&["/usr/local/bin/kube-proxy"]),
-        exec("/sbin/modprobe", &["modprobe", "ip_vs"]).ancestry(&["/usr/local/bin/kube-proxy"]).module("finit_module", "ip_vs"),
+        exec("/sbin/modprobe", &["modprobe", "ip_vs"])
+            .ancestry(&["/usr/local/bin/kube-proxy"])
+            .module("finit_module", "ip_vs"),
         exec("/bin/aws-ebs-csi-driver", &["aws-ebs-csi-driver", "node"])
             .image("public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.30.0")
             .mount("/dev/nvme1n1", "/var/lib/kubelet/plugins/kubernetes.io/csi/ebs.csi.aws.com/x/globalmount", "ext4"),
@@ -1806,14 +1830,23 @@ fn benign_node_activity_raises_no_sensor_alert() {
         // host housekeeping
         exec("/usr/sbin/sshd", &["sshd: alice [priv]"]).host().file("open", "/etc/shadow"),
         exec("/usr/sbin/cron", &["/usr/sbin/cron", "-f"]).host().file("open", "/etc/crontab"),
-        exec("/usr/sbin/logrotate", &["logrotate", "/etc/logrotate.conf"]).host().rename("/var/log/syslog", "/var/log/syslog.1"),
+        exec("/usr/sbin/logrotate", &["logrotate", "/etc/logrotate.conf"])
+            .host()
+            .rename("/var/log/syslog", "/var/log/syslog.1"),
         exec("/bin/bash", &["-bash"]).host().ancestry(&["/usr/sbin/sshd"]).file("write", "/home/alice/.bash_history"),
         exec("/usr/bin/kubelet", &["kubelet"]).host().file("write", "/var/lib/kubelet/cpu_manager_state"),
         exec("/usr/bin/kubelet", &["kubelet"]).host().file("open", "/var/lib/kubelet/pki/kubelet-client-current.pem"),
-        exec("/usr/lib/systemd/systemd-modules-load", &["systemd-modules-load"]).host().module("finit_module", "br_netfilter"),
-        exec("/sbin/modprobe", &["modprobe", "-q", "--", "fs-overlay"]).host().ppid(2).module("finit_module", "overlay"),
+        exec("/usr/lib/systemd/systemd-modules-load", &["systemd-modules-load"])
+            .host()
+            .module("finit_module", "br_netfilter"),
+        exec("/sbin/modprobe", &["modprobe", "-q", "--", "fs-overlay"])
+            .host()
+            .ppid(2)
+            .module("finit_module", "overlay"),
         exec("/usr/lib/systemd/systemd", &["/sbin/init"]).host().file("write", "/sys/fs/cgroup/systemd/release_agent"),
-        exec("/usr/lib/systemd/systemd-sysctl", &["systemd-sysctl"]).host().file("write", "/proc/sys/kernel/core_pattern"),
+        exec("/usr/lib/systemd/systemd-sysctl", &["systemd-sysctl"])
+            .host()
+            .file("write", "/proc/sys/kernel/core_pattern"),
         exec("/usr/bin/dpkg", &["dpkg", "--unpack", "sudo.deb"]).host().chmod("/usr/bin/sudo", 0o4755),
         exec("/usr/sbin/visudo", &["visudo"]).host().rename("/etc/sudoers.tmp", "/etc/sudoers"),
         exec("/usr/bin/docker", &["docker", "ps"]).host().unix("/var/run/docker.sock"),

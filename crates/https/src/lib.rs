@@ -600,10 +600,15 @@ mod tests {
 
     #[test]
     fn parses_requests_and_rejects_bad_ones() {
-        match parse(b"POST /validate?timeout=10s HTTP/1.1\r\nContent-Length: 2\r\nAuthorization: Bearer t\r\n\r\n{}", 10)
-        {
+        match parse(
+            b"POST /validate?timeout=10s HTTP/1.1\r\nContent-Length: 2\r\nAuthorization: Bearer t\r\n\r\n{}",
+            10,
+        ) {
             Parsed::Request(h, b) => {
-                assert_eq!((h.method.as_str(), h.path.as_str(), h.query.as_str()), ("POST", "/validate", "timeout=10s"));
+                assert_eq!(
+                    (h.method.as_str(), h.path.as_str(), h.query.as_str()),
+                    ("POST", "/validate", "timeout=10s")
+                );
                 assert_eq!(b, b"{}");
                 assert!(!h.close);
             }
@@ -615,7 +620,10 @@ mod tests {
         }
         assert!(matches!(parse(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 10), Parsed::Reject(413, _)));
         assert!(matches!(parse(b"POST / HTTP/1.1\r\n\r\n", 10), Parsed::Reject(411, _)));
-        assert!(matches!(parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nff\r\n", 10), Parsed::Reject(413, _)));
+        assert!(matches!(
+            parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nff\r\n", 10),
+            Parsed::Reject(413, _)
+        ));
         assert!(matches!(parse(b"GARBAGE\r\n\r\n", 10), Parsed::Reject(400, _)));
         assert!(matches!(parse(b"GET / SPDY/3\r\n\r\n", 10), Parsed::Reject(400, _)));
         assert!(matches!(parse(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 10), Parsed::Reject(400, _)));

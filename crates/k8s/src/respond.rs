@@ -43,13 +43,16 @@ pub struct ApiCall {
 
 /// Makes `s` a valid label value (63 characters of `[A-Za-z0-9._-]`, alphanumeric at the ends).
 fn label_value(s: &str) -> String {
-    let v: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).take(63).collect();
+    let v: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).take(63).collect();
     v.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
 }
 
 /// Path segments must be DNS-1123 names; anything else is refused rather than escaped.
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// The calls that carry out `action` on `namespace/pod` because of `rule` (a rule id).

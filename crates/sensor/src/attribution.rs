@@ -47,12 +47,9 @@ pub struct ContainerInfo {
 /// Splits a cgroup leaf name into `(runtime, container id)`; `None` for non-container cgroups.
 pub fn parse_cgroup_leaf(leaf: &str) -> Option<(&'static str, String)> {
     let stem = leaf.strip_suffix(".scope").unwrap_or(leaf);
-    for (prefix, runtime) in [
-        ("cri-containerd-", "containerd"),
-        ("crio-", "crio"),
-        ("docker-", "docker"),
-        ("libpod-", "podman"),
-    ] {
+    for (prefix, runtime) in
+        [("cri-containerd-", "containerd"), ("crio-", "crio"), ("docker-", "docker"), ("libpod-", "podman")]
+    {
         if let Some(id) = stem.strip_prefix(prefix) {
             if id.starts_with("conmon-") || id.is_empty() {
                 return None;
@@ -197,8 +194,10 @@ impl Resolver {
         info.pod = a(&["io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"]);
         info.namespace = a(&["io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"]);
         info.pod_uid = a(&["io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"]);
-        info.name = a(&["io.kubernetes.cri.container-name", "io.kubernetes.container.name", "io.podman.annotations.name"]);
-        info.image = a(&["io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName", "org.opencontainers.image.ref.name"]);
+        info.name =
+            a(&["io.kubernetes.cri.container-name", "io.kubernetes.container.name", "io.podman.annotations.name"]);
+        info.image =
+            a(&["io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName", "org.opencontainers.image.ref.name"]);
         if info.name.is_empty() {
             info.name = id.chars().take(12).collect();
         }
@@ -244,7 +243,8 @@ mod tests {
         std::fs::create_dir_all(root.join(bundle.trim_start_matches('/'))).ok();
         std::fs::write(
             state.join("state.json"),
-            serde_json::to_vec(&serde_json::json!({"id": ID, "config": {"labels": [format!("bundle={bundle}")]}})).unwrap_or_default(),
+            serde_json::to_vec(&serde_json::json!({"id": ID, "config": {"labels": [format!("bundle={bundle}")]}}))
+                .unwrap_or_default(),
         )
         .ok();
         std::fs::write(

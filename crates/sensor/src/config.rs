@@ -164,10 +164,7 @@ impl SensorConfig {
             r.encode()?;
         }
         if self.ringbuf_bytes > 1 << 30 {
-            return Err(Error::Config(format!(
-                "ringbuf_bytes {} is over the 1 GiB limit",
-                self.ringbuf_bytes
-            )));
+            return Err(Error::Config(format!("ringbuf_bytes {} is over the 1 GiB limit", self.ringbuf_bytes)));
         }
         if self.channel_capacity == 0 {
             return Err(Error::Config("channel_capacity must be at least 1".into()));
@@ -212,10 +209,7 @@ mod tests {
         assert!(e[11..].iter().all(|&b| b == 0));
         assert!(PathRule::prefix("", false).encode().is_err());
         assert!(PathRule::prefix(&"x".repeat(65), false).encode().is_err());
-        let c = SensorConfig {
-            path_rules: vec![PathRule::prefix("/a", false); 65],
-            ..SensorConfig::default()
-        };
+        let c = SensorConfig { path_rules: vec![PathRule::prefix("/a", false); 65], ..SensorConfig::default() };
         assert!(c.validate().is_err());
     }
 

@@ -418,13 +418,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
                 10 => (Some(IpAddr::V6(Ipv6Addr::from(raw))), port, String::new()),
                 _ => (None, 0, unix_path(sun)),
             };
-            Body::Connect {
-                family,
-                sock_type: (sock_type >= 0).then_some(sock_type),
-                addr,
-                port,
-                unix_path: unix,
-            }
+            Body::Connect { family, sock_type: (sock_type >= 0).then_some(sock_type), addr, port, unix_path: unix }
         }
         K_SETID => {
             let r = Rd { b: body, kind: "setid" };
@@ -441,12 +435,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         }
         K_CAPSET => {
             let r = Rd { b: body, kind: "capset" };
-            Body::Capset {
-                target: r.i32(4)?,
-                effective: r.u64(8)?,
-                permitted: r.u64(16)?,
-                inheritable: r.u64(24)?,
-            }
+            Body::Capset { target: r.i32(4)?, effective: r.u64(8)?, permitted: r.u64(16)?, inheritable: r.u64(24)? }
         }
         K_PTRACE => {
             let r = Rd { b: body, kind: "ptrace" };
@@ -459,12 +448,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent, DecodeError> {
         }
         K_MOUNT => {
             let r = Rd { b: body, kind: "mount" };
-            Body::Mount {
-                flags: r.u64(0)?,
-                source: r.str(8, 256)?,
-                target: r.str(264, 256)?,
-                fstype: r.str(520, 64)?,
-            }
+            Body::Mount { flags: r.u64(0)?, source: r.str(8, 256)?, target: r.str(264, 256)?, fstype: r.str(520, 64)? }
         }
         K_UNSHARE => {
             let r = Rd { b: body, kind: "unshare" };
@@ -618,10 +602,7 @@ mod tests {
         put(&mut body, 4, &(-1i32).to_ne_bytes());
         put(&mut body, 33, b"abstract");
         b.extend_from_slice(&body);
-        let Body::Connect { unix_path, sock_type, addr, .. } = decode(&b).expect("decode").body
-        else {
-            unreachable!()
-        };
+        let Body::Connect { unix_path, sock_type, addr, .. } = decode(&b).expect("decode").body else { unreachable!() };
         assert_eq!(unix_path, "@abstract");
         assert_eq!(sock_type, None);
         assert_eq!(addr, None);

@@ -44,66 +44,66 @@ pub fn render(o: &SensorManifestOptions) -> Vec<Value> {
             "kubernetes.io/metadata.name": ns, "pod-security.kubernetes.io/enforce": "privileged"}}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns, "labels": labels}}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name, "labels": labels},
-            "rules": [
-                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch", "delete"]},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create"]}
-            ]}),
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch", "delete"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create"]}
+        ]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name, "labels": labels},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("{name}-config"), "namespace": ns, "labels": labels},
             "data": {"node.yaml": o.node_config}}),
         json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": ns, "labels": labels},
-            "spec": {
-                "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": name,
-                        "hostPID": true,
-                        "priorityClassName": "system-node-critical",
-                        "tolerations": [{"operator": "Exists"}],
-                        "terminationGracePeriodSeconds": 10,
-                        "containers": [{
-                            "name": "sensor",
-                            "image": o.image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "args": ["sensor", "run", "--config", "/etc/palisade/node.yaml",
-                                     "--metrics-listen", "0.0.0.0:9464",
-                                     "--health-file", "/var/run/palisade/health.json"],
-                            "env": [
-                                {"name": "PALISADE_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                                {"name": "PALISADE_CLUSTER_NAME", "value": o.cluster},
-                            ],
-                            "ports": [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}],
-                            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 30, "failureThreshold": 3},
-                            // Defender's collector runs within 360m CPU / 296 MiB; the sensor idles
-                            // under 1 % of a core and 64 MB (bench/sensor.sh)
-                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                            "securityContext": {"privileged": true, "readOnlyRootFilesystem": true},
-                            "volumeMounts": [
-                                mount("config", "/etc/palisade", true),
-                                mount("state", "/var/run/palisade", false),
-                                mount("btf", "/sys/kernel/btf", true),
-                                mount("tracefs", "/sys/kernel/tracing", false),
-                                mount("cgroup", "/sys/fs/cgroup", true),
-                                mount("run", "/run", true),
-                                mount("containers", "/var/lib/containers", true),
-                            ],
-                        }],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": format!("{name}-config")}},
-                            {"name": "state", "emptyDir": {}},
-                            host("btf", "/sys/kernel/btf"),
-                            host("tracefs", "/sys/kernel/tracing"),
-                            host("cgroup", "/sys/fs/cgroup"),
-                            host("run", "/run"),
-                            host("containers", "/var/lib/containers"),
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": name,
+                    "hostPID": true,
+                    "priorityClassName": "system-node-critical",
+                    "tolerations": [{"operator": "Exists"}],
+                    "terminationGracePeriodSeconds": 10,
+                    "containers": [{
+                        "name": "sensor",
+                        "image": o.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "args": ["sensor", "run", "--config", "/etc/palisade/node.yaml",
+                                 "--metrics-listen", "0.0.0.0:9464",
+                                 "--health-file", "/var/run/palisade/health.json"],
+                        "env": [
+                            {"name": "PALISADE_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                            {"name": "PALISADE_CLUSTER_NAME", "value": o.cluster},
                         ],
-                    }
+                        "ports": [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}],
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 30, "failureThreshold": 3},
+                        // Defender's collector runs within 360m CPU / 296 MiB; the sensor idles
+                        // under 1 % of a core and 64 MB (bench/sensor.sh)
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                        "securityContext": {"privileged": true, "readOnlyRootFilesystem": true},
+                        "volumeMounts": [
+                            mount("config", "/etc/palisade", true),
+                            mount("state", "/var/run/palisade", false),
+                            mount("btf", "/sys/kernel/btf", true),
+                            mount("tracefs", "/sys/kernel/tracing", false),
+                            mount("cgroup", "/sys/fs/cgroup", true),
+                            mount("run", "/run", true),
+                            mount("containers", "/var/lib/containers", true),
+                        ],
+                    }],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": format!("{name}-config")}},
+                        {"name": "state", "emptyDir": {}},
+                        host("btf", "/sys/kernel/btf"),
+                        host("tracefs", "/sys/kernel/tracing"),
+                        host("cgroup", "/sys/fs/cgroup"),
+                        host("run", "/run"),
+                        host("containers", "/var/lib/containers"),
+                    ],
                 }
-            }}),
+            }
+        }}),
     ]
 }
 
@@ -126,7 +126,9 @@ mod tests {
         let c = &spec["containers"][0];
         assert_eq!(c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
-        assert!(c["volumeMounts"].as_array().is_some_and(|m| m.iter().any(|v| v["mountPath"] == "/sys/kernel/btf" && v["readOnly"] == true)));
+        assert!(c["volumeMounts"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|v| v["mountPath"] == "/sys/kernel/btf" && v["readOnly"] == true)));
         let role = objs.iter().find(|o| o["kind"] == "ClusterRole").cloned().unwrap_or_default();
         let verbs: Vec<&str> = role["rules"]
             .as_array()

@@ -8,9 +8,7 @@
 use crate::attribution::{ContainerInfo, Resolver};
 use crate::event::{Body, ProcSnapshot, RawEvent};
 use crate::TimeOffset;
-use palisade_detect::event::{
-    Entity, FileInfo, NetworkInfo, ProcessInfo, SensorEvent, SensorKind, SyscallInfo,
-};
+use palisade_detect::event::{Entity, FileInfo, NetworkInfo, ProcessInfo, SensorEvent, SensorKind, SyscallInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -88,7 +86,13 @@ pub struct DriftDecision {
 
 impl DriftPolicy {
     /// Decides on an exec of `exe` in `c` (labels: the pod's, when known).
-    pub fn decide(&self, cluster: &str, c: &ContainerInfo, labels: &BTreeMap<String, String>, exe: &str) -> DriftDecision {
+    pub fn decide(
+        &self,
+        cluster: &str,
+        c: &ContainerInfo,
+        labels: &BTreeMap<String, String>,
+        exe: &str,
+    ) -> DriftDecision {
         for r in &self.rules {
             let scoped = any_glob(&r.clusters, cluster)
                 && any_glob(&r.namespaces, &c.namespace)
@@ -316,7 +320,9 @@ impl Node {
         let labels: BTreeMap<String, String> = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v.pointer("/annotations/io.kubernetes.cri-o.Labels").and_then(|l| l.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.pointer("/annotations/io.kubernetes.cri-o.Labels").and_then(|l| l.as_str()).map(str::to_string)
+            })
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
         if self.labels.len() > 4096 {
@@ -396,11 +402,21 @@ impl Node {
                 SensorKind::File
             }
             Body::Rename { from, to } => {
-                file = Some(FileInfo { path: from.clone(), op: "rename".into(), new_path: to.clone(), ..FileInfo::default() });
+                file = Some(FileInfo {
+                    path: from.clone(),
+                    op: "rename".into(),
+                    new_path: to.clone(),
+                    ..FileInfo::default()
+                });
                 SensorKind::File
             }
             Body::Chmod { path, mode } => {
-                file = Some(FileInfo { path: path.clone(), op: "chmod".into(), mode: i64::from(*mode), ..FileInfo::default() });
+                file = Some(FileInfo {
+                    path: path.clone(),
+                    op: "chmod".into(),
+                    mode: i64::from(*mode),
+                    ..FileInfo::default()
+                });
                 SensorKind::File
             }
             Body::Connect { family, sock_type, addr, port, unix_path } => {
@@ -429,7 +445,8 @@ impl Node {
             }
             Body::SetId { syscall: name, ids } => {
                 let n = if name.starts_with("setres") || name.starts_with("setre") { ids.len() } else { 1 };
-                syscall = Some(SyscallInfo { name: (*name).into(), ids: ids[..n.min(3)].to_vec(), ..SyscallInfo::default() });
+                syscall =
+                    Some(SyscallInfo { name: (*name).into(), ids: ids[..n.min(3)].to_vec(), ..SyscallInfo::default() });
                 SensorKind::Syscall
             }
             Body::Capset { target, effective, .. } => {
@@ -597,11 +614,22 @@ mod tests {
         let h = n.convert(&exec(task(40, 1, "session-1.scope", HOST_NS), "/tmp/tool", true));
         assert!(h.container.is_none() && h.drift.is_none() && h.event.entity.container_id.is_empty());
         // later events of a process carry its exe and args; exit forgets it
-        let open = RawEvent { time_ns_boot: 2_000, task: task(30, 20, &leaf, 99), body: Body::Open { path: "/etc/shadow".into(), flags: 0 } };
+        let open = RawEvent {
+            time_ns_boot: 2_000,
+            task: task(30, 20, &leaf, 99),
+            body: Body::Open { path: "/etc/shadow".into(), flags: 0 },
+        };
         let o = n.convert(&open);
-        assert_eq!((o.event.process.exe.as_str(), o.event.file.map(|f| f.op)), ("/tmp/xmrig", Some("open".to_string())));
+        assert_eq!(
+            (o.event.process.exe.as_str(), o.event.file.map(|f| f.op)),
+            ("/tmp/xmrig", Some("open".to_string()))
+        );
         let before = n.known_processes();
-        n.convert(&RawEvent { time_ns_boot: 3_000, task: task(30, 20, &leaf, 99), body: Body::Exit { code: 0, signal: 0 } });
+        n.convert(&RawEvent {
+            time_ns_boot: 3_000,
+            task: task(30, 20, &leaf, 99),
+            body: Body::Exit { code: 0, signal: 0 },
+        });
         assert_eq!(n.known_processes(), before - 1);
     }
 
@@ -611,7 +639,11 @@ mod tests {
             "drift:\n  default: block\n  rules:\n    - {name: ci, namespaces: ['ci-*'], action: allow}\n    - {name: shop, namespaces: [shop], images: ['ghcr.io/acme/*'], podLabels: {app: 'web*'}, action: detect}\nresponses:\n  - {rules: ['PAL-SEN-002'], action: kill}\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let c = |ns: &str, image: &str| ContainerInfo { namespace: ns.into(), image: image.into(), ..ContainerInfo::default() };
+        let c = |ns: &str, image: &str| ContainerInfo {
+            namespace: ns.into(),
+            image: image.into(),
+            ..ContainerInfo::default()
+        };
         let web: BTreeMap<String, String> = [("app".to_string(), "web-1".to_string())].into();
         assert_eq!(p.drift.decide("", &c("ci-7", "x"), &web, "/tmp/a").action, DriftAction::Allow);
         assert_eq!(p.drift.decide("", &c("shop", "ghcr.io/acme/api:1"), &web, "/tmp/a").rule, "shop");
@@ -630,7 +662,12 @@ mod tests {
         let mut n = Node::new(cfg, Resolver::new(dir.path(), 1), crate::time_offset(), &[]);
         assert!(n.prevention_for(&c("ci-1", "x")).is_none(), "allow rule: no prevention");
         // labels from the API server (containerd records none) scope podLabels rules
-        let shop = ContainerInfo { namespace: "shop".into(), pod: "web-1".into(), image: "ghcr.io/acme/api:1".into(), ..ContainerInfo::default() };
+        let shop = ContainerInfo {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            image: "ghcr.io/acme/api:1".into(),
+            ..ContainerInfo::default()
+        };
         assert_eq!(n.prevention_for(&shop).is_some(), true, "no labels: default (block)");
         n.set_api_pod_labels([(("shop".to_string(), "web-1".to_string()), web.clone())].into());
         assert!(n.prevention_for(&shop).is_none(), "labelled app=web-1: the detect rule matches");
@@ -638,8 +675,10 @@ mod tests {
         assert!(allow("/opt/plugins/a") && !allow("/tmp/x"));
         assert_eq!(p.responses_for("PAL-SEN-002"), vec![ResponseAction::Kill]);
         assert!(p.responses_for("PAL-SEN-001").is_empty());
-        let q = NodeConfig::from_yaml("responses:\n  - {rules: ['PAL-SEN-00*'], action: kill}\n  - {rules: ['PAL-SEN-006'], action: isolate}\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let q = NodeConfig::from_yaml(
+            "responses:\n  - {rules: ['PAL-SEN-00*'], action: kill}\n  - {rules: ['PAL-SEN-006'], action: isolate}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(q.responses_for("PAL-SEN-006"), vec![ResponseAction::Kill, ResponseAction::Isolate]);
         assert!(NodeConfig::from_yaml("drift: {rules: [{action: allow}]}").is_err());
         assert!(NodeConfig::from_yaml("bogus: 1").is_err());

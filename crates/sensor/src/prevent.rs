@@ -296,8 +296,7 @@ impl ExecGuard {
             pid,
             why: "the kernel gives no classic mount id to look up in mountinfo".into(),
         })?;
-        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-            .map_err(perr("reading mountinfo"))?;
+        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).map_err(perr("reading mountinfo"))?;
         let m = find_mount(&mountinfo, mnt_id).ok_or_else(|| PreventError::NoUpperDir {
             pid,
             why: format!("mount id {mnt_id} not found in /proc/{pid}/mountinfo"),
@@ -457,9 +456,7 @@ fn open_upperdir(upperdir: &str) -> Option<(PathBuf, File)> {
 /// The path `/proc/self/fd/<n>` shows for `fd`.
 fn fd_path(fd: &impl AsRawFd) -> io::Result<String> {
     let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-    p.into_os_string()
-        .into_string()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "path is not UTF-8"))
+    p.into_os_string().into_string().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "path is not UTF-8"))
 }
 
 /// What mountinfo says about one mount.
@@ -487,10 +484,7 @@ fn find_mount(mountinfo: &str, id: u64) -> Option<MountLine> {
         let fstype = unescape(r.next()?);
         let _source = r.next()?;
         let opts = r.next().unwrap_or("");
-        let upperdir = opts
-            .split(',')
-            .find_map(|o| o.strip_prefix("upperdir="))
-            .map(unescape);
+        let upperdir = opts.split(',').find_map(|o| o.strip_prefix("upperdir=")).map(unescape);
         Some(MountLine { root, mount_point, fstype, upperdir })
     })
 }
@@ -714,8 +708,8 @@ fn classify(entry: &Protected, path: &str) -> Result<(String, Origin), String> {
     if deleted {
         return Ok((inside, Origin::Upper));
     }
-    let upper = PathBuf::from(format!("/proc/self/fd/{}", entry.upper_fd.as_raw_fd()))
-        .join(inside.trim_start_matches('/'));
+    let upper =
+        PathBuf::from(format!("/proc/self/fd/{}", entry.upper_fd.as_raw_fd())).join(inside.trim_start_matches('/'));
     match std::fs::symlink_metadata(&upper) {
         // A whiteout (char device 0/0) means the path was removed after exec opened it:
         // unprovable, treated as upper.
@@ -771,10 +765,13 @@ mod tests {
         buf.extend(rec(24, v, 24, libc::FAN_OPEN_EXEC_PERM | (1 << 40), 8, 43));
         let (ev, err) = parse_events(&buf);
         assert_eq!(err, None);
-        assert_eq!(ev, vec![
-            EventMeta { mask: libc::FAN_OPEN_EXEC_PERM, fd: 7, pid: 42 },
-            EventMeta { mask: libc::FAN_OPEN_EXEC_PERM | (1 << 40), fd: 8, pid: 43 },
-        ]);
+        assert_eq!(
+            ev,
+            vec![
+                EventMeta { mask: libc::FAN_OPEN_EXEC_PERM, fd: 7, pid: 42 },
+                EventMeta { mask: libc::FAN_OPEN_EXEC_PERM | (1 << 40), fd: 8, pid: 43 },
+            ]
+        );
         // info records after the metadata are skipped by event_len
         let mut buf = rec(32, v, 24, 1, 3, 4);
         buf.extend([0u8; 8]);

@@ -11,9 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{
-    Iter, Link, MapCore, MapFlags, MapHandle, OpenObject, PrintLevel, RingBufferBuilder,
-};
+use libbpf_rs::{Iter, Link, MapCore, MapFlags, MapHandle, OpenObject, PrintLevel, RingBufferBuilder};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
@@ -139,7 +137,9 @@ fn ensure_tracefs() {
     }
     match sys::mount_tracefs(TRACEFS) {
         Ok(()) => info!("mounted tracefs at {TRACEFS}"),
-        Err(e) => warn!("tracefs is not mounted at {TRACEFS} and mounting it failed: {e}; tp/ programs will fail to attach"),
+        Err(e) => {
+            warn!("tracefs is not mounted at {TRACEFS} and mounting it failed: {e}; tp/ programs will fail to attach")
+        }
     }
 }
 
@@ -167,10 +167,7 @@ fn libbpf_print(level: PrintLevel, msg: String) {
 }
 
 fn take_libbpf_log() -> String {
-    LIBBPF_LOG
-        .lock()
-        .map(|mut l| l.drain(..).collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default()
+    LIBBPF_LOG.lock().map(|mut l| l.drain(..).collect::<Vec<_>>().join("\n")).unwrap_or_default()
 }
 
 impl Sensor {
@@ -235,16 +232,7 @@ impl Sensor {
             ringbuf_bytes,
             "sensor started"
         );
-        Ok(Sensor {
-            rx,
-            stats,
-            stop,
-            thread: Some(thread),
-            startup,
-            ringbuf_bytes,
-            started_at,
-            time_offset,
-        })
+        Ok(Sensor { rx, stats, stop, thread: Some(thread), startup, ringbuf_bytes, started_at, time_offset })
     }
 
     /// The event stream. Bounded: when the consumer falls behind, events are dropped and
@@ -371,8 +359,7 @@ fn run(
             },
             None => [0u8; RULE_ENTRY_LEN],
         };
-        if let Err(e) = skel.maps.path_rules.update(&(i as u32).to_ne_bytes(), &entry, MapFlags::ANY)
-        {
+        if let Err(e) = skel.maps.path_rules.update(&(i as u32).to_ne_bytes(), &entry, MapFlags::ANY) {
             let _ = ready.send(Err(Error::Map { map: "path_rules", source: e }));
             return;
         }
@@ -544,9 +531,7 @@ fn proc_one(pid: u32) -> Option<ProcSnapshot> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let exe = std::fs::read_link(base.join("exe"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let exe = std::fs::read_link(base.join("exe")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     let mntns = std::fs::read_link(base.join("ns/mnt"))
         .ok()
         .and_then(|p| {
@@ -555,16 +540,7 @@ fn proc_one(pid: u32) -> Option<ProcSnapshot> {
         })
         .unwrap_or(0);
     let cgroup = std::fs::read_to_string(base.join("cgroup")).unwrap_or_default();
-    Some(ProcSnapshot {
-        pid,
-        ppid,
-        uid,
-        comm,
-        exe,
-        cgroup_id: 0,
-        cgroup_name: cgroup_leaf_from_proc(&cgroup),
-        mntns,
-    })
+    Some(ProcSnapshot { pid, ppid, uid, comm, exe, cgroup_id: 0, cgroup_name: cgroup_leaf_from_proc(&cgroup), mntns })
 }
 
 /// The leaf cgroup name from /proc/PID/cgroup, chosen like the kernel side: v1 `pids`, then
@@ -573,8 +549,7 @@ pub(crate) fn cgroup_leaf_from_proc(text: &str) -> String {
     let mut by: [Option<&str>; 3] = [None; 3];
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
         let slot = if ctrls.split(',').any(|c| c == "pids") {
@@ -590,12 +565,7 @@ pub(crate) fn cgroup_leaf_from_proc(text: &str) -> String {
             by[slot] = Some(path);
         }
     }
-    by.iter()
-        .flatten()
-        .next()
-        .and_then(|p| p.rsplit('/').find(|s| !s.is_empty()))
-        .unwrap_or_default()
-        .to_owned()
+    by.iter().flatten().next().and_then(|p| p.rsplit('/').find(|s| !s.is_empty())).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

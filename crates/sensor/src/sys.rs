@@ -30,9 +30,7 @@ pub(crate) fn mount_tracefs(target: &str) -> io::Result<()> {
     let fstype = CString::new("tracefs")?;
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; data is
     // NULL, which mount(2) accepts.
-    let rc = unsafe {
-        libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
-    };
+    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc == 0 {
         Ok(())
     } else {
@@ -69,17 +67,10 @@ pub(crate) fn fanotify_init(flags: u32, event_f_flags: u32) -> io::Result<OwnedF
 
 /// `fanotify_mark(2)` on the object `target` refers to (pathname NULL, so `target` itself is
 /// the object; with `FAN_MARK_MOUNT` its mount).
-pub(crate) fn fanotify_mark(
-    group: BorrowedFd<'_>,
-    flags: u32,
-    mask: u64,
-    target: BorrowedFd<'_>,
-) -> io::Result<()> {
+pub(crate) fn fanotify_mark(group: BorrowedFd<'_>, flags: u32, mask: u64, target: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: both descriptors are valid for the call (borrowed); a NULL pathname is
     // documented to mean "the object `dirfd` refers to".
-    let rc = unsafe {
-        libc::fanotify_mark(group.as_raw_fd(), flags, mask, target.as_raw_fd(), std::ptr::null())
-    };
+    let rc = unsafe { libc::fanotify_mark(group.as_raw_fd(), flags, mask, target.as_raw_fd(), std::ptr::null()) };
     if rc == 0 {
         Ok(())
     } else {
@@ -138,9 +129,7 @@ fn statx_raw(fd: BorrowedFd<'_>, mask: u32) -> io::Result<libc::statx> {
     let empty = c"";
     // SAFETY: `empty` is a valid NUL-terminated string and `st` a valid, writable statx, both
     // outliving the call; AT_EMPTY_PATH makes `fd` itself the object.
-    let rc = unsafe {
-        libc::statx(fd.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH, mask, &mut st)
-    };
+    let rc = unsafe { libc::statx(fd.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH, mask, &mut st) };
     if rc == 0 {
         Ok(st)
     } else {

@@ -154,10 +154,7 @@ fn upper_layer_exec_is_denied_lower_allowed_allow_list_honoured() {
     assert!(out.contains(DENIED) && !out.contains("applet not found"), "the dropped binary ran: {out}");
     assert!(out.contains("lower=0"), "the image binary did not run: {out}");
     let denials = guard.take_denials();
-    assert!(
-        denials.iter().any(|d| d.container_id == "c1" && d.path == "/tmp/dropped" && d.pid > 0),
-        "{denials:?}"
-    );
+    assert!(denials.iter().any(|d| d.container_id == "c1" && d.path == "/tmp/dropped" && d.pid > 0), "{denials:?}");
     assert!(guard.take_denials().is_empty(), "drained");
     let s = guard.stats();
     assert!(s.denied >= 1 && s.allowed >= 2, "{s:?}");
@@ -176,11 +173,15 @@ fn upper_layer_exec_is_denied_lower_allowed_allow_list_honoured() {
     // the sleeper still runs the original image busybox (its executable was opened before
     // the copy-up), so its root is still the overlay
     assert!(guard.protect("c2", ov.pid(), allow).unwrap());
-    let out = ov.sh("/tmp/dropped; echo dropped=$?; /bin/busybox cp /tmp/dropped /tmp/other; /tmp/other; echo other=$?");
+    let out =
+        ov.sh("/tmp/dropped; echo dropped=$?; /bin/busybox cp /tmp/dropped /tmp/other; /tmp/other; echo other=$?");
     eprintln!("allow-listed: {out}");
     assert!(out.contains(RAN) && out.contains("other=126"), "{out}");
     let denials = guard.take_denials();
-    assert_eq!(denials.iter().map(|d| (d.container_id.as_str(), d.path.as_str())).collect::<Vec<_>>(), [("c2", "/tmp/other")]);
+    assert_eq!(
+        denials.iter().map(|d| (d.container_id.as_str(), d.path.as_str())).collect::<Vec<_>>(),
+        [("c2", "/tmp/other")]
+    );
 }
 
 #[test]
@@ -289,7 +290,10 @@ impl RuncContainer {
             .status()
             .unwrap();
         if !st.success() {
-            eprintln!("SKIPPED: runc cannot run a container here: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            eprintln!(
+                "SKIPPED: runc cannot run a container here: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             return None;
         }
         c.pid = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();

@@ -102,9 +102,7 @@ fn exec_open_connect_unshare() {
     assert_eq!(x.parent_comm, thread_comm());
     // Exit of that child.
     let child = ev.task.pid;
-    let ev = wait_for(&s, "exit of /bin/true", |ev| {
-        ev.task.pid == child && matches!(ev.body, Body::Exit { .. })
-    });
+    let ev = wait_for(&s, "exit of /bin/true", |ev| ev.task.pid == child && matches!(ev.body, Body::Exit { .. }));
     assert_eq!(ev.body, Body::Exit { code: 0, signal: 0 });
 
     // Sensitive open (a prefix rule): a child reads /etc/shadow (our own opens are ignored).
@@ -119,11 +117,8 @@ fn exec_open_connect_unshare() {
     // Outbound TCP connection, from a child (curl-free: bash's /dev/tcp).
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
-    let out = Command::new("/bin/bash")
-        .arg("-c")
-        .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port}"))
-        .status()
-        .expect("bash");
+    let out =
+        Command::new("/bin/bash").arg("-c").arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port}")).status().expect("bash");
     assert!(out.success());
     let _ = l.accept();
     let ev = wait_for(&s, "connect to the listener", |ev| {
@@ -142,17 +137,13 @@ fn exec_open_connect_unshare() {
     let _ul = std::os::unix::net::UnixListener::bind(&sock).expect("unix bind");
     let st = Command::new("/usr/bin/python3")
         .arg("-c")
-        .arg(format!(
-            "import socket; s=socket.socket(socket.AF_UNIX); s.connect({:?})",
-            sock.to_string_lossy()
-        ))
+        .arg(format!("import socket; s=socket.socket(socket.AF_UNIX); s.connect({:?})", sock.to_string_lossy()))
         .status();
     if let Ok(st) = st {
         assert!(st.success());
         let sp = sock.to_string_lossy().into_owned();
         wait_for(&s, "unix connect", |ev| {
-            ev.task.ppid == me()
-                && matches!(&ev.body, Body::Connect { family: 1, unix_path, .. } if *unix_path == sp)
+            ev.task.ppid == me() && matches!(&ev.body, Body::Connect { family: 1, unix_path, .. } if *unix_path == sp)
         });
     } else {
         eprintln!("python3 missing: unix connect not checked");
@@ -162,9 +153,7 @@ fn exec_open_connect_unshare() {
     // unshare.
     let st = Command::new("unshare").args(["-U", "true"]).status().expect("unshare");
     assert!(st.success());
-    let ev = wait_for(&s, "unshare", |ev| {
-        ev.task.ppid == me() && matches!(ev.body, Body::Unshare { .. })
-    });
+    let ev = wait_for(&s, "unshare", |ev| ev.task.ppid == me() && matches!(ev.body, Body::Unshare { .. }));
     let Body::Unshare { flags } = ev.body else { unreachable!() };
     assert_ne!(flags & 0x1000_0000, 0, "CLONE_NEWUSER");
 
@@ -173,8 +162,7 @@ fn exec_open_connect_unshare() {
     if let Ok(st) = st {
         assert!(st.success());
         wait_for(&s, "setreuid/setresuid", |ev| {
-            ev.task.ppid == me()
-                && matches!(&ev.body, Body::SetId { ids, .. } if ids.contains(&65534))
+            ev.task.ppid == me() && matches!(&ev.body, Body::SetId { ids, .. } if ids.contains(&65534))
         });
     }
 
@@ -190,10 +178,7 @@ fn exec_open_connect_unshare() {
 fn suffix_rule_and_write_only() {
     let _g = lock();
     let cfg = SensorConfig {
-        path_rules: vec![
-            PathRule::suffix(".palisade-secret", false),
-            PathRule::suffix(".palisade-wo", true),
-        ],
+        path_rules: vec![PathRule::suffix(".palisade-secret", false), PathRule::suffix(".palisade-wo", true)],
         snapshot: false,
         ..SensorConfig::default()
     };
@@ -207,11 +192,7 @@ fn suffix_rule_and_write_only() {
     let st = Command::new("/bin/cat").arg(&secret).arg(&wo).output().expect("cat");
     assert!(st.status.success());
     // Then write the write-only one from a child.
-    let st = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("echo 2 > '{}'", wo.display()))
-        .status()
-        .expect("sh");
+    let st = Command::new("/bin/sh").arg("-c").arg(format!("echo 2 > '{}'", wo.display())).status().expect("sh");
     assert!(st.success());
     let secret_s = secret.to_string_lossy().into_owned();
     let wo_s = wo.to_string_lossy().into_owned();
@@ -255,12 +236,9 @@ fn suffix_rule_and_write_only() {
     assert!(st.success());
     let (from_s, to_s) = (f.to_string_lossy().into_owned(), renamed.to_string_lossy().into_owned());
     wait_for(&s, "rename", |ev| {
-        ev.task.ppid == me()
-            && matches!(&ev.body, Body::Rename { from, to } if *from == from_s && *to == to_s)
+        ev.task.ppid == me() && matches!(&ev.body, Body::Rename { from, to } if *from == from_s && *to == to_s)
     });
-    wait_for(&s, "unlink", |ev| {
-        ev.task.ppid == me() && matches!(&ev.body, Body::Unlink { path } if *path == to_s)
-    });
+    wait_for(&s, "unlink", |ev| ev.task.ppid == me() && matches!(&ev.body, Body::Unlink { path } if *path == to_s));
     let _ = std::fs::remove_dir_all(&dir);
     s.stop();
 }
@@ -277,23 +255,14 @@ fn overlay_upper_layer_exec_is_drift() {
     let Some(s) = start(&cfg) else { return };
 
     let base = tempdir("ovl");
-    let (lower, upper, work, merged) =
-        (base.join("lower"), base.join("upper"), base.join("work"), base.join("merged"));
+    let (lower, upper, work, merged) = (base.join("lower"), base.join("upper"), base.join("work"), base.join("merged"));
     for d in [&lower.join("bin"), &upper, &work, &merged] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     std::fs::copy(busybox, lower.join("bin/busybox")).expect("copy busybox");
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    let st = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &opts])
-        .arg(&merged)
-        .status()
-        .expect("mount");
+    let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    let st =
+        Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&merged).status().expect("mount");
     assert!(st.success(), "mount -t overlay failed");
     let cleanup = Unmount(merged.clone(), base.clone());
 
@@ -312,23 +281,22 @@ fn overlay_upper_layer_exec_is_drift() {
 
     let lower_s = lower_exe.to_string_lossy().into_owned();
     let upper_s = upper_exe.to_string_lossy().into_owned();
-    let ev = wait_for(&s, "exec of the lower-layer busybox", |ev| {
-        our_child_exec(ev, "/merged/bin/busybox").is_some()
-    });
+    let ev = wait_for(&s, "exec of the lower-layer busybox", |ev| our_child_exec(ev, "/merged/bin/busybox").is_some());
     let Body::Exec(x) = &ev.body else { unreachable!() };
     assert_eq!(x.exe, lower_s);
     assert!(!x.upper_layer, "lower-layer exec flagged as upper: {x:?}");
-    let ev = wait_for(&s, "exec of the upper-layer copy", |ev| {
-        our_child_exec(ev, "/merged/bin/busybox-dropped").is_some()
-    });
+    let ev =
+        wait_for(&s, "exec of the upper-layer copy", |ev| our_child_exec(ev, "/merged/bin/busybox-dropped").is_some());
     let Body::Exec(x) = &ev.body else { unreachable!() };
     assert_eq!(x.exe, upper_s);
     assert!(x.upper_layer, "upper-layer exec not flagged: {x:?}");
     if chroot_ok {
         // chroot execs /bin/busybox-dropped itself (the child of our chroot process).
-        let ev = wait_for(&s, "exec inside the chroot", |ev| {
-            matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox-dropped" && x.filename == "/bin/busybox-dropped")
-        });
+        let ev = wait_for(
+            &s,
+            "exec inside the chroot",
+            |ev| matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox-dropped" && x.filename == "/bin/busybox-dropped"),
+        );
         let Body::Exec(x) = &ev.body else { unreachable!() };
         assert!(x.upper_layer);
         assert_eq!(x.cwd, "/");
@@ -354,23 +322,14 @@ fn runc_container_drift() {
     let Some(s) = start(&cfg) else { return };
 
     let base = tempdir("runc");
-    let (lower, upper, work, merged) =
-        (base.join("lower"), base.join("upper"), base.join("work"), base.join("rootfs"));
+    let (lower, upper, work, merged) = (base.join("lower"), base.join("upper"), base.join("work"), base.join("rootfs"));
     for d in [&lower.join("bin"), &lower.join("tmp"), &upper, &work, &merged] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     std::fs::copy(busybox, lower.join("bin/busybox")).expect("copy busybox");
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    let st = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &opts])
-        .arg(&merged)
-        .status()
-        .expect("mount");
+    let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    let st =
+        Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&merged).status().expect("mount");
     assert!(st.success(), "mount -t overlay failed");
     let _cleanup = Unmount(merged.clone(), base.clone());
 
@@ -412,8 +371,7 @@ fn runc_container_drift() {
     assert_ne!(ev.task.mntns, ns_inode("mnt"), "container mount namespace");
     assert_ne!(ev.task.pidns, ns_inode("pid"), "container pid namespace");
     let ev = wait_for(&s, "exec of the dropped binary in the container", |ev| {
-        ev.task.cgroup_name == id
-            && matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox-drift")
+        ev.task.cgroup_name == id && matches!(&ev.body, Body::Exec(x) if x.exe == "/bin/busybox-drift")
     });
     let Body::Exec(x) = &ev.body else { unreachable!() };
     assert!(x.upper_layer, "drift not flagged: {x:?}");
@@ -455,13 +413,10 @@ fn fileless_memfd_exec() {
     let st = Command::new("/usr/bin/python3").arg("-c").arg(script).status().expect("python3");
     assert!(st.success());
     let ev = wait_for(&s, "memfd_create", |ev| {
-        ev.task.ppid == me()
-            && matches!(&ev.body, Body::MemfdCreate { name, .. } if name == "palisade-test")
+        ev.task.ppid == me() && matches!(&ev.body, Body::MemfdCreate { name, .. } if name == "palisade-test")
     });
     let py = ev.task.pid;
-    let ev = wait_for(&s, "exec of the memfd", |ev| {
-        ev.task.pid == py && matches!(ev.body, Body::Exec(_))
-    });
+    let ev = wait_for(&s, "exec of the memfd", |ev| ev.task.pid == py && matches!(ev.body, Body::Exec(_)));
     let Body::Exec(x) = &ev.body else { unreachable!() };
     assert!(x.fileless, "memfd exec not flagged fileless: {x:?}");
     assert_eq!(x.args, vec!["memfd-true", "x"]);
@@ -574,12 +529,7 @@ fn not_root_is_a_clear_error() {
 #[test]
 fn small_buffers_count_drops() {
     let _g = lock();
-    let cfg = SensorConfig {
-        ringbuf_bytes: 5000,
-        channel_capacity: 1,
-        snapshot: false,
-        ..SensorConfig::default()
-    };
+    let cfg = SensorConfig { ringbuf_bytes: 5000, channel_capacity: 1, snapshot: false, ..SensorConfig::default() };
     let Some(s) = start(&cfg) else { return };
     let h = s.health();
     assert_eq!(h.ringbuf_bytes, 8192, "rounded up to a power of two");
@@ -608,10 +558,7 @@ fn small_buffers_count_drops() {
 fn ns_inode(ns: &str) -> u32 {
     let l = std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("ns link");
     let l = l.to_string_lossy().into_owned();
-    l.split('[')
-        .nth(1)
-        .and_then(|s| s.trim_end_matches(']').parse().ok())
-        .expect("ns inode")
+    l.split('[').nth(1).and_then(|s| s.trim_end_matches(']').parse().ok()).expect("ns inode")
 }
 
 fn thread_comm() -> String {

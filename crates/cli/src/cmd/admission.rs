@@ -3,12 +3,12 @@
 use crate::args::{AdmissionCommand, AdmissionManifestsArgs, AdmissionServeArgs};
 use anyhow::Context as _;
 use palisade_admission::{load_rego, Action, Config, Engine, Preset};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::fmt::Write as _;
-use std::process::ExitCode;
 
 pub fn run(c: AdmissionCommand) -> anyhow::Result<ExitCode> {
     match c {
@@ -98,7 +98,11 @@ fn tls_material(a: &AdmissionServeArgs) -> anyhow::Result<palisade_https::TlsCon
     Ok(palisade_https::TlsConfig {
         cert_pem: std::fs::read(&a.tls_cert).with_context(|| a.tls_cert.display().to_string())?,
         key_pem: std::fs::read(&a.tls_key).with_context(|| a.tls_key.display().to_string())?,
-        client_ca_pem: a.client_ca.as_ref().map(|p| std::fs::read(p).with_context(|| p.display().to_string())).transpose()?,
+        client_ca_pem: a
+            .client_ca
+            .as_ref()
+            .map(|p| std::fs::read(p).with_context(|| p.display().to_string()))
+            .transpose()?,
     })
 }
 

@@ -252,7 +252,9 @@ impl Runner {
                                     self.guarded.remove(&cont.id);
                                 }
                             }
-                            Err(e) => tracing::warn!(container = %cont.id, error = %e, "drift prevention not possible; drift is still killed"),
+                            Err(e) => {
+                                tracing::warn!(container = %cont.id, error = %e, "drift prevention not possible; drift is still killed")
+                            }
                         }
                     }
                 }
@@ -420,23 +422,39 @@ fn metrics_text(h: &Value) -> String {
     let n = |k: &str| h.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let mut s = String::new();
     let mut m = |name: &str, kind: &str, help: &str, v: f64| {
-        s.push_str(&format!("# HELP palisade_sensor_{name} {help}\n# TYPE palisade_sensor_{name} {kind}\npalisade_sensor_{name} {v}\n"));
+        s.push_str(&format!(
+            "# HELP palisade_sensor_{name} {help}\n# TYPE palisade_sensor_{name} {kind}\npalisade_sensor_{name} {v}\n"
+        ));
     };
-    m("up", "gauge", "1 when healthy, 0.5 degraded, 0 unhealthy.", match h["status"].as_str() {
-        Some("healthy") => 1.0,
-        Some("degraded") => 0.5,
-        _ => 0.0,
-    });
+    m(
+        "up",
+        "gauge",
+        "1 when healthy, 0.5 degraded, 0 unhealthy.",
+        match h["status"].as_str() {
+            Some("healthy") => 1.0,
+            Some("degraded") => 0.5,
+            _ => 0.0,
+        },
+    );
     m("programs_attached", "gauge", "BPF programs attached.", n("programs_attached"));
-    m("attach_failures", "gauge", "BPF programs that failed to attach.", h["attach_failures"].as_array().map_or(0, Vec::len) as f64);
+    m(
+        "attach_failures",
+        "gauge",
+        "BPF programs that failed to attach.",
+        h["attach_failures"].as_array().map_or(0, Vec::len) as f64,
+    );
     m("events_total", "counter", "Events written by the kernel side.", n("events"));
     m("dropped_kernel_total", "counter", "Events lost because the ring buffer was full.", n("dropped_kernel"));
     m("dropped_user_total", "counter", "Events lost because the consumer was behind.", n("dropped_user"));
     m("ringbuf_used_bytes", "gauge", "Ring-buffer bytes not yet consumed.", n("ringbuf_used_bytes"));
     m("alerts_total", "counter", "Alerts raised.", n("alerts"));
     m("kills_total", "counter", "Processes killed by responses.", n("kills"));
-    m("event_to_detection_p99_seconds", "gauge", "p99 of kernel-event-to-rule-match latency (last 10,000 matches).",
-        h["event_to_detection_ms"]["p99"].as_f64().unwrap_or(0.0) / 1000.0);
+    m(
+        "event_to_detection_p99_seconds",
+        "gauge",
+        "p99 of kernel-event-to-rule-match latency (last 10,000 matches).",
+        h["event_to_detection_ms"]["p99"].as_f64().unwrap_or(0.0) / 1000.0,
+    );
     m("resident_memory_bytes", "gauge", "Resident memory.", n("rss_bytes"));
     m("cpu_seconds_total", "counter", "CPU time used.", n("cpu_seconds"));
     s
@@ -454,7 +472,8 @@ fn node_config(a: &SensorRunArgs) -> anyhow::Result<NodeConfig> {
         cfg.node = n.clone();
     }
     if cfg.node.is_empty() {
-        cfg.node = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+        cfg.node =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
     }
     if cfg.cluster.is_empty() {
         cfg.cluster = a.detect.cluster.clone();
@@ -481,7 +500,8 @@ pub fn run(c: SensorCommand) -> anyhow::Result<ExitCode> {
             };
             NodeConfig::from_yaml(&node_config).map_err(|e| anyhow::anyhow!("node configuration: {e}"))?;
             let objs = render(&SensorManifestOptions { namespace, image, cluster, node_config });
-            let text = palisade_admission::manifests::to_yaml(&objs).replace("palisade admission manifests", "palisade sensor manifests");
+            let text = palisade_admission::manifests::to_yaml(&objs)
+                .replace("palisade admission manifests", "palisade sensor manifests");
             match &output {
                 Some(p) => std::fs::write(p, text).with_context(|| p.display().to_string())?,
                 None => print!("{text}"),
@@ -502,9 +522,10 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
         ..SensorConfig::default()
     };
     let started = Instant::now();
-    let wants_api = node_cfg.responses.iter().any(|r| {
-        matches!(r.action, ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod)
-    });
+    let wants_api = node_cfg
+        .responses
+        .iter()
+        .any(|r| matches!(r.action, ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod));
     let mut runner = Runner::start(&cfg, node_cfg, &rs, det)?;
     // API access: --kubeconfig, or the service account in a pod
     let conn = match &a.kubeconfig {
@@ -542,7 +563,8 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
                     _ => palisade_https::Response::message(404, "not found: /healthz, /health, /metrics"),
                 }
             });
-            let srv = palisade_https::Server::bind(addr, None, palisade_https::Limits::default(), "sensor-metrics", handler)?;
+            let srv =
+                palisade_https::Server::bind(addr, None, palisade_https::Limits::default(), "sensor-metrics", handler)?;
             eprintln!("sensor health on http://{}/health", srv.local_addr());
             Some(srv)
         }

@@ -41,7 +41,14 @@ struct Step {
 }
 
 fn steps(rev_port: u16, http_port: u16, block_drift: bool) -> Vec<Step> {
-    let s = |name, script: &str, expect| Step { name, script: script.to_string(), tty: false, stdin: false, expect, killed: false };
+    let s = |name, script: &str, expect| Step {
+        name,
+        script: script.to_string(),
+        tty: false,
+        stdin: false,
+        expect,
+        killed: false,
+    };
     let mut v = vec![
         Step { name: "shell fed commands on stdin", script: "id\n".into(), tty: false, stdin: true, expect: &["PAL-SEN-001"], killed: false },
         Step { name: "interactive shell on a terminal", script: "id".into(), tty: true, stdin: false, expect: &["PAL-SEN-005"], killed: false },
@@ -141,7 +148,16 @@ fn build_container(keep: bool) -> anyhow::Result<Container> {
     let _ = std::fs::remove_dir_all(&base);
     let (lower, upper, work, merged) = (base.join("lower"), base.join("upper"), base.join("work"), base.join("rootfs"));
     for d in [
-        "bin", "tmp", "etc/cron.d", "root", "usr/sbin", "proc", "sys", "dev", "mnt", "var/log",
+        "bin",
+        "tmp",
+        "etc/cron.d",
+        "root",
+        "usr/sbin",
+        "proc",
+        "sys",
+        "dev",
+        "mnt",
+        "var/log",
         "var/run/secrets/kubernetes.io/serviceaccount",
     ] {
         std::fs::create_dir_all(lower.join(d))?;
@@ -152,8 +168,8 @@ fn build_container(keep: bool) -> anyhow::Result<Container> {
     std::fs::copy(busybox, lower.join("bin/busybox"))?;
     std::fs::copy(busybox, lower.join("usr/sbin/nginx"))?;
     for applet in [
-        "sh", "cat", "cp", "chmod", "nc", "wget", "mkdir", "rm", "sleep", "id", "find", "unshare", "insmod", "true", "ls",
-        "nsenter", "mount", "timeout",
+        "sh", "cat", "cp", "chmod", "nc", "wget", "mkdir", "rm", "sleep", "id", "find", "unshare", "insmod", "true",
+        "ls", "nsenter", "mount", "timeout",
     ] {
         std::os::unix::fs::symlink("busybox", lower.join("bin").join(applet))?;
     }
@@ -203,11 +219,7 @@ fn build_container(keep: bool) -> anyhow::Result<Container> {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err_path)?)
         .status()?;
-    anyhow::ensure!(
-        status.success(),
-        "runc run: {}",
-        std::fs::read_to_string(&err_path).unwrap_or_default().trim()
-    );
+    anyhow::ensure!(status.success(), "runc run: {}", std::fs::read_to_string(&err_path).unwrap_or_default().trim());
     Ok(c)
 }
 
@@ -233,7 +245,10 @@ fn listeners(stop: Arc<AtomicBool>) -> anyhow::Result<(u16, u16)> {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf);
-                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n", payload.len());
+                let head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    payload.len()
+                );
                 let _ = s.write_all(head.as_bytes());
                 let _ = s.write_all(&payload);
             }
@@ -255,7 +270,14 @@ fn run_step_inner(c: &Container, step: &Step) -> Option<i32> {
     let mut cmd = if step.tty {
         // a real pseudo-terminal for runc exec -t (python's pty module is on every Debian host)
         let mut cmd = Command::new("python3");
-        cmd.args(["-c", "import pty,sys; pty.spawn(sys.argv[1:])"]).arg(&c.runc).args(["exec", "-t", &c.id, "/bin/sh", "-c", &step.script]);
+        cmd.args(["-c", "import pty,sys; pty.spawn(sys.argv[1:])"]).arg(&c.runc).args([
+            "exec",
+            "-t",
+            &c.id,
+            "/bin/sh",
+            "-c",
+            &step.script,
+        ]);
         cmd
     } else if step.stdin {
         let mut cmd = Command::new(&c.runc);
@@ -300,13 +322,19 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     palisade_sensor::check_support().context("simulate node needs root and BPF")?;
     let rs = palisade_detect::rules::RuleSet::builtin().map_err(|e| anyhow::anyhow!("built-in rules: {e:?}"))?;
-    let det = palisade_detect::pipeline::Detector::new(&rs, Default::default()).map_err(|e| anyhow::anyhow!("rules: {e:?}"))?;
+    let det = palisade_detect::pipeline::Detector::new(&rs, Default::default())
+        .map_err(|e| anyhow::anyhow!("rules: {e:?}"))?;
     let mut node_cfg = NodeConfig { cluster: "simulation".into(), node: "sim-node".into(), ..NodeConfig::default() };
     if block_drift {
         // block only the drifter; the other dropped binaries must run to raise their detections
         node_cfg.drift.rules.push(palisade_sensor::node::DriftRule {
             name: "simulation-block".into(),
-            allowed_processes: vec!["/tmp/payload".into(), "/tmp/xmrig".into(), "/tmp/nmap".into(), "/tmp/kubectl".into()],
+            allowed_processes: vec![
+                "/tmp/payload".into(),
+                "/tmp/xmrig".into(),
+                "/tmp/nmap".into(),
+                "/tmp/kubectl".into(),
+            ],
             action: palisade_sensor::node::DriftAction::Block,
             ..Default::default()
         });
@@ -324,7 +352,8 @@ pub fn run(
         runner.enable_cluster_responses(palisade_k8s::live::Client::new(conn)?);
     }
     if let Ok(p) = std::env::var("PALISADE_SIM_EVENTS") {
-        runner.event_log = Some(Box::new(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| p.clone())?)));
+        runner.event_log =
+            Some(Box::new(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| p.clone())?)));
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (rev_port, http_port) = listeners(stop.clone())?;
@@ -378,7 +407,8 @@ pub fn run(
     let mut lines = Vec::new();
     let expect_line = |lines: &mut Vec<String>, id: &str, step: &str, ok_step: bool| {
         let status = if found.contains_key(id) { "fired" } else { "MISSING" };
-        let name = rs.rules().iter().find(|r| r.id == id).map(|r| r.name.clone()).unwrap_or_else(|| "(no such rule)".into());
+        let name =
+            rs.rules().iter().find(|r| r.id == id).map(|r| r.name.clone()).unwrap_or_else(|| "(no such rule)".into());
         let note = if ok_step { "" } else { " (step did not complete)" };
         lines.push(format!("{id:<12} {status:<8} {name}  [{step}]{note}"));
         status == "MISSING"
@@ -400,7 +430,13 @@ pub fn run(
             lines.push(format!(
                 "{:<12} {:<8} {} by the drift policy  [{}] (exit {code:?} after {took:.1?})",
                 "drift-block",
-                if !ok { "MISSING" } else if prevent_drift { "denied" } else { "killed" },
+                if !ok {
+                    "MISSING"
+                } else if prevent_drift {
+                    "denied"
+                } else {
+                    "killed"
+                },
                 if prevent_drift { "exec denied before it ran" } else { "process killed" },
                 s.name
             ));
@@ -409,7 +445,11 @@ pub fn run(
     if expect_line(&mut lines, EXPECT_DRIFT, "any exec of a file written after start", true) {
         missing += 1;
     }
-    println!("palisade simulate node: {} actions in container {} ({NAMESPACE}/{POD}, {IMAGE})", steps.len(), container.id);
+    println!(
+        "palisade simulate node: {} actions in container {} ({NAMESPACE}/{POD}, {IMAGE})",
+        steps.len(),
+        container.id
+    );
     for l in &lines {
         println!("{l}");
     }

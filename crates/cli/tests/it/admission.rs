@@ -256,19 +256,26 @@ fn webhook_over_https_allows_warns_denies_scopes_and_exempts() {
     assert_eq!(r["response"]["uid"], uid);
     assert_eq!(r["response"]["allowed"], false);
     let msg = r["response"]["status"]["message"].as_str().unwrap_or("");
-    assert!(msg.contains("PAL-K8S-001") && msg.contains("/spec/containers/0/securityContext/privileged") && msg.contains("Fix:"), "{msg}");
+    assert!(
+        msg.contains("PAL-K8S-001")
+            && msg.contains("/spec/containers/0/securityContext/privileged")
+            && msg.contains("Fix:"),
+        "{msg}"
+    );
     assert_eq!(r["response"]["status"]["code"], 403);
     assert_eq!(r["response"]["auditAnnotations"]["palisade.dev/verdict"], "denied");
 
     // allowed: a hardened pod outside team namespaces; audit annotations still there
-    let (_, resp) = c.call("POST", "/validate", &review(v1, "CREATE", "shop", "alice", pod("shop", "ok", false, true), false));
+    let (_, resp) =
+        c.call("POST", "/validate", &review(v1, "CREATE", "shop", "alice", pod("shop", "ok", false, true), false));
     let r = answer(&resp);
     assert_eq!(r["response"]["allowed"], true);
     assert!(r["response"].get("warnings").is_none());
     assert_eq!(r["response"]["auditAnnotations"]["palisade.dev/verdict"], "allowed");
 
     // warned: restricted applies in team-* namespaces only, and kubectl gets warnings
-    let (_, resp) = c.call("POST", "/validate", &review(v1, "CREATE", "team-a", "alice", pod("team-a", "w", false, false), false));
+    let (_, resp) =
+        c.call("POST", "/validate", &review(v1, "CREATE", "team-a", "alice", pod("team-a", "w", false, false), false));
     let r = answer(&resp);
     assert_eq!(r["response"]["allowed"], true);
     let warnings = r["response"]["warnings"].as_array().cloned().unwrap_or_default();
@@ -283,7 +290,8 @@ fn webhook_over_https_allows_warns_denies_scopes_and_exempts() {
     let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "shop"},
         "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"metadata": {"labels": {"app": "d"}},
         "spec": {"containers": [{"name": "c", "image": "nginx:1.25", "securityContext": {"privileged": true}}]}}}});
-    let (_, resp) = c.call("POST", "/validate", &review("admission.k8s.io/v1beta1", "UPDATE", "shop", "alice", dep, false));
+    let (_, resp) =
+        c.call("POST", "/validate", &review("admission.k8s.io/v1beta1", "UPDATE", "shop", "alice", dep, false));
     let r = answer(&resp);
     assert_eq!(r["apiVersion"], "admission.k8s.io/v1beta1");
     assert_eq!(r["response"]["allowed"], false);
@@ -302,18 +310,29 @@ fn webhook_over_https_allows_warns_denies_scopes_and_exempts() {
     assert!(r["response"]["warnings"][0].as_str().unwrap_or("").contains("PAL-K8S-201"), "{r}");
 
     // exemptions: namespace and user; DELETE is never blocked
-    let (_, resp) = c.call("POST", "/validate", &review(v1, "CREATE", "kube-system", "alice", pod("kube-system", "k", true, false), false));
+    let (_, resp) = c.call(
+        "POST",
+        "/validate",
+        &review(v1, "CREATE", "kube-system", "alice", pod("kube-system", "k", true, false), false),
+    );
     assert_eq!(answer(&resp)["response"]["auditAnnotations"]["palisade.dev/verdict"], "exempt");
-    let (_, resp) = c.call("POST", "/validate", &review(v1, "CREATE", "shop", "system:serviceaccount:ci:deployer", pod("shop", "ci", true, false), false));
+    let (_, resp) = c.call(
+        "POST",
+        "/validate",
+        &review(v1, "CREATE", "shop", "system:serviceaccount:ci:deployer", pod("shop", "ci", true, false), false),
+    );
     assert_eq!(answer(&resp)["response"]["allowed"], true);
-    let mut del: Value = serde_json::from_slice(&review(v1, "DELETE", "shop", "alice", pod("shop", "web", true, false), false)).unwrap_or_default();
+    let mut del: Value =
+        serde_json::from_slice(&review(v1, "DELETE", "shop", "alice", pod("shop", "web", true, false), false))
+            .unwrap_or_default();
     del["request"]["oldObject"] = del["request"]["object"].take();
     let (_, resp) = c.call("POST", "/validate", &serde_json::to_vec(&del).unwrap_or_default());
     assert_eq!(answer(&resp)["response"]["allowed"], true);
 
     // dryRun: decided the same, marked, and not written to the decision log
     let before = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap_or_default().lines().count();
-    let (_, resp) = c.call("POST", "/validate", &review(v1, "CREATE", "shop", "alice", pod("shop", "dry", true, false), true));
+    let (_, resp) =
+        c.call("POST", "/validate", &review(v1, "CREATE", "shop", "alice", pod("shop", "dry", true, false), true));
     let r = answer(&resp);
     assert_eq!(r["response"]["allowed"], false);
     assert_eq!(r["response"]["auditAnnotations"]["palisade.dev/dry-run"], "true");
@@ -332,7 +351,10 @@ fn webhook_over_https_allows_warns_denies_scopes_and_exempts() {
     let (status, body) = c.call("GET", "/metrics", b"");
     let metrics = String::from_utf8_lossy(&body);
     assert_eq!(status, 200);
-    assert!(metrics.contains("palisade_admission_decisions_total{policy=\"no-privileged\",action=\"deny\"}"), "{metrics}");
+    assert!(
+        metrics.contains("palisade_admission_decisions_total{policy=\"no-privileged\",action=\"deny\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("palisade_admission_request_duration_seconds_bucket{le=\"0.001\"}"));
 }
 
@@ -378,7 +400,11 @@ fn webhook_reloads_config_without_dropping_connections() {
     let metrics = String::from_utf8_lossy(&c.call("GET", "/metrics", b"").1).to_string();
     assert!(metrics.contains("palisade_admission_config_reloads_total{result=\"failure\"} 1"), "{metrics}");
     // a good edit takes effect on the same keep-alive connection
-    std::fs::write(dir.path().join("config.yaml"), "policies:\n  - name: p\n    checks: [PAL-K8S-001]\n    action: deny\n").ok();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "policies:\n  - name: p\n    checks: [PAL-K8S-001]\n    action: deny\n",
+    )
+    .ok();
     let until = Instant::now() + Duration::from_secs(5);
     let mut allowed = true;
     while allowed && Instant::now() < until {
@@ -430,7 +456,11 @@ fn webhook_requires_the_apiserver_client_certificate_when_configured() {
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, pk)
         .unwrap_or_else(|e| panic!("{e}"));
-    let authed = Webhook { child: Command::new("true").spawn().unwrap_or_else(|e| panic!("{e}")), addr: w.addr, tls: Arc::new(tls) };
+    let authed = Webhook {
+        child: Command::new("true").spawn().unwrap_or_else(|e| panic!("{e}")),
+        addr: w.addr,
+        tls: Arc::new(tls),
+    };
     let mut c = Conn::open(&authed);
     let body = review("admission.k8s.io/v1", "CREATE", "shop", "alice", pod("shop", "web", true, false), false);
     let (status, resp) = c.call("POST", "/validate", &body);

@@ -170,7 +170,11 @@ fn simulate_node_prevents_drift_and_isolates_the_pod_through_the_api_server() {
             s.push((r.method.clone(), r.path.clone(), body.clone()));
         }
         if r.bearer() != Some("sensor-token") {
-            return palisade_https::Response::json(401, br#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#.to_vec());
+            return palisade_https::Response::json(
+                401,
+                br#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#
+                    .to_vec(),
+            );
         }
         palisade_https::Response::json(201, serde_json::to_vec(&body).unwrap_or_default())
     });
@@ -194,9 +198,16 @@ fn simulate_node_prevents_drift_and_isolates_the_pod_through_the_api_server() {
     // fanotify stopped the dropped binary before it ran (execve failed: exit 126)
     assert!(text.contains("drift-block  denied"), "{text}");
     let log = seen.lock().map(|s| s.clone()).unwrap_or_default();
-    let np = log.iter().find(|(m, p, _)| m == "POST" && p == "/apis/networking.k8s.io/v1/namespaces/palisade-sim/networkpolicies");
-    assert!(np.is_some_and(|(_, _, b)| b["spec"]["policyTypes"] == serde_json::json!(["Ingress", "Egress"])), "{log:?}");
-    let patch = log.iter().find(|(m, p, _)| m == "PATCH" && p == "/api/v1/namespaces/palisade-sim/pods/payments-api-5d8c7b9f4-x2x7k");
+    let np = log
+        .iter()
+        .find(|(m, p, _)| m == "POST" && p == "/apis/networking.k8s.io/v1/namespaces/palisade-sim/networkpolicies");
+    assert!(
+        np.is_some_and(|(_, _, b)| b["spec"]["policyTypes"] == serde_json::json!(["Ingress", "Egress"])),
+        "{log:?}"
+    );
+    let patch = log
+        .iter()
+        .find(|(m, p, _)| m == "PATCH" && p == "/api/v1/namespaces/palisade-sim/pods/payments-api-5d8c7b9f4-x2x7k");
     assert!(
         patch.is_some_and(|(_, _, b)| b["metadata"]["labels"]["palisade.dev/quarantine"] == "true"
             && b["metadata"]["labels"]["palisade.dev/alert"] == "PAL-SEN-006"),
