@@ -156,14 +156,15 @@ impl Service {
                 }
             }
         }
-        let secs = started.elapsed().as_secs_f64();
+        let took = started.elapsed();
+        let secs = took.as_secs_f64();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
                 m.buckets[i].fetch_add(1, Ordering::Relaxed);
             }
         }
         m.latency_count.fetch_add(1, Ordering::Relaxed);
-        m.latency_sum_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        m.latency_sum_ns.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn log_decision(&self, req: &Request, d: &Decision) {

@@ -49,7 +49,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum SensorCommand {
     /// Run the sensor (as root): events from the kernel, detections, drift, responses.
-    Run(SensorRunArgs),
+    Run(Box<SensorRunArgs>),
     /// Check that this node can run the sensor: load the programs, report what attaches, stop.
     Check,
     /// Write the Kubernetes manifests that run the sensor on every node (DaemonSet, RBAC for

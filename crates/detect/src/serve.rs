@@ -10,7 +10,7 @@ use palisade_https::{Handler, Limits, Request, Response, Server};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use palisade_https::TlsConfig;
@@ -93,15 +93,9 @@ impl WebhookServer {
             None => None,
         };
         let (tx, rx) = mpsc::sync_channel::<Batch>(16);
-        let tx = Mutex::new(tx);
         let tokens = cfg.bearer_tokens.clone();
-        let handler: Handler = Arc::new(move |req: &Request| {
-            let tx = match tx.lock() {
-                Ok(t) => t.clone(),
-                Err(p) => p.into_inner().clone(),
-            };
-            route(req, &tokens, &tx)
-        });
+        // SyncSender is Sync: connection threads send through one shared sender
+        let handler: Handler = Arc::new(move |req: &Request| route(req, &tokens, &tx));
         let limits = Limits {
             max_body_bytes: cfg.max_body_bytes,
             max_connections: cfg.max_connections,

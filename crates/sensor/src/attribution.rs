@@ -42,6 +42,8 @@ pub struct ContainerInfo {
     pub pod_uid: String,
     /// Bundle directory (the OCI runtime bundle), when found.
     pub bundle: String,
+    /// Pod labels the runtime recorded (CRI-O's `io.kubernetes.cri-o.Labels`); empty otherwise.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Splits a cgroup leaf name into `(runtime, container id)`; `None` for non-container cgroups.
@@ -82,14 +84,28 @@ pub struct Resolver {
     root: PathBuf,
     host_mntns: u32,
     cache: HashMap<String, Option<ContainerInfo>>,
+    /// Leaf names that named no runc container when last looked up (host cgroups such as
+    /// `session-1.scope`): not looked up again for [`MISS_TTL`], so host events do not stat
+    /// the state directories each time.
+    misses: HashMap<String, std::time::Instant>,
     max_cache: usize,
 }
+
+/// How long a leaf name that named no container is believed (a runc container's state file can
+/// appear just after its first process starts).
+const MISS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Resolver {
     /// A resolver reading state under `root` (`/` on a node; a test directory in tests), with
     /// the host's mount namespace inode (`/proc/1/ns/mnt`).
     pub fn new(root: &Path, host_mntns: u32) -> Resolver {
-        Resolver { root: root.to_path_buf(), host_mntns, cache: HashMap::new(), max_cache: 4096 }
+        Resolver {
+            root: root.to_path_buf(),
+            host_mntns,
+            cache: HashMap::new(),
+            misses: HashMap::new(),
+            max_cache: 4096,
+        }
     }
 
     /// The host's mount namespace inode, read from `/proc/1/ns/mnt` (0 if unreadable).
@@ -112,8 +128,18 @@ impl Resolver {
         }
         let found = match parse_cgroup_leaf(cgroup_leaf) {
             Some((runtime, id)) => Some(self.lookup(runtime, &id)),
+            None if self.misses.get(cgroup_leaf).is_some_and(|t| t.elapsed() < MISS_TTL) => None,
             // plain runc: the leaf is whatever cgroupsPath said; the state directory tells
-            None => self.runc_state(cgroup_leaf).map(|_| self.lookup("runc", cgroup_leaf)),
+            None => {
+                let hit = self.runc_state(cgroup_leaf).map(|_| self.lookup("runc", cgroup_leaf));
+                if hit.is_none() {
+                    if self.misses.len() >= self.max_cache {
+                        self.misses.clear();
+                    }
+                    self.misses.insert(cgroup_leaf.to_string(), std::time::Instant::now());
+                }
+                hit
+            }
         };
         let found = found.or_else(|| {
             (self.host_mntns != 0 && mntns != 0 && mntns != self.host_mntns).then(|| ContainerInfo {
@@ -140,6 +166,7 @@ impl Resolver {
     /// Forgets a container (its cgroup went away).
     pub fn forget(&mut self, cgroup_leaf: &str) {
         self.cache.remove(cgroup_leaf);
+        self.misses.remove(cgroup_leaf);
     }
 
     fn runc_state(&self, id: &str) -> Option<(PathBuf, Value)> {
@@ -198,6 +225,7 @@ impl Resolver {
             a(&["io.kubernetes.cri.container-name", "io.kubernetes.container.name", "io.podman.annotations.name"]);
         info.image =
             a(&["io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName", "org.opencontainers.image.ref.name"]);
+        info.labels = serde_json::from_str(&a(&["io.kubernetes.cri-o.Labels"])).unwrap_or_default();
         if info.name.is_empty() {
             info.name = id.chars().take(12).collect();
         }
@@ -251,7 +279,8 @@ mod tests {
             root.join(bundle.trim_start_matches('/')).join("config.json"),
             serde_json::to_vec(&serde_json::json!({"annotations": {
                 "io.kubernetes.cri.container-name": "api", "io.kubernetes.cri.sandbox-name": "api-7d4b9",
-                "io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.image-name": "ghcr.io/acme/api:1.2"}}))
+                "io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.image-name": "ghcr.io/acme/api:1.2",
+                "io.kubernetes.cri-o.Labels": "{\"app\":\"api\"}"}}))
             .unwrap_or_default(),
         )
         .ok();
@@ -259,6 +288,7 @@ mod tests {
         let c = r.resolve(&format!("cri-containerd-{ID}.scope"), 4026532000).unwrap_or_default();
         assert_eq!((c.runtime.as_str(), c.name.as_str(), c.pod.as_str()), ("containerd", "api", "api-7d4b9"));
         assert_eq!((c.namespace.as_str(), c.image.as_str()), ("shop", "ghcr.io/acme/api:1.2"));
+        assert_eq!(c.labels.get("app").map(String::as_str), Some("api"));
         // host: no container leaf, host mount namespace
         assert_eq!(r.resolve("session-1.scope", 4026531840), None);
         // an unknown leaf in another mount namespace is still a container

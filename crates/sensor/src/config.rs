@@ -72,10 +72,13 @@ impl PathRule {
     }
 }
 
+/// First 8 bytes of the prefix rules, last 4 of the suffix rules.
+pub(crate) type PrefilterKeys = (Vec<[u8; 8]>, Vec<[u8; 4]>);
+
 /// The kernel prefilter's keys: the first 8 bytes of every prefix rule and the last 4 of every
 /// suffix rule (as the kernel reads them from the path), or `None` when a rule is too short
 /// for the prefilter (then every path goes through the full table scan).
-pub(crate) fn prefilter_keys(rules: &[PathRule]) -> Option<(Vec<[u8; 8]>, Vec<[u8; 4]>)> {
+pub(crate) fn prefilter_keys(rules: &[PathRule]) -> Option<PrefilterKeys> {
     let (mut heads, mut tails) = (Vec::new(), Vec::new());
     for r in rules {
         let p = r.pattern.as_bytes();

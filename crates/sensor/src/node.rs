@@ -204,7 +204,6 @@ pub struct Node {
     resolver: Resolver,
     offset: TimeOffset,
     procs: HashMap<u32, Proc>,
-    labels: HashMap<String, BTreeMap<String, String>>,
     /// Pod labels from the API server, by (namespace, pod).
     api_labels: HashMap<(String, String), BTreeMap<String, String>>,
 }
@@ -227,7 +226,7 @@ impl Node {
         for p in snapshot {
             procs.insert(p.pid, Proc { exe: Arc::from(p.exe.as_str()), args: Arc::from(Vec::new()), ppid: p.ppid });
         }
-        Node { cfg, resolver, offset, procs, labels: HashMap::new(), api_labels: HashMap::new() }
+        Node { cfg, resolver, offset, procs, api_labels: HashMap::new() }
     }
 
     /// The configuration.
@@ -237,7 +236,7 @@ impl Node {
 
     /// For a container whose drift rule blocks, the allow-list check prevention should use
     /// (`exe` inside the container → allowed); `None` when the container is not blocked.
-    pub fn prevention_for(&mut self, c: &ContainerInfo) -> Option<crate::prevent::AllowFn> {
+    pub fn prevention_for(&self, c: &ContainerInfo) -> Option<crate::prevent::AllowFn> {
         let labels = self.pod_labels(c);
         // a path no allow-list names: the rule's own action
         let d = self.cfg.drift.decide(&self.cfg.cluster, c, &labels, "\u{0}");
@@ -306,30 +305,9 @@ impl Node {
         self.api_labels = labels;
     }
 
-    fn pod_labels(&mut self, c: &ContainerInfo) -> BTreeMap<String, String> {
-        if let Some(l) = self.api_labels.get(&(c.namespace.clone(), c.pod.clone())) {
-            return l.clone();
-        }
-        if c.bundle.is_empty() {
-            return BTreeMap::new();
-        }
-        if let Some(l) = self.labels.get(&c.id) {
-            return l.clone();
-        }
-        let path = std::path::Path::new(&c.bundle).join("config.json");
-        let labels: BTreeMap<String, String> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| {
-                v.pointer("/annotations/io.kubernetes.cri-o.Labels").and_then(|l| l.as_str()).map(str::to_string)
-            })
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        if self.labels.len() > 4096 {
-            self.labels.clear();
-        }
-        self.labels.insert(c.id.clone(), labels.clone());
-        labels
+    /// The pod's labels: from the API server when known, else what the runtime recorded.
+    fn pod_labels(&self, c: &ContainerInfo) -> BTreeMap<String, String> {
+        self.api_labels.get(&(c.namespace.clone(), c.pod.clone())).unwrap_or(&c.labels).clone()
     }
 
     /// Converts one kernel event (updating the process table).

@@ -406,7 +406,7 @@ fn run(
             }
             continue;
         }
-        if cfg.disabled_programs.iter().any(|d| *d == name) {
+        if cfg.disabled_programs.contains(&name) {
             debug!(program = %name, "disabled by configuration");
             continue;
         }

@@ -42,7 +42,6 @@ pub(crate) struct Runner {
     ticks: f64,
     /// Whether any enabled rule looks at exit events.
     exit_rules: bool,
-    last_pod: (String, String),
     /// Cluster responses go to a worker thread (API calls must not stall the event loop).
     responder: Option<std::sync::mpsc::SyncSender<(palisade_k8s::respond::PodAction, String, String, String)>>,
     responded: std::collections::HashSet<(palisade_k8s::respond::PodAction, String, String)>,
@@ -121,7 +120,6 @@ impl Runner {
             last_dropped: 0,
             ticks: self_stat().1,
             event_log: None,
-            last_pod: (String::new(), String::new()),
             responder: None,
             responded: std::collections::HashSet::new(),
             response_stats: Arc::default(),
@@ -275,13 +273,12 @@ impl Runner {
                 continue;
             }
             let t_event = c.event.time_us;
-            self.last_pod = (c.event.entity.namespace.clone(), c.event.entity.pod.clone());
+            let (ns, pod) = (c.event.entity.namespace.clone(), c.event.entity.pod.clone());
             if let Some(w) = self.event_log.as_mut() {
                 let _ = writeln!(w, "{}", serde_json::to_string(&c.event).unwrap_or_default());
             }
             self.det.process_sensor(c.event, &mut self.out);
             let mut killed = false;
-            let (ns, pod) = (self.last_pod.0.clone(), self.last_pod.1.clone());
             if !self.det.last_matches().is_empty() {
                 // event-to-detection latency: kernel timestamp to the rule match
                 if self.latencies_us.len() >= 10_000 {
@@ -491,7 +488,7 @@ pub fn run(c: SensorCommand) -> anyhow::Result<ExitCode> {
             s.stop();
             Ok(if h.attach_failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        SensorCommand::Run(a) => run_sensor(a),
+        SensorCommand::Run(a) => run_sensor(*a),
         SensorCommand::Manifests { namespace, image, cluster, config, output } => {
             use palisade_sensor::manifests::{render, SensorManifestOptions, DEFAULT_NODE_CONFIG};
             let node_config = match &config {
@@ -595,7 +592,6 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     runner.flush(&mut emit)?;
-    drop(emit);
     sinks.flush();
     let h = runner.health(started.elapsed());
     if let Some(p) = &a.health_file {

@@ -258,8 +258,11 @@ fn listeners(stop: Arc<AtomicBool>) -> anyhow::Result<(u16, u16)> {
     Ok((rp, hp))
 }
 
+/// A step's exit code (None: it could not run or timed out) and how long it took.
+type StepResult = (Option<i32>, Duration);
+
 /// Runs a step; returns its exit code (None when it could not run or timed out) and duration.
-fn run_step(c: &Container, step: &Step) -> (Option<i32>, Duration) {
+fn run_step(c: &Container, step: &Step) -> StepResult {
     let started = Instant::now();
     let code = run_step_inner(c, step);
     (code, started.elapsed())
@@ -360,7 +363,7 @@ pub fn run(
     let container = build_container(keep)?;
     let steps = steps(rev_port, http_port, block_drift);
     let done = Arc::new(AtomicBool::new(false));
-    let results: Arc<std::sync::Mutex<Vec<(Option<i32>, Duration)>>> = Arc::default();
+    let results: Arc<std::sync::Mutex<Vec<StepResult>>> = Arc::default();
     let mut found: BTreeMap<String, (String, String)> = BTreeMap::new(); // rule id -> (name, message)
     let mut log = match &alerts_out {
         Some(p) => Some(std::fs::File::create(p).with_context(|| p.display().to_string())?),
