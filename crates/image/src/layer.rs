@@ -4,7 +4,7 @@
 use crate::error::{ImageError, Result};
 use crate::walk::{walk_layer, Analyzer, LayerResult};
 use crate::Progress;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use std::io::{self, BufRead, BufReader, Read};
 
 /// A layer as the image describes it.
@@ -22,9 +22,41 @@ pub struct LayerInfo {
     pub digest_is_raw: bool,
 }
 
+/// A running digest of one of the supported algorithms.
+#[derive(Clone)]
+enum Hasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// A hasher for `digest`'s algorithm (`sha256:…`, `sha512:…`), or `None`.
+    fn for_digest(digest: &str) -> Option<Hasher> {
+        match digest.split_once(':').map(|(a, _)| a) {
+            Some("sha256") => Some(Hasher::Sha256(Sha256::new())),
+            Some("sha512") => Some(Hasher::Sha512(Sha512::new())),
+            _ => None,
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),
+            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize())),
+        }
+    }
+}
+
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Hasher,
     count: u64,
 }
 
@@ -34,6 +66,33 @@ impl<R: Read> Read for Hashing<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// A blob reader that yields at most `left` bytes and fails if the blob has
+/// more: a blob longer than its descriptor (or an endless one, such as a
+/// link to `/dev/zero`) ends with an error instead of being read forever.
+pub(crate) struct Bounded<R> {
+    pub(crate) inner: R,
+    pub(crate) left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidData, "blob is longer than its descriptor's size")),
+            };
+        }
+        let n = (buf.len() as u64).min(self.left) as usize;
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
     }
 }
 
@@ -72,11 +131,15 @@ pub fn sniff(head: &[u8]) -> Compression {
     }
 }
 
-fn hex_digest(h: Sha256) -> String {
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
 /// Stream a layer blob through decompression into the walker, then verify its digest.
+///
+/// The raw digest (registry and OCI blobs) or the diff ID (docker-archive
+/// layers) must be `sha256:` or `sha512:`; any other algorithm is refused
+/// before anything is read. A blob with a known size is read no further than
+/// that size. When the walk fails on a blob whose raw digest is known, the
+/// rest of the blob is drained (bounded by its size) and a digest mismatch is
+/// reported instead of the parse error, so an error never describes content
+/// that is not the image's (such as a host file a blob links to).
 pub fn read_layer<A: Analyzer>(
     image: &str,
     info: &LayerInfo,
@@ -88,15 +151,39 @@ pub fn read_layer<A: Analyzer>(
     if !crate::spec::layer_media_type_supported(&info.media_type) {
         return Err(ImageError::UnsupportedMediaType { image: image.into(), media_type: info.media_type.clone() });
     }
-    let verify_raw = info.digest_is_raw && info.digest.starts_with("sha256:");
+    let unsupported = |d: &str| {
+        let algo = d.split_once(':').map(|(a, _)| a).unwrap_or(d);
+        bad(format!(
+            "unsupported digest algorithm {:?} (sha256 and sha512 are verified)",
+            algo.chars().take(32).collect::<String>()
+        ))
+    };
+    let verify_raw = info.digest_is_raw;
     let expected_diff = if verify_raw {
         None
-    } else if info.digest.starts_with("sha256:") {
+    } else if Hasher::for_digest(&info.digest).is_some() || info.digest.contains(':') {
         Some(info.digest.clone())
     } else {
-        info.diff_id.clone().filter(|d| d.starts_with("sha256:"))
+        info.diff_id.clone()
     };
-    let raw = Hashing { inner: Counting { inner: raw, progress }, hasher: Sha256::new(), count: 0 };
+    let raw_hasher = if verify_raw {
+        Hasher::for_digest(&info.digest).ok_or_else(|| unsupported(&info.digest))?
+    } else {
+        Hasher::Sha256(Sha256::new())
+    };
+    let tar_hasher = match &expected_diff {
+        Some(d) => Hasher::for_digest(d).ok_or_else(|| unsupported(d))?,
+        None => Hasher::Sha256(Sha256::new()),
+    };
+    let limit = match info.size {
+        Some(size) if verify_raw && size != 0 => size,
+        _ => u64::MAX,
+    };
+    let raw = Hashing {
+        inner: Bounded { inner: Counting { inner: raw, progress }, left: limit },
+        hasher: raw_hasher,
+        count: 0,
+    };
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
     let head = buffered.fill_buf().map_err(|e| bad(format!("read error: {e}")))?.to_vec();
     let compression = sniff(&head);
@@ -105,31 +192,35 @@ pub fn read_layer<A: Analyzer>(
         Compression::Gzip => "gzip/tar",
         Compression::Zstd => "zstd/tar",
     };
-    let (result, tar_hasher) = {
-        let decompressed: Box<dyn Read + '_> = match compression {
-            Compression::None => Box::new(&mut buffered),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut buffered)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(&mut buffered)
-                    .map_err(|e| bad(format!("bad zstd stream: {e}")))?,
-            ),
+    let walked = {
+        let decompressed: Result<Box<dyn Read + '_>> = match compression {
+            Compression::None => Ok(Box::new(&mut buffered)),
+            Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(&mut buffered))),
+            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut buffered)
+                .map(|d| Box::new(d) as Box<dyn Read + '_>)
+                .map_err(|e| bad(format!("bad zstd stream: {e}"))),
         };
-        let mut tar_stream = Hashing { inner: decompressed, hasher: Sha256::new(), count: 0 };
-        let result = walk_layer(&mut tar_stream, analyzer).map_err(|e| bad(format!("{what} stream: {e}")))?;
-        // Read what the tar reader left (end-of-archive padding) so the digests cover the whole blob.
-        io::copy(&mut tar_stream, &mut io::sink()).map_err(|e| bad(format!("{what} stream: {e}")))?;
-        (result, tar_stream.hasher)
+        decompressed.and_then(|decompressed| {
+            let mut tar_stream = Hashing { inner: decompressed, hasher: tar_hasher, count: 0 };
+            let result = walk_layer(&mut tar_stream, analyzer).map_err(|e| bad(format!("{what} stream: {e}")))?;
+            // Read what the tar reader left (end-of-archive padding) so the digests cover the whole blob.
+            io::copy(&mut tar_stream, &mut io::sink()).map_err(|e| bad(format!("{what} stream: {e}")))?;
+            Ok((result, tar_stream.hasher))
+        })
     };
     let mut rest = buffered;
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| bad(format!("read error: {e}")))?;
+    let drained = io::copy(&mut rest, &mut io::sink()).map_err(|e| bad(format!("read error: {e}")));
     let raw = rest.into_inner();
     if verify_raw {
+        // The raw digest comes first: content that is not the blob is never described.
+        drained?;
+        let read = raw.count;
         if let Some(size) = info.size {
-            if size != raw.count && size != 0 {
-                return Err(bad(format!("size mismatch: descriptor says {size} bytes, read {}", raw.count)));
+            if size != read && size != 0 {
+                return Err(bad(format!("size mismatch: descriptor says {size} bytes, read {read}")));
             }
         }
-        let actual = hex_digest(raw.hasher);
+        let actual = raw.hasher.finish();
         if actual != info.digest {
             return Err(ImageError::DigestMismatch {
                 image: image.into(),
@@ -138,8 +229,12 @@ pub fn read_layer<A: Analyzer>(
                 actual,
             });
         }
-    } else if let Some(expected) = expected_diff {
-        let actual = hex_digest(tar_hasher);
+        return walked.map(|(result, _)| result);
+    }
+    let (result, tar_hasher) = walked?;
+    drained?;
+    if let Some(expected) = expected_diff {
+        let actual = tar_hasher.finish();
         if actual != expected {
             return Err(ImageError::DigestMismatch {
                 image: image.into(),
@@ -222,5 +317,60 @@ mod tests {
         let info = LayerInfo { media_type: "application/x-weird".into(), ..Default::default() };
         let e = read_layer("img", &info, Box::new(&b""[..]), &All, &crate::NoProgress);
         assert!(matches!(e, Err(ImageError::UnsupportedMediaType { .. })));
+    }
+
+    fn sha512(b: &[u8]) -> String {
+        format!("sha512:{}", hex::encode(Sha512::digest(b)))
+    }
+
+    #[test]
+    fn sha512_digests_are_verified_and_unknown_algorithms_refused() {
+        let t = tar_with("etc/x", b"hello");
+        let info = LayerInfo { digest: sha512(&t), digest_is_raw: true, ..Default::default() };
+        assert!(read_layer("img", &info, Box::new(&t[..]), &All, &crate::NoProgress).is_ok());
+        // Tampered content under a sha512 descriptor.
+        let tampered = tar_with("etc/x", b"evil!");
+        let e = read_layer("img", &info, Box::new(&tampered[..]), &All, &crate::NoProgress);
+        assert!(matches!(e, Err(ImageError::DigestMismatch { .. })), "{e:?}");
+        // OCI descriptor and docker-archive diff ID with md5: refused, not accepted unverified.
+        let md5 = format!("md5:{}", "0".repeat(32));
+        for digest_is_raw in [true, false] {
+            let info = LayerInfo { digest: md5.clone(), digest_is_raw, ..Default::default() };
+            let e = read_layer("img", &info, Box::new(&t[..]), &All, &crate::NoProgress);
+            let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.contains("unsupported digest algorithm \"md5\""), "{msg}");
+        }
+        let info = LayerInfo { digest: "layer.tar".into(), diff_id: Some(md5), ..Default::default() };
+        assert!(read_layer("img", &info, Box::new(&t[..]), &All, &crate::NoProgress).is_err());
+    }
+
+    #[test]
+    fn blobs_are_bounded_by_the_descriptor_size() {
+        let t = tar_with("etc/x", b"hello");
+        // An endless blob (like a link to /dev/zero) ends with an error.
+        let info =
+            LayerInfo { digest: digest(&t), size: Some(t.len() as u64), digest_is_raw: true, ..Default::default() };
+        let endless = Box::new(io::repeat(0));
+        let e = read_layer("img", &info, endless, &All, &crate::NoProgress);
+        let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("longer than its descriptor"), "{msg}");
+        // Exactly the size: fine.
+        assert!(read_layer("img", &info, Box::new(&t[..]), &All, &crate::NoProgress).is_ok());
+    }
+
+    #[test]
+    fn errors_do_not_quote_content_that_fails_its_digest() {
+        // A "blob" that is really some host file (here: passwd-like text).
+        let host = format!("root:x:0:0:SECRET-HOST-BYTES:/root:/bin/bash\n{}", "daemon:x:1:1::/:/bin/sh\n".repeat(40));
+        let info = LayerInfo {
+            digest: digest(b"the real layer"),
+            size: Some(host.len() as u64),
+            digest_is_raw: true,
+            ..Default::default()
+        };
+        let e = read_layer("img", &info, Box::new(host.as_bytes()), &All, &crate::NoProgress);
+        assert!(matches!(e, Err(ImageError::DigestMismatch { .. })), "{e:?}");
+        let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(!msg.contains("SECRET") && !msg.contains("root:x"), "{msg}");
     }
 }

@@ -141,6 +141,16 @@ impl ImageSource for OciLayout {
             reason,
         })?;
         let f = std::fs::File::open(&path).map_err(|e| ImageError::io(&path, e))?;
-        Ok(Box::new(f))
+        let md = f.metadata().map_err(|e| ImageError::io(&path, e))?;
+        if !md.is_file() {
+            return Err(ImageError::BadLayer {
+                image: self.info.name.clone(),
+                layer: layer.digest.clone(),
+                reason: "blob is not a regular file".into(),
+            });
+        }
+        // Never read past the descriptor's size (or the file's, when the descriptor says 0).
+        let limit = layer.size.filter(|s| *s != 0).unwrap_or(md.len());
+        Ok(Box::new(crate::layer::Bounded { inner: f, left: limit }))
     }
 }

@@ -328,10 +328,7 @@ impl Client {
         if body.len() as u64 > spec::MAX_DOCUMENT {
             return Err(ImageError::Limit { image: self.image(), what: "manifest".into(), limit: spec::MAX_DOCUMENT });
         }
-        spec::verify_digest(&self.image(), "manifest", &body, reference)?;
-        let actual = spec::sha256_digest(&body);
-        let digest = if reference.starts_with("sha256:") { actual } else { header_digest.unwrap_or(actual) };
-        Ok((body, ct, digest))
+        manifest_digest(&self.image(), reference, header_digest.as_deref(), &body).map(|d| (body, ct, d))
     }
 
     /// Fetch a small blob (config) fully, verifying its digest.
@@ -361,6 +358,37 @@ impl Client {
         })?;
         Ok(Box::new(self.get(&format!("blobs/{digest}"), None)?.into_reader()))
     }
+}
+
+/// The digest to report for manifest `body` fetched by `reference` (a tag or a
+/// digest): always one computed here. A digest reference (`sha256:` or
+/// `sha512:`) must match the bytes; for a tag, the registry's
+/// `Docker-Content-Digest` header is only compared with the bytes (a
+/// mismatch is an error), never reported as such.
+fn manifest_digest(image: &str, reference: &str, header: Option<&str>, body: &[u8]) -> Result<String> {
+    if reference.contains(':') {
+        spec::verify_digest(image, "manifest", body, reference)?;
+        return Ok(reference.to_string());
+    }
+    let computed = spec::sha256_digest(body);
+    if let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) {
+        let algo = h.split_once(':').map(|(a, _)| a).unwrap_or("");
+        match spec::digest_with(algo, body) {
+            Some(actual) if actual == h => {}
+            Some(actual) => {
+                return Err(ImageError::DigestMismatch {
+                    image: image.into(),
+                    layer: "manifest (Docker-Content-Digest)".into(),
+                    expected: h.chars().take(200).collect(),
+                    actual,
+                })
+            }
+            None => {
+                tracing::warn!(image, header = %h.chars().take(200).collect::<String>(), "registry sent a Docker-Content-Digest of an unknown algorithm; ignored")
+            }
+        }
+    }
+    Ok(computed)
 }
 
 fn error_message(r: ureq::Response) -> String {

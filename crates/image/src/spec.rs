@@ -190,13 +190,27 @@ pub fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
-/// Check `data` against an expected `sha256:` digest (other algorithms are not checked).
-/// `what` names the blob in the error (a digest, or `manifest`).
-pub fn verify_digest(image: &str, what: &str, data: &[u8], expected: &str) -> Result<()> {
-    if !expected.starts_with("sha256:") {
-        return Ok(());
+/// `algo:<hex>` of `data` for a supported algorithm (`sha256`, `sha512`), or `None`.
+pub fn digest_with(algo: &str, data: &[u8]) -> Option<String> {
+    use sha2::Digest;
+    match algo {
+        "sha256" => Some(format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))),
+        "sha512" => Some(format!("sha512:{}", hex::encode(sha2::Sha512::digest(data)))),
+        _ => None,
     }
-    let actual = sha256_digest(data);
+}
+
+/// Check `data` against an expected `sha256:` or `sha512:` digest. Any other
+/// algorithm (or a malformed digest) is refused: content is never accepted
+/// unverified. `what` names the blob in the error (a digest, or `manifest`).
+pub fn verify_digest(image: &str, what: &str, data: &[u8], expected: &str) -> Result<()> {
+    crate::reference::validate_digest(expected).map_err(|reason| ImageError::InvalidManifest {
+        image: image.into(),
+        what: "descriptor",
+        reason,
+    })?;
+    let algo = expected.split_once(':').map(|(a, _)| a).unwrap_or("");
+    let actual = digest_with(algo, data).unwrap_or_default();
     if actual != expected {
         return Err(ImageError::DigestMismatch {
             image: image.into(),

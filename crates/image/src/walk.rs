@@ -112,7 +112,8 @@ fn join(dir: &str, name: &str) -> String {
 pub struct LayerResult<T> {
     /// Analyzer results by path, in archive order.
     pub files: Vec<(String, T)>,
-    /// Paths written by this layer whose lower versions must go (wanted files, links).
+    /// Paths of wanted files written by this layer, whose lower versions must go
+    /// (links replace lower versions through `links`).
     pub written: Vec<String>,
     /// Symlinks and hard links: path → target as stored.
     pub links: Vec<(String, Link)>,
@@ -149,13 +150,273 @@ pub enum Link {
     Hard(String),
 }
 
+/// Largest GNU long name, long link name or PAX extended header (per
+/// member) that is read. A larger one is never buffered: its bytes are
+/// streamed past and the entry it describes is skipped with a warning.
+pub const MAX_EXTENSION_HEADER: u64 = 64 << 10;
+
+const BLOCK: u64 = 512;
+
+/// An extension header that [`TarGuard`] neutralised, by header offset.
+#[derive(Debug)]
+struct Neutered {
+    header_pos: u64,
+    what: &'static str,
+    size: u64,
+}
+
+/// A reader between the layer stream and the `tar` crate that follows the
+/// tar block structure exactly as `tar` reads it (headers, PAX `size`
+/// overrides, GNU sparse extension blocks) and rewrites the type flag of GNU
+/// long-name/long-link and PAX headers larger than [`MAX_EXTENSION_HEADER`]
+/// to an inert type, so `tar` skips their data as a stream instead of
+/// buffering it whole. The walker then skips the entry they described.
+struct TarGuard<R> {
+    inner: R,
+    /// Bytes handed out so far.
+    pos: u64,
+    /// Offset of the next header block.
+    next_header: u64,
+    /// The current header block and how much of it was handed out.
+    block: [u8; 512],
+    block_len: usize,
+    block_out: usize,
+    /// Sparse extension blocks still to come after the current header.
+    sparse_ext: bool,
+    /// Data size of the member whose sparse extension blocks are being read.
+    sparse_size: u64,
+    /// Capture of a PAX header's data (bounded), to mirror `tar`'s `size` override.
+    capture: Option<Vec<u8>>,
+    capture_end: u64,
+    pax: Option<Vec<u8>>,
+    /// After the end-of-archive block everything passes through.
+    done: bool,
+    notes: std::rc::Rc<std::cell::RefCell<Vec<Neutered>>>,
+}
+
+/// Marker type flag given to neutralised extension headers.
+const NEUTERED: u8 = b'N';
+
+fn octal_or_binary(field: &[u8]) -> Option<u64> {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        let mut v: u64 = 0;
+        for (i, b) in field.iter().enumerate() {
+            let b = if i == 0 { b & 0x7f } else { *b };
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        return Some(v);
+    }
+    let s: Vec<u8> = field.iter().copied().skip_while(|b| *b == b' ').take_while(|b| *b != 0 && *b != b' ').collect();
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(std::str::from_utf8(&s).ok()?, 8).ok()
+}
+
+fn padded(size: u64) -> Option<u64> {
+    size.checked_add(BLOCK - 1).map(|s| s & !(BLOCK - 1))
+}
+
+fn header_checksum_ok(b: &[u8; 512]) -> bool {
+    let sum: u32 = b[..148].iter().chain(&b[156..]).map(|x| u32::from(*x)).sum::<u32>() + 8 * 32;
+    octal_or_binary(&b[148..156]).is_some_and(|c| c == u64::from(sum))
+}
+
+fn set_checksum(b: &mut [u8; 512]) {
+    b[148..156].fill(b' ');
+    let sum: u32 = b.iter().map(|x| u32::from(*x)).sum();
+    let field = format!("{sum:06o}\0 ");
+    b[148..156].copy_from_slice(field.as_bytes());
+}
+
+fn pax_size(data: &[u8]) -> Option<u64> {
+    for ext in tar::PaxExtensions::new(data) {
+        let ext = ext.ok()?;
+        if ext.key() != Ok("size") {
+            continue;
+        }
+        return ext.value().ok()?.parse::<u64>().ok();
+    }
+    None
+}
+
+impl<R: Read> TarGuard<R> {
+    fn new(inner: R, notes: std::rc::Rc<std::cell::RefCell<Vec<Neutered>>>) -> Self {
+        TarGuard {
+            inner,
+            pos: 0,
+            next_header: 0,
+            block: [0; 512],
+            block_len: 0,
+            block_out: 0,
+            sparse_ext: false,
+            sparse_size: 0,
+            capture: None,
+            capture_end: 0,
+            pax: None,
+            done: false,
+            notes,
+        }
+    }
+
+    /// Look at a complete header (or sparse extension) block at `self.pos`.
+    fn on_block(&mut self) {
+        let header_pos = self.pos;
+        let b = &mut self.block;
+        if self.sparse_ext {
+            // GNU sparse extension block: `isextended` at offset 504.
+            self.sparse_ext = b[504] == 1;
+            self.next_header = header_pos + BLOCK;
+            if !self.sparse_ext {
+                match padded(self.sparse_size) {
+                    Some(p) => self.next_header += p,
+                    None => self.done = true,
+                }
+            }
+            return;
+        }
+        if b.iter().all(|x| *x == 0) || !header_checksum_ok(b) {
+            // End of archive (tar stops here) or a corrupt header (tar fails here).
+            self.done = true;
+            return;
+        }
+        let magic = &b[257..265];
+        let gnu = magic == b"ustar  \0";
+        let recognized = gnu || magic == b"ustar\000";
+        let typeflag = b[156];
+        let extension = recognized && matches!(typeflag, b'L' | b'K' | b'x');
+        let Some(mut size) = octal_or_binary(&b[124..136]) else {
+            self.done = true;
+            return;
+        };
+        if extension {
+            if size > MAX_EXTENSION_HEADER {
+                let what = match typeflag {
+                    b'L' => "GNU long name",
+                    b'K' => "GNU long link name",
+                    _ => "PAX extended header",
+                };
+                b[156] = NEUTERED;
+                set_checksum(b);
+                self.notes.borrow_mut().push(Neutered { header_pos, what, size });
+                // tar now takes this for a member: a pending PAX `size` applies to it, not to the next one.
+                if let Some(p) = self.pax.take().and_then(|d| pax_size(&d)) {
+                    size = p;
+                }
+            } else if typeflag == b'x' {
+                self.capture = Some(Vec::with_capacity(size as usize));
+                self.capture_end = header_pos + BLOCK + size;
+            }
+        } else {
+            if let Some(p) = self.pax.take().and_then(|d| pax_size(&d)) {
+                size = p;
+            }
+            if typeflag == b'S' && gnu && b[482] == 1 {
+                self.sparse_ext = true;
+                self.sparse_size = size;
+                self.next_header = header_pos + BLOCK;
+                return;
+            }
+        }
+        match padded(size).and_then(|p| (header_pos + BLOCK).checked_add(p)) {
+            Some(n) => self.next_header = n,
+            None => self.done = true,
+        }
+    }
+}
+
+impl<R: Read> Read for TarGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.done {
+            let n = self.inner.read(buf)?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        if self.block_out < self.block_len {
+            // Hand out the rest of the current header block.
+            let n = (self.block_len - self.block_out).min(buf.len());
+            buf[..n].copy_from_slice(&self.block[self.block_out..self.block_out + n]);
+            self.block_out += n;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        if self.pos == self.next_header {
+            // Read a whole block before tar sees any of it.
+            self.block_len = 0;
+            self.block_out = 0;
+            while self.block_len < 512 {
+                let n = self.inner.read(&mut self.block[self.block_len..])?;
+                if n == 0 {
+                    break;
+                }
+                self.block_len += n;
+            }
+            if self.block_len == 0 {
+                return Ok(0);
+            }
+            if self.block_len == 512 {
+                if let Some(c) = self.capture.take() {
+                    self.pax = Some(c);
+                }
+                self.on_block();
+            } else {
+                self.done = true;
+            }
+            return self.read(buf);
+        }
+        // Member data (or padding) up to the next header.
+        let want = (self.next_header.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..want])?;
+        if let Some(c) = self.capture.as_mut() {
+            let keep = (self.capture_end.saturating_sub(self.pos)).min(n as u64) as usize;
+            c.extend_from_slice(&buf[..keep]);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Read one uncompressed layer tar stream.
+///
+/// GNU long names and PAX headers over [`MAX_EXTENSION_HEADER`] are not
+/// buffered: the entry they describe is skipped with a warning and the walk
+/// goes on. At most [`MAX_LINKS`] links are recorded per layer (the rest are
+/// ignored with one warning), so a layer of millions of links stays small.
 pub fn walk_layer<R: Read, A: Analyzer>(tar: R, analyzer: &A) -> std::io::Result<LayerResult<A::Output>> {
+    walk_layer_limited(tar, analyzer, MAX_LINKS)
+}
+
+fn walk_layer_limited<R: Read, A: Analyzer>(
+    tar: R,
+    analyzer: &A,
+    max_links: usize,
+) -> std::io::Result<LayerResult<A::Output>> {
     let mut out = LayerResult::default();
-    let mut archive = tar::Archive::new(tar);
+    let notes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut archive = tar::Archive::new(TarGuard::new(tar, notes.clone()));
+    let mut skip_next: Option<String> = None;
+    let mut links_full = false;
     for entry in archive.entries()? {
         let mut entry = entry?;
         out.entries += 1;
+        {
+            let pos = entry.raw_header_position();
+            let mut notes = notes.borrow_mut();
+            if let Some(i) = notes.iter().position(|n| n.header_pos == pos) {
+                let n = notes.swap_remove(i);
+                skip_next =
+                    Some(format!("{} of {} bytes exceeds the {MAX_EXTENSION_HEADER}-byte limit", n.what, n.size));
+                continue;
+            }
+        }
+        if let Some(why) = skip_next.take() {
+            let shown: String = String::from_utf8_lossy(&entry.header().path_bytes()).chars().take(200).collect();
+            out.warnings.push(format!("entry at offset {} ({shown:?}) skipped: {why}", entry.raw_header_position()));
+            continue;
+        }
         let raw_path = entry.path_bytes();
         let path = normalize_path(&String::from_utf8_lossy(&raw_path));
         if path == "/" {
@@ -189,9 +450,16 @@ pub fn walk_layer<R: Read, A: Analyzer>(tar: R, analyzer: &A) -> std::io::Result
                 }
             }
         } else if etype.is_symlink() || etype.is_hard_link() {
+            if out.links.len() >= max_links {
+                if !links_full {
+                    links_full = true;
+                    out.warnings.push(format!("more than {max_links} links in this layer; the rest are ignored"));
+                }
+                continue;
+            }
             let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             let link = if etype.is_symlink() { Link::Symlink(target) } else { Link::Hard(normalize_path(&target)) };
-            out.written.push(path.clone());
+            // (A link replaces what lower layers had at its path when it is applied.)
             out.links.push((path, link));
         }
     }
@@ -258,6 +526,7 @@ impl<T> Merged<T> {
             self.links.remove(p);
         }
         for (p, l) in result.links {
+            self.files.remove(&p);
             if self.links.len() >= MAX_LINKS {
                 self.warnings.push((name.to_string(), format!("more than {MAX_LINKS} links; the rest are ignored")));
                 break;
@@ -427,5 +696,121 @@ mod tests {
             let _ = walk_layer(&l0[..cut], &Keep);
         }
         assert!(walk_layer(&l0[..1000], &Keep).is_err());
+    }
+
+    /// Peak resident memory growth (bytes) of this process while `f` runs
+    /// (the kernel's high-water mark, reset first through `clear_refs`).
+    fn peak_rss_growth<T>(f: impl FnOnce() -> T) -> (T, u64) {
+        fn kib(key: &str) -> u64 {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                })
+                .unwrap_or(0)
+        }
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = kib("VmRSS:");
+        let r = f();
+        (r, kib("VmHWM:").saturating_sub(before) * 1024)
+    }
+
+    /// A raw tar header block (GNU or ustar magic) with a checksum.
+    fn raw_header(name: &str, typeflag: u8, size: u64, gnu: bool) -> Vec<u8> {
+        let mut h = if gnu { tar::Header::new_gnu() } else { tar::Header::new_ustar() };
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(0o644);
+        h.set_size(size);
+        h.set_entry_type(tar::EntryType::new(typeflag));
+        h.set_cksum();
+        h.as_bytes().to_vec()
+    }
+
+    fn file_block(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut v = raw_header(name, b'0', content.len() as u64, true);
+        v.extend_from_slice(content);
+        v.resize(v.len().div_ceil(512) * 512, 0);
+        v
+    }
+
+    /// A tar stream whose extension header (`typeflag`) claims `claimed` bytes,
+    /// generated on the fly (never held in memory), followed by the entry it
+    /// describes and one more ordinary file.
+    fn hostile_stream(typeflag: u8, claimed: u64, gnu: bool) -> impl Read {
+        let head = raw_header("././@LongLink", typeflag, claimed, gnu);
+        let filler: Box<dyn Read> = if typeflag == b'x' {
+            // One endless PAX record: "<len> path=aaaa…".
+            let len = claimed.to_string();
+            let prefix = format!("{len} path=");
+            Box::new(
+                std::io::Cursor::new(prefix.clone().into_bytes())
+                    .chain(std::io::repeat(b'a').take(claimed - prefix.len() as u64)),
+            )
+        } else {
+            Box::new(std::io::repeat(b'a').take(claimed))
+        };
+        let pad = vec![0u8; (claimed.div_ceil(512) * 512 - claimed) as usize];
+        let mut tail = file_block("victim.txt", b"described by the long header");
+        tail.extend(file_block("after.txt", b"still walked"));
+        tail.extend(vec![0u8; 1024]);
+        std::io::Cursor::new(head).chain(filler).chain(std::io::Cursor::new(pad)).chain(std::io::Cursor::new(tail))
+    }
+
+    #[test]
+    fn huge_long_names_and_pax_headers_are_streamed_past_and_skipped() {
+        const CLAIMED: u64 = 100 << 20;
+        for (typeflag, gnu, what) in
+            [(b'L', true, "GNU long name"), (b'K', true, "GNU long link name"), (b'x', false, "PAX extended header")]
+        {
+            let (r, grown) = peak_rss_growth(|| walk_layer(hostile_stream(typeflag, CLAIMED, gnu), &Keep));
+            let r = r.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(grown < 40 << 20, "{what}: resident memory grew by {grown} bytes");
+            let keys: Vec<&str> = r.files.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, vec!["/after.txt"], "{what}");
+            assert_eq!(r.warnings.len(), 1, "{what}: {:?}", r.warnings);
+            assert!(r.warnings[0].contains(what) && r.warnings[0].contains("victim.txt"), "{:?}", r.warnings);
+        }
+    }
+
+    #[test]
+    fn small_extension_headers_still_apply() {
+        // A long name within the limit (written by tar::Builder as a GNU long name).
+        let long = format!("{}/pkg.txt", "d".repeat(300));
+        let l = layer(&[E::F(&long, "long"), E::F("b.txt", "b")]);
+        let m = merged(&[l]);
+        assert_eq!(m.files.get(&format!("/{long}")).map(|f| f.value.as_str()), Some("long"));
+        // A PAX `size` override (ustar size 0): the guard must follow it to stay in step with tar.
+        let mut v = Vec::new();
+        let record = b"11 size=12\n";
+        v.extend(raw_header("PaxHeaders/x", b'x', record.len() as u64, false));
+        v.extend_from_slice(record);
+        v.resize(v.len().div_ceil(512) * 512, 0);
+        v.extend(raw_header("paxsized.txt", b'0', 0, false));
+        v.extend_from_slice(b"twelve bytes");
+        v.resize(v.len().div_ceil(512) * 512, 0);
+        v.extend(file_block("next.txt", b"n"));
+        v.extend(vec![0u8; 1024]);
+        let r = walk_layer(&v[..], &Keep).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.files,
+            vec![("/paxsized.txt".to_string(), "twelve bytes".to_string()), ("/next.txt".to_string(), "n".to_string())]
+        );
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn link_limit_applies_while_walking() {
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..110 {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            h.set_entry_type(tar::EntryType::Symlink);
+            b.append_link(&mut h, format!("l{i}"), "t").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let t = b.into_inner().unwrap_or_else(|e| panic!("{e}"));
+        let r = walk_layer_limited(&t[..], &Keep, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.links.len(), 100);
+        assert!(r.written.is_empty());
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
     }
 }
