@@ -17,6 +17,13 @@ use std::path::Path;
 
 /// Most entries indexed in an archive.
 const MAX_ENTRIES: usize = 100_000;
+/// Largest decompressed copy of a compressed archive, in bytes.
+pub const MAX_SPOOL: u64 = 32 << 30;
+/// Largest decompressed-to-compressed ratio of a compressed archive (above
+/// [`SPOOL_RATIO_FLOOR`]); real image archives compress a few times, bombs a thousand.
+pub const MAX_SPOOL_RATIO: u64 = 50;
+/// Spool size always allowed, whatever the ratio.
+pub const SPOOL_RATIO_FLOOR: u64 = 1 << 30;
 
 #[derive(Debug, Clone)]
 enum Item {
@@ -31,21 +38,26 @@ pub struct DockerArchive {
     index: HashMap<String, Item>,
     info: ImageInfo,
     layer_paths: Vec<String>,
-    _spool: Option<tempfile_like::Spool>,
 }
 
-mod tempfile_like {
-    //! A decompressed copy of a gzip archive in the temp directory, removed on drop.
-    use std::path::PathBuf;
-
-    #[derive(Debug)]
-    pub struct Spool(pub PathBuf);
-
-    impl Drop for Spool {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
+/// Decompress `dec` into an anonymous temp file (unlinked as soon as it is
+/// created, so nothing is left behind even if the process is killed), at
+/// most `limit` bytes.
+fn spool(name: &str, dec: &mut dyn Read, limit: u64) -> Result<File> {
+    let mut out = tempfile::tempfile().map_err(|e| ImageError::io(std::env::temp_dir(), e))?;
+    let copied = std::io::copy(&mut dec.take(limit.saturating_add(1)), &mut out).map_err(|e| {
+        ImageError::InvalidManifest { image: name.into(), what: "archive", reason: format!("decompressing: {e}") }
+    })?;
+    if copied > limit {
+        return Err(ImageError::Limit { image: name.into(), what: "decompressed archive".into(), limit });
     }
+    out.seek(SeekFrom::Start(0)).map_err(|e| ImageError::io(std::env::temp_dir(), e))?;
+    Ok(out)
+}
+
+/// The spool limit for a compressed archive of `compressed` bytes.
+fn spool_limit(compressed: u64) -> u64 {
+    compressed.saturating_mul(MAX_SPOOL_RATIO).max(SPOOL_RATIO_FLOOR).min(MAX_SPOOL)
 }
 
 impl DockerArchive {
@@ -56,22 +68,10 @@ impl DockerArchive {
         let mut head = [0u8; 4];
         let n = file.read(&mut head).map_err(|e| ImageError::io(path, e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| ImageError::io(path, e))?;
-        let mut spool = None;
         if crate::layer::sniff(&head[..n]) != crate::layer::Compression::None {
-            let tmp = std::env::temp_dir().join(format!(
-                "palisade-archive-{}-{}.tar",
-                std::process::id(),
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-            ));
-            let mut out = std::fs::OpenOptions::new()
-                .write(true)
-                .read(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(|e| ImageError::io(&tmp, e))?;
-            spool = Some(tempfile_like::Spool(tmp.clone()));
-            {
-                let mut dec: Box<dyn Read> = match crate::layer::sniff(&head[..n]) {
+            let compressed = file.metadata().map_err(|e| ImageError::io(path, e))?.len();
+            let mut dec: Box<dyn Read> =
+                match crate::layer::sniff(&head[..n]) {
                     crate::layer::Compression::Zstd => {
                         Box::new(zstd::stream::read::Decoder::new(&mut file).map_err(|e| {
                             ImageError::InvalidManifest { image: name.clone(), what: "archive", reason: e.to_string() }
@@ -79,17 +79,12 @@ impl DockerArchive {
                     }
                     _ => Box::new(flate2::read::MultiGzDecoder::new(&mut file)),
                 };
-                std::io::copy(&mut dec, &mut out).map_err(|e| ImageError::InvalidManifest {
-                    image: name.clone(),
-                    what: "archive",
-                    reason: format!("decompressing: {e}"),
-                })?;
-            }
-            out.seek(SeekFrom::Start(0)).map_err(|e| ImageError::io(&tmp, e))?;
+            let out = spool(&name, &mut dec, spool_limit(compressed))?;
+            drop(dec);
             file = out;
         }
         let index = index_tar(&name, &mut file)?;
-        let mut a = DockerArchive { file, index, info: ImageInfo::default(), layer_paths: Vec::new(), _spool: spool };
+        let mut a = DockerArchive { file, index, info: ImageInfo::default(), layer_paths: Vec::new() };
         let manifest_bytes = a.read_member(&name, "manifest.json", spec::MAX_DOCUMENT)?;
         let manifests: Vec<ArchiveManifest> = spec::parse_json(&name, "manifest.json", &manifest_bytes)?;
         let m = manifests.into_iter().next().ok_or_else(|| ImageError::InvalidManifest {
@@ -183,6 +178,7 @@ fn index_tar(name: &str, file: &mut File) -> Result<HashMap<String, Item>> {
     let bad =
         |e: std::io::Error| ImageError::InvalidManifest { image: name.into(), what: "archive", reason: e.to_string() };
     let mut index = HashMap::new();
+    let len = file.metadata().map_err(bad)?.len();
     let mut ar = tar::Archive::new(&mut *file);
     for entry in ar.entries_with_seek().map_err(bad)? {
         let entry = entry.map_err(bad)?;
@@ -195,6 +191,18 @@ fn index_tar(name: &str, file: &mut File) -> Result<HashMap<String, Item>> {
         }
         let path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
         let t = entry.header().entry_type();
+        if entry.raw_file_position().saturating_add(entry.size()) > len {
+            // Seeking past the end does not fail; say what is missing instead of "not found" later.
+            return Err(ImageError::InvalidManifest {
+                image: name.into(),
+                what: "archive",
+                reason: format!(
+                    "truncated: member {path:?} needs {} bytes at offset {}, the file has {len}",
+                    entry.size(),
+                    entry.raw_file_position()
+                ),
+            });
+        }
         if t.is_file() {
             index.insert(path, Item::File { offset: entry.raw_file_position(), size: entry.size() });
         } else if t.is_symlink() || t.is_hard_link() {
@@ -245,5 +253,101 @@ impl Read for At<'_> {
         }
         self.pos += got as u64;
         Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tar_of(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, &data[..]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        b.into_inner().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A docker-archive whose one layer is `layer`, with `diff_id` in the config.
+    fn archive(layer: &[u8], diff_id: &str) -> Vec<u8> {
+        let config =
+            format!(r#"{{"os":"linux","architecture":"amd64","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#);
+        let manifest = r#"[{"Config":"config.json","RepoTags":["x:1"],"Layers":["l/layer.tar"]}]"#;
+        // Like `docker save`: layers first, manifest.json last.
+        tar_of(&[
+            ("l/layer.tar", layer.to_vec()),
+            ("config.json", config.into_bytes()),
+            ("manifest.json", manifest.as_bytes().to_vec()),
+        ])
+    }
+
+    fn layer() -> Vec<u8> {
+        tar_of(&[("etc/hostname", b"box".to_vec())])
+    }
+
+    #[test]
+    fn truncated_plain_archive_says_truncated() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let l = layer();
+        let full = archive(&l, &spec::sha256_digest(&l));
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, &full).unwrap_or_else(|e| panic!("{e}"));
+        assert!(DockerArchive::open(&p).is_ok());
+        // Cut inside the layer member (at a block boundary, so tar itself sees no error).
+        std::fs::write(&p, &full[..1024]).unwrap_or_else(|e| panic!("{e}"));
+        let msg = DockerArchive::open(&p).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("truncated") && msg.contains("l/layer.tar"), "{msg}");
+    }
+
+    #[test]
+    fn md5_diff_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let l = layer();
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, archive(&l, &format!("md5:{}", "0".repeat(32)))).unwrap_or_else(|e| panic!("{e}"));
+        let a = DockerArchive::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let info = a.info().layers[0].clone();
+        let raw = a.open_layer(0).unwrap_or_else(|e| panic!("{e}"));
+        struct None_;
+        impl crate::Analyzer for None_ {
+            type Output = ();
+            fn wants(&self, _: &crate::FileMeta<'_>) -> bool {
+                false
+            }
+            fn analyze(&self, _: &crate::FileMeta<'_>, _: &mut dyn Read) -> std::io::Result<Option<()>> {
+                Ok(None)
+            }
+        }
+        let e = crate::layer::read_layer("a", &info, raw, &None_, &crate::NoProgress);
+        let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("unsupported digest algorithm"), "{msg}");
+    }
+
+    #[test]
+    fn spool_is_capped_and_unlinked() {
+        let zeros = vec![0u8; 1 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&zeros).unwrap_or_else(|e| panic!("{e}"));
+        let gz = gz.finish().unwrap_or_else(|e| panic!("{e}"));
+        // 1 MiB from about 1 KiB: over a 64 KiB cap, refused before it is all written.
+        let mut dec = flate2::read::MultiGzDecoder::new(&gz[..]);
+        let e = spool("x", &mut dec, 64 << 10);
+        assert!(matches!(e, Err(ImageError::Limit { .. })), "{e:?}");
+        // Within the cap: a file with no name in the temp directory.
+        let mut dec = flate2::read::MultiGzDecoder::new(&gz[..]);
+        let f = spool("x", &mut dec, 2 << 20).unwrap_or_else(|e| panic!("{e}"));
+        use std::os::fd::AsRawFd;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(link.to_string_lossy().ends_with("(deleted)"), "{}", link.display());
+        assert_eq!(f.metadata().map(|m| m.len()).ok(), Some(1 << 20));
+        // The ratio: a 1 MB gzip may not grow past 50 MB (but small ones get the floor).
+        assert_eq!(spool_limit(1 << 20), SPOOL_RATIO_FLOOR);
+        assert_eq!(spool_limit(100 << 20), 5000 << 20);
+        assert_eq!(spool_limit(10 << 30), MAX_SPOOL);
     }
 }

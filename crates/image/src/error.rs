@@ -43,7 +43,7 @@ pub enum ImageError {
         media_type: String,
     },
     /// No manifest of an index matches the requested platform.
-    #[error("{image}: no image for platform {wanted}; available: {}", available.join(", "))]
+    #[error("{image}: no image for platform {wanted}; available: {}", short_list(available))]
     PlatformNotFound {
         /// Image name.
         image: String,
@@ -114,6 +114,18 @@ pub enum ImageError {
         /// The limit.
         limit: u64,
     },
+}
+
+/// Most items an error message lists before "… N more".
+pub const MAX_LISTED: usize = 10;
+
+/// `a, b, c` for at most [`MAX_LISTED`] items (each cut to 80 characters), then `… N more`.
+fn short_list(items: &[String]) -> String {
+    let mut s: Vec<String> = items.iter().take(MAX_LISTED).map(|i| i.chars().take(80).collect()).collect();
+    if items.len() > MAX_LISTED {
+        s.push(format!("… {} more", items.len() - MAX_LISTED));
+    }
+    s.join(", ")
 }
 
 impl ImageError {

@@ -488,4 +488,22 @@ mod tests {
         );
         assert_eq!(docker_config_credentials(&p, "other:5000"), None);
     }
+
+    #[test]
+    fn reported_manifest_digests_are_computed() {
+        let body = br#"{"schemaVersion":2}"#;
+        let s256 = spec::sha256_digest(body);
+        let s512 = spec::digest_with("sha512", body).unwrap_or_default();
+        // A sha512 pin is checked against the bytes.
+        assert_eq!(manifest_digest("i", &s512, None, body).ok(), Some(s512.clone()));
+        let other512 = spec::digest_with("sha512", b"other").unwrap_or_default();
+        assert!(matches!(manifest_digest("i", &other512, None, body), Err(ImageError::DigestMismatch { .. })));
+        // A tag: the header is compared, the computed digest reported.
+        assert_eq!(manifest_digest("i", "latest", Some(&s256), body).ok(), Some(s256.clone()));
+        let lie = spec::sha256_digest(b"some other manifest");
+        assert!(matches!(manifest_digest("i", "latest", Some(&lie), body), Err(ImageError::DigestMismatch { .. })));
+        assert_eq!(manifest_digest("i", "latest", None, body).ok(), Some(s256.clone()));
+        // A pin of an unknown algorithm is refused.
+        assert!(manifest_digest("i", &format!("md5:{}", "0".repeat(32)), None, body).is_err());
+    }
 }

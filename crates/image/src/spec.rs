@@ -338,4 +338,17 @@ mod tests {
         let e = classify("x", b"not json", None);
         assert!(matches!(e, Err(ImageError::InvalidManifest { .. })));
     }
+
+    #[test]
+    fn a_huge_index_gives_a_short_error() {
+        let manifests: Vec<String> = (0..10_000)
+            .map(|i| format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"sha256:{i}","size":1,"platform":{{"os":"linux","architecture":"arch{i:05}-{}"}}}}"#, "x".repeat(40)))
+            .collect();
+        let idx: Index = serde_json::from_str(&format!(r#"{{"manifests":[{}]}}"#, manifests.join(",")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = Platform::parse("linux/s390x").unwrap_or_else(|e| panic!("{e}"));
+        let err = select_platform("x", &idx, &p).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.len() < 1200, "{} bytes: {err}", err.len());
+        assert!(err.contains("linux/arch00000-") && err.ends_with("… 9990 more"), "{err}");
+    }
 }
