@@ -94,7 +94,7 @@ pub fn default_kubeconfig() -> Option<PathBuf> {
 pub fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Connection, LiveError> {
     let err = |reason: String| LiveError::Config { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let cfg: Value = serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let cfg: Value = palisade_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let ctx_name = context
         .map(str::to_string)

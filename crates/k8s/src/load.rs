@@ -9,8 +9,59 @@ use crate::object::{Object, Origin};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Largest single file read.
+/// Largest single file read (JSON, which is streamed item by item when large).
 pub const MAX_FILE: u64 = 1 << 30;
+/// Largest YAML file read: a YAML document is held whole as a value tree, several times its
+/// size in memory, so YAML is refused well below [`MAX_FILE`] (convert it to JSON to go further).
+pub const MAX_YAML_FILE: u64 = 256 << 20;
+
+/// File-size limits, injectable for tests ([`load_paths_with`], [`for_each_object_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    /// Any file (JSON).
+    pub file: u64,
+    /// A file whose content is not JSON.
+    pub yaml: u64,
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        SizeLimits { file: MAX_FILE, yaml: MAX_YAML_FILE }
+    }
+}
+
+impl SizeLimits {
+    /// Why a file of `len` bytes that starts with `head` is refused, if it is.
+    pub fn refuse(&self, len: u64, head: &[u8]) -> Option<String> {
+        if len > self.file {
+            return Some(format!("larger than {} bytes; refused", self.file));
+        }
+        let first = head.iter().find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF));
+        let json = matches!(first, Some(b'{' | b'['));
+        if !json && len > self.yaml {
+            return Some(format!(
+                "YAML larger than {} bytes; refused (convert it to JSON, e.g. kubectl get -o json, or split it)",
+                self.yaml
+            ));
+        }
+        None
+    }
+
+    /// Check a file by its metadata and first bytes, without reading it.
+    fn check(&self, p: &Path) -> Result<(), String> {
+        use std::io::Read;
+        let len = std::fs::metadata(p).map_err(|e| e.to_string())?.len();
+        if len <= self.yaml.min(self.file) {
+            return Ok(());
+        }
+        let mut head = Vec::with_capacity(4096);
+        std::fs::File::open(p).and_then(|f| f.take(4096).read_to_end(&mut head)).map_err(|e| e.to_string())?;
+        match self.refuse(len, &head) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+}
 /// Most objects taken from one input set.
 pub const MAX_OBJECTS: usize = 5_000_000;
 
@@ -23,6 +74,24 @@ pub struct LoadWarning {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+    /// Input was lost: the file, or a document of it, could not be read or parsed (not merely a
+    /// document that is not a Kubernetes object). An assessment with such a warning is incomplete.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+impl LoadWarning {
+    fn new(file: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
+        LoadWarning { file: file.into(), line, message: message.into(), skipped: false }
+    }
+    fn skipped(file: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
+        LoadWarning { skipped: true, ..Self::new(file, line, message) }
+    }
+}
+
+/// Whether any warning says input was lost (see [`LoadWarning::skipped`]).
+pub fn incomplete(warnings: &[LoadWarning]) -> bool {
+    warnings.iter().any(|w| w.skipped)
 }
 
 impl std::fmt::Display for LoadWarning {
@@ -68,6 +137,11 @@ fn is_manifest(p: &Path) -> bool {
 
 /// Load every path: files, directories (recursively, `.yaml`, `.yml`, `.json`), or `-` for stdin.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    load_paths_with(paths, &SizeLimits::default())
+}
+
+/// [`load_paths`] with explicit file-size limits.
+pub fn load_paths_with(paths: &[PathBuf], limits: &SizeLimits) -> Result<Loaded, LoadError> {
     let mut out = Loaded::default();
     for p in paths {
         if p.as_os_str() == "-" {
@@ -75,9 +149,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             use std::io::Read;
             std::io::stdin()
                 .lock()
-                .take(MAX_FILE)
+                .take(limits.file + 1)
                 .read_to_end(&mut data)
                 .map_err(|e| LoadError::Io { path: p.clone(), error: e })?;
+            if let Some(why) = limits.refuse(data.len() as u64, &data[..data.len().min(4096)]) {
+                out.warnings.push(LoadWarning::skipped("-", 0, why));
+                continue;
+            }
             load_bytes("-", &data, &mut out);
             continue;
         }
@@ -89,11 +167,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
                 let rd = match std::fs::read_dir(&d) {
                     Ok(rd) => rd,
                     Err(e) => {
-                        out.warnings.push(LoadWarning {
-                            file: d.display().to_string(),
-                            line: 0,
-                            message: e.to_string(),
-                        });
+                        out.warnings.push(LoadWarning::skipped(d.display().to_string(), 0, e.to_string()));
                         continue;
                     }
                 };
@@ -114,35 +188,24 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             }
             files.sort();
             for f in files {
-                load_file(&f, &mut out);
+                load_file(&f, limits, &mut out);
             }
         } else {
-            load_file(p, &mut out);
+            load_file(p, limits, &mut out);
         }
     }
     Ok(out)
 }
 
-fn load_file(p: &Path, out: &mut Loaded) {
+fn load_file(p: &Path, limits: &SizeLimits, out: &mut Loaded) {
     let name = p.display().to_string();
-    match std::fs::metadata(p) {
-        Ok(m) if m.len() > MAX_FILE => {
-            out.warnings.push(LoadWarning {
-                file: name,
-                line: 0,
-                message: format!("larger than {MAX_FILE} bytes; skipped"),
-            });
-            return;
-        }
-        Err(e) => {
-            out.warnings.push(LoadWarning { file: name, line: 0, message: e.to_string() });
-            return;
-        }
-        _ => {}
+    if let Err(why) = limits.check(p) {
+        out.warnings.push(LoadWarning::skipped(name, 0, why));
+        return;
     }
     match std::fs::read(p) {
         Ok(data) => load_bytes(&name, &data, out),
-        Err(e) => out.warnings.push(LoadWarning { file: name, line: 0, message: e.to_string() }),
+        Err(e) => out.warnings.push(LoadWarning::skipped(name, 0, e.to_string())),
     }
 }
 
@@ -150,6 +213,16 @@ fn load_file(p: &Path, out: &mut Loaded) {
 /// dump is parsed item by item, so memory stays at one object (plus what `f` keeps).
 /// Warnings are returned.
 pub fn for_each_object(paths: &[PathBuf], f: &mut dyn FnMut(Object)) -> Result<Vec<LoadWarning>, LoadError> {
+    for_each_object_with(paths, &SizeLimits::default(), f)
+}
+
+/// [`for_each_object`] with explicit file-size limits: a file over them is refused with a
+/// warning (marked [`LoadWarning::skipped`]) before it is read.
+pub fn for_each_object_with(
+    paths: &[PathBuf],
+    limits: &SizeLimits,
+    f: &mut dyn FnMut(Object),
+) -> Result<Vec<LoadWarning>, LoadError> {
     let mut warnings = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     for p in paths {
@@ -179,17 +252,26 @@ pub fn for_each_object(paths: &[PathBuf], f: &mut dyn FnMut(Object)) -> Result<V
             use std::io::Read;
             std::io::stdin()
                 .lock()
-                .take(MAX_FILE)
+                .take(limits.file + 1)
                 .read_to_end(&mut data)
                 .map_err(|e| LoadError::Io { path: p.clone(), error: e })?;
+            if let Some(why) = limits.refuse(data.len() as u64, &data[..data.len().min(4096)]) {
+                warnings.push(LoadWarning::skipped(name, 0, why));
+                continue;
+            }
             data
         } else {
+            if let Err(why) = limits.check(&p) {
+                warnings.push(LoadWarning::skipped(name, 0, why));
+                continue;
+            }
             match std::fs::read(&p) {
                 Ok(d) => d,
                 Err(e) => return Err(LoadError::Io { path: p.clone(), error: e }),
             }
         };
-        let trimmed = data.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &data[i..]).unwrap_or(&[]);
+        let plain = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data);
+        let trimmed = plain.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &plain[i..]).unwrap_or(&[]);
         if trimmed.first() == Some(&b'{') {
             warnings.extend(stream_json(&name, trimmed, f));
             continue;
@@ -269,31 +351,29 @@ fn stream_json(file: &str, data: &[u8], f: &mut dyn FnMut(Object)) -> Vec<LoadWa
     let r = serde::Deserializer::deserialize_map(&mut de, Top(&mut doc)).and_then(|_| de.end());
     let mut w = doc.warnings;
     if let Err(e) = r {
-        w.push(LoadWarning { file: file.into(), line: e.line(), message: format!("invalid JSON: {e}") });
+        w.push(LoadWarning::skipped(file, e.line(), format!("invalid JSON: {e}")));
     }
     w
 }
 
 /// Parse one file's content (YAML or JSON) into objects.
+///
+/// Bytes are decoded as kubectl decodes them (UTF-16 by BOM, UTF-8 with invalid bytes replaced
+/// and a warning), and YAML is read by `palisade_yaml` (YAML 1.1 scalars as kubectl reads them,
+/// an alias-expansion budget per document, a depth limit).
 pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
     out.files += 1;
-    let text = match std::str::from_utf8(data) {
-        Ok(t) => t,
-        Err(e) => {
-            out.warnings.push(LoadWarning { file: file.into(), line: 0, message: format!("not UTF-8: {e}") });
-            return;
-        }
-    };
+    let decoded = palisade_yaml::decode(data);
+    if let Some(w) = &decoded.warning {
+        out.warnings.push(LoadWarning::new(file, 0, format!("{w}; read anyway")));
+    }
+    let text: &str = &decoded.text;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         // JSON: one document (an object, a List dump, or an array of objects).
         match serde_json::from_str::<Value>(trimmed) {
             Ok(v) => take(file, 1, v, out),
-            Err(e) => out.warnings.push(LoadWarning {
-                file: file.into(),
-                line: e.line(),
-                message: format!("invalid JSON: {e}"),
-            }),
+            Err(e) => out.warnings.push(LoadWarning::skipped(file, e.line(), format!("invalid JSON: {e}"))),
         }
         return;
     }
@@ -301,25 +381,16 @@ pub fn load_bytes(file: &str, data: &[u8], out: &mut Loaded) {
         if doc.trim().is_empty() || doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             continue;
         }
-        match serde_yaml::from_str::<Value>(doc) {
-            Ok(Value::Null) => {}
-            Ok(v) => take(file, line, v, out),
-            Err(e) => {
-                // serde_yaml's location is relative to the document: make it absolute.
-                let msg = match e.location() {
-                    Some(l) => {
-                        let text = e.to_string();
-                        let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-                        format!(
-                            "invalid YAML at line {}, column {}: {text}",
-                            line + l.line().saturating_sub(1),
-                            l.column()
-                        )
+        match palisade_yaml::from_str_multi(doc) {
+            Ok(docs) => {
+                for d in docs {
+                    if !d.value.is_null() {
+                        take(file, line, d.value, out);
                     }
-                    None => format!("invalid YAML: {e}"),
-                };
-                out.warnings.push(LoadWarning { file: file.into(), line, message: msg });
+                }
             }
+            // Positions are relative to the document: make them absolute.
+            Err(e) => out.warnings.push(LoadWarning::skipped(file, line, e.offset_lines(line - 1).to_string())),
         }
     }
 }
@@ -362,11 +433,11 @@ fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
         if out.objects.len() >= MAX_OBJECTS {
-            out.warnings.push(LoadWarning {
-                file: file.into(),
+            out.warnings.push(LoadWarning::skipped(
+                file,
                 line,
-                message: format!("more than {MAX_OBJECTS} objects; the rest are ignored"),
-            });
+                format!("more than {MAX_OBJECTS} objects; the rest are ignored"),
+            ));
             return;
         }
         match v {
@@ -383,17 +454,17 @@ fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
                 let v = Value::Object(m);
                 match Object::from_value(v, Origin { file: file.into(), line }) {
                     Some(o) => out.objects.push(o),
-                    None => out.warnings.push(LoadWarning {
-                        file: file.into(),
+                    None => out.warnings.push(LoadWarning::new(
+                        file,
                         line,
-                        message: "not a Kubernetes object (no kind, or no metadata.name)".into(),
-                    }),
+                        "not a Kubernetes object (no kind, or no metadata.name)",
+                    )),
                 }
             }
-            other => out.warnings.push(LoadWarning {
-                file: file.into(),
+            other => out.warnings.push(LoadWarning::new(
+                file,
                 line,
-                message: format!(
+                format!(
                     "not a Kubernetes object (a {})",
                     match other {
                         Value::String(_) => "string",
@@ -402,7 +473,7 @@ fn take(file: &str, line: usize, v: Value, out: &mut Loaded) {
                         _ => "scalar",
                     }
                 ),
-            }),
+            )),
         }
     }
 }
@@ -455,7 +526,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("bad.json"), r#"{"items":[{"kind":"Pod","metadata":{"name":"c"}}, {"#)
             .unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("y.yaml"), "kind: Pod\nmetadata: {name: y}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("y.yaml"), "kind: Pod\nmetadata: {name: 'y'}\n").unwrap_or_else(|e| panic!("{e}"));
         let mut ids = Vec::new();
         let w =
             for_each_object(&[dir.path().to_path_buf()], &mut |o| ids.push(o.id())).unwrap_or_else(|e| panic!("{e}"));
@@ -478,5 +549,111 @@ mod tests {
         let names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, vec!["a", "b"]);
         assert!(load_paths(&[dir.path().join("missing")]).is_err());
+    }
+
+    /// One anchor of `n` items referenced by `m` aliases, inside an object.
+    fn fan_out(n: usize, m: usize) -> String {
+        let items: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+        let mut s = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\nx: &a [{}]\ndata:\n", items.join(","));
+        for i in 0..m {
+            s.push_str(&format!("  k{i}: *a\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn hostile_yaml_is_a_warning_and_the_rest_is_read() {
+        let good = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n";
+        let mut laughs = String::from("a0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            laughs.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
+        }
+        for bomb in [fan_out(3_000, 3_000), laughs, format!("x: {}\n", "[".repeat(100_000)), format!("y: {}\n", "{a: ".repeat(60_000))] {
+            let t = std::time::Instant::now();
+            let l = load(&format!("{bomb}{good}"));
+            assert!(t.elapsed() < std::time::Duration::from_secs(3), "{:?}", t.elapsed());
+            let ids: Vec<String> = l.objects.iter().map(Object::id).collect();
+            assert_eq!(ids, vec!["Pod/ok"], "{:?}", l.warnings);
+            assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+            assert!(l.warnings[0].skipped && incomplete(&l.warnings));
+            assert_eq!(l.warnings[0].line, 1);
+            let m = &l.warnings[0].message;
+            assert!(m.contains("after alias expansion") || m.contains("nested deeper"), "{m}");
+        }
+        // Errors inside a later document name absolute lines.
+        let l = load("kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: {name: *nope}\n");
+        assert!(l.warnings[0].message.contains("line 5"), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn kubectl_decoding_booleans_utf16_and_stray_bytes() {
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: on\n  containers:\n  - name: c\n    image: nginx\n    securityContext: {privileged: yes, allowPrivilegeEscalation: Y, readOnlyRootFilesystem: OFF}\n";
+        let check = |l: &Loaded| {
+            assert_eq!(l.objects.len(), 1, "{:?}", l.warnings);
+            let v = &l.objects[0].value;
+            assert_eq!(v["spec"]["hostPID"], serde_json::json!(true));
+            let sc = &v["spec"]["containers"][0]["securityContext"];
+            assert_eq!(sc["privileged"], serde_json::json!(true));
+            assert_eq!(sc["allowPrivilegeEscalation"], serde_json::json!(true));
+            assert_eq!(sc["readOnlyRootFilesystem"], serde_json::json!(false));
+        };
+        let l = load(pod);
+        check(&l);
+        assert!(l.warnings.is_empty());
+        for be in [false, true] {
+            let mut bytes = if be { vec![0xFE, 0xFF] } else { vec![0xFF, 0xFE] };
+            for u in pod.encode_utf16() {
+                bytes.extend(if be { u.to_be_bytes() } else { u.to_le_bytes() });
+            }
+            let mut l = Loaded::default();
+            load_bytes("u16.yaml", &bytes, &mut l);
+            check(&l);
+            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        }
+        let stray = pod.replace("image: nginx", "image: nginx\n    # caf\u{e9}").replace('\u{e9}', "\u{fffd}");
+        let mut bytes = stray.into_bytes();
+        let at = bytes.windows(3).position(|w| w == "\u{fffd}".as_bytes()).unwrap_or(0);
+        bytes.splice(at..at + 3, [0xFF]);
+        let mut l = Loaded::default();
+        load_bytes("bad.yaml", &bytes, &mut l);
+        check(&l);
+        assert_eq!(l.warnings.len(), 1);
+        assert!(l.warnings[0].message.contains("not valid UTF-8") && !l.warnings[0].skipped, "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn huge_files_are_refused_by_size_before_reading() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let yaml = dir.path().join("big.yaml");
+        let json = dir.path().join("big.json");
+        std::fs::write(&yaml, "kind: Pod\nmetadata: {name: a}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&json, "{\"kind\":\"List\",\"items\":[]}").unwrap_or_else(|e| panic!("{e}"));
+        // Sparse: the size is in the metadata, no data is written.
+        for (p, len) in [(&yaml, 900_000_000u64), (&json, 1_100_000_000)] {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .and_then(|f| f.set_len(len))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let paths = vec![yaml.clone(), json.clone()];
+        let l = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+        assert!(l.objects.is_empty());
+        assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+        assert!(l.warnings[0].message.contains("YAML larger than"), "{:?}", l.warnings);
+        assert!(l.warnings[1].message.contains("larger than 1073741824"), "{:?}", l.warnings);
+        assert!(incomplete(&l.warnings));
+        let w = for_each_object(&paths, &mut |_| panic!("nothing is read")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.len(), 2);
+        assert!(w.iter().all(|w| w.skipped));
+        // Injectable limits: small files, small limits.
+        let small = dir.path().join("small.yaml");
+        std::fs::write(&small, "kind: Pod\nmetadata: {name: s}\n").unwrap_or_else(|e| panic!("{e}"));
+        let limits = SizeLimits { file: 1 << 20, yaml: 10 };
+        let l = load_paths_with(std::slice::from_ref(&small), &limits).unwrap_or_else(|e| panic!("{e}"));
+        assert!(l.objects.is_empty() && l.warnings[0].message.contains("YAML larger than 10 bytes"));
+        let l = load_paths(std::slice::from_ref(&small)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(l.objects.len(), 1);
     }
 }
