@@ -196,7 +196,7 @@ impl Config {
 
     /// Parse and validate YAML configuration, with clear diagnostics.
     pub fn from_yaml(text: &str) -> Result<Config, AdmissionError> {
-        let c: Config = serde_yaml::from_str(text).map_err(|e| AdmissionError::Config(e.to_string()))?;
+        let c: Config = palisade_yaml::from_str(text).map_err(|e| AdmissionError::Config(e.to_string()))?;
         if c.policies.is_empty() {
             return Err(AdmissionError::Config("no policies: add at least one under `policies:`".into()));
         }
@@ -265,17 +265,51 @@ pub struct Request {
     pub sub_resource: String,
     /// `request.name`.
     pub name: String,
+    /// Why the request parsed but cannot be evaluated (wrong types, no kind, unknown operation,
+    /// an object that is not an object). Such a request is never allowed silently: see
+    /// [`Engine::decide_request`].
+    pub invalid: Option<String>,
 }
+
+/// The kinds the webhook registers for (see [`manifests`]); metrics label other kinds `other`.
+pub const KNOWN_KINDS: &[&str] = &[
+    "Pod",
+    "Service",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+];
+
+/// The operations of an AdmissionReview.
+pub const OPERATIONS: &[&str] = &["CREATE", "UPDATE", "DELETE", "CONNECT"];
+
+/// Violations of one check under one policy kept individually; the rest become one aggregate.
+pub const MAX_SAME_CHECK: usize = 5;
+/// Violations kept per decision (after aggregation); the rest become one aggregate.
+pub const MAX_VIOLATIONS: usize = 64;
+/// Longest deny message, warning list or annotation value built by [`respond`] (bytes).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Most warnings returned (kubectl prints each).
+pub const MAX_WARNINGS: usize = 20;
 
 /// Largest review body accepted by [`parse_review`] (the server also enforces its own limit).
 pub const MAX_REVIEW_BYTES: usize = 8 << 20;
 
-/// Parse an AdmissionReview body.
+/// Parse an AdmissionReview body. A body that is not an AdmissionReview is an error (the
+/// server answers 400); a review that parses but cannot be evaluated carries the reason in
+/// [`Request::invalid`].
 pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
     if body.len() > MAX_REVIEW_BYTES {
         return Err(AdmissionError::BadReview(format!("body larger than {MAX_REVIEW_BYTES} bytes")));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| AdmissionError::BadReview(e.to_string()))?;
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| AdmissionError::BadReview(e.to_string()))?;
     if v.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
         return Err(AdmissionError::BadReview("kind is not AdmissionReview".into()));
     }
@@ -283,34 +317,276 @@ pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
     if api_version != "admission.k8s.io/v1" && api_version != "admission.k8s.io/v1beta1" {
         return Err(AdmissionError::BadReview(format!("unsupported apiVersion {api_version:?}")));
     }
-    let r = v.get("request").ok_or_else(|| AdmissionError::BadReview("no request".into()))?;
-    let s = |p: &str| r.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-    let uid = s("/uid");
+    let r = v.get_mut("request").ok_or_else(|| AdmissionError::BadReview("no request".into()))?;
+    if !r.is_object() {
+        return Err(AdmissionError::BadReview("request is not an object".into()));
+    }
+    let uid = r.pointer("/uid").and_then(Value::as_str).unwrap_or("").to_string();
     if uid.is_empty() {
         return Err(AdmissionError::BadReview("request.uid is missing".into()));
     }
+    // the object is moved out, not cloned: a review can be megabytes
+    let object = r.get_mut("object").map(Value::take).filter(|o| !o.is_null());
+    let r = &*r;
+    let mut problems: Vec<String> = Vec::new();
+    let mut s = |p: &str, required: bool| match r.pointer(p) {
+        Some(Value::String(x)) => x.clone(),
+        None | Some(Value::Null) if !required => String::new(),
+        None | Some(Value::Null) => {
+            problems.push(format!("request{} is missing", p.replace('/', ".")));
+            String::new()
+        }
+        Some(other) => {
+            problems.push(format!("request{} is {}, not a string", p.replace('/', "."), type_name(other)));
+            String::new()
+        }
+    };
+    let operation = s("/operation", true);
+    let kind = s("/kind/kind", true);
+    let namespace = s("/namespace", false);
+    let user = s("/userInfo/username", false);
+    let sub_resource = s("/subResource", false);
+    let name = s("/name", false);
+    if !operation.is_empty() && !OPERATIONS.contains(&operation.as_str()) {
+        problems.push(format!("request.operation {:?} is not CREATE, UPDATE, DELETE or CONNECT", clip(&operation)));
+    }
+    let dry_run = match r.get("dryRun") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            problems.push(format!("request.dryRun is {}, not a boolean", type_name(other)));
+            false
+        }
+    };
+    let groups = match r.pointer("/userInfo/groups") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            a.iter().filter_map(Value::as_str).map(str::to_string).collect()
+        }
+        Some(_) => {
+            problems.push("request.userInfo.groups is not a list of strings".into());
+            Vec::new()
+        }
+    };
+    let evaluated = (operation == "CREATE" || operation == "UPDATE")
+        && (sub_resource.is_empty() || sub_resource == "ephemeralcontainers");
+    match &object {
+        Some(o) if !o.is_object() => problems.push(format!("request.object is {}, not an object", type_name(o))),
+        Some(o) => problems.extend(object_problems(o).into_iter().map(|p| format!("request.object: {p}"))),
+        None if evaluated => problems.push(format!("request.object is missing for {operation}")),
+        None => {}
+    }
+    let name = match name {
+        n if n.is_empty() => object
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        n => n,
+    };
+    problems.truncate(8);
     Ok(Request {
         api_version,
         uid,
-        operation: s("/operation"),
-        namespace: s("/namespace"),
-        user: s("/userInfo/username"),
-        groups: r
-            .pointer("/userInfo/groups")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default(),
-        dry_run: r.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
-        object: r.get("object").filter(|o| o.is_object()).cloned(),
-        kind: s("/kind/kind"),
-        sub_resource: s("/subResource"),
-        name: match s("/name") {
-            n if n.is_empty() => {
-                r.pointer("/object/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string()
-            }
-            n => n,
-        },
+        operation,
+        namespace,
+        user,
+        groups,
+        dry_run,
+        object: object.filter(Value::is_object),
+        kind,
+        sub_resource,
+        name,
+        invalid: (!problems.is_empty()).then(|| problems.join("; ")),
     })
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// At most 64 characters of client-supplied text in a message.
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Want {
+    Bool,
+    Int,
+    Str,
+    Obj,
+    List,
+    StrList,
+}
+
+fn want(v: &Value, ptr: &str, w: Want, out: &mut Vec<String>) {
+    let ok = match (w, v) {
+        (_, Value::Null) => true,
+        (Want::Bool, Value::Bool(_)) | (Want::Str, Value::String(_)) | (Want::Obj, Value::Object(_)) => true,
+        (Want::Int, Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Want::List, Value::Array(_)) => true,
+        (Want::StrList, Value::Array(a)) => a.iter().all(Value::is_string),
+        _ => false,
+    };
+    if !ok && out.len() < 8 {
+        let expected = match w {
+            Want::Bool => "a boolean",
+            Want::Int => "an integer",
+            Want::Str => "a string",
+            Want::Obj => "an object",
+            Want::List => "a list",
+            Want::StrList => "a list of strings",
+        };
+        out.push(format!("{ptr} is {}, expected {expected}", type_name(v)));
+    }
+}
+
+fn fields(v: &Value, base: &str, spec: &[(&str, Want)], out: &mut Vec<String>) {
+    for (k, w) in spec {
+        if let Some(x) = v.get(*k) {
+            want(x, &format!("{base}/{k}"), *w, out);
+        }
+    }
+}
+
+const SECURITY_CONTEXT: &[(&str, Want)] = &[
+    ("privileged", Want::Bool),
+    ("allowPrivilegeEscalation", Want::Bool),
+    ("readOnlyRootFilesystem", Want::Bool),
+    ("runAsNonRoot", Want::Bool),
+    ("runAsUser", Want::Int),
+    ("runAsGroup", Want::Int),
+    ("procMount", Want::Str),
+    ("capabilities", Want::Obj),
+    ("seccompProfile", Want::Obj),
+    ("seLinuxOptions", Want::Obj),
+    ("appArmorProfile", Want::Obj),
+    ("windowsOptions", Want::Obj),
+];
+
+/// Type errors in the fields the checks read: a value the checks would misread (e.g. the
+/// string `"true"` for `privileged`) must not pass as "not set".
+fn object_problems(o: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let kind = match o.get("kind") {
+        Some(Value::String(k)) if !k.is_empty() => k.as_str(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            out.push("the object has no kind".to_string());
+            return out;
+        }
+        Some(other) => {
+            out.push(format!("/kind is {}, expected a string", type_name(other)));
+            return out;
+        }
+    };
+    if let Some(m) = o.get("metadata") {
+        want(m, "/metadata", Want::Obj, &mut out);
+        fields(m, "/metadata", &[("name", Want::Str), ("namespace", Want::Str), ("labels", Want::Obj)], &mut out);
+        if let Some(Value::Object(l)) = m.get("labels") {
+            if l.values().any(|v| !v.is_string()) {
+                out.push("/metadata/labels has a value that is not a string".into());
+            }
+        }
+    }
+    let path: &[&str] = match kind {
+        "Pod" => &["spec"],
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
+            &["spec", "template", "spec"]
+        }
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
+        _ => &[],
+    };
+    let mut cur = o;
+    let mut ptr = String::new();
+    for seg in path {
+        ptr.push('/');
+        ptr.push_str(seg);
+        match cur.get(*seg) {
+            None | Some(Value::Null) => return out,
+            Some(v @ Value::Object(_)) => cur = v,
+            Some(v) => {
+                want(v, &ptr, Want::Obj, &mut out);
+                return out;
+            }
+        }
+    }
+    if path.is_empty() {
+        return out;
+    }
+    let spec = cur;
+    fields(
+        spec,
+        &ptr,
+        &[
+            ("hostNetwork", Want::Bool),
+            ("hostPID", Want::Bool),
+            ("hostIPC", Want::Bool),
+            ("hostUsers", Want::Bool),
+            ("shareProcessNamespace", Want::Bool),
+            ("automountServiceAccountToken", Want::Bool),
+            ("serviceAccountName", Want::Str),
+            ("securityContext", Want::Obj),
+            ("volumes", Want::List),
+            ("containers", Want::List),
+            ("initContainers", Want::List),
+            ("ephemeralContainers", Want::List),
+        ],
+        &mut out,
+    );
+    if let Some(sc) = spec.get("securityContext").filter(|v| v.is_object()) {
+        fields(sc, &format!("{ptr}/securityContext"), SECURITY_CONTEXT, &mut out);
+    }
+    if let Some(Value::Array(vols)) = spec.get("volumes") {
+        for (i, v) in vols.iter().enumerate() {
+            let p = format!("{ptr}/volumes/{i}");
+            want(v, &p, Want::Obj, &mut out);
+            fields(v, &p, &[("hostPath", Want::Obj)], &mut out);
+        }
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(Value::Array(cs)) = spec.get(list) else { continue };
+        for (i, c) in cs.iter().enumerate() {
+            if out.len() >= 8 {
+                return out;
+            }
+            let p = format!("{ptr}/{list}/{i}");
+            if !c.is_object() {
+                want(c, &p, Want::Obj, &mut out);
+                continue;
+            }
+            fields(
+                c,
+                &p,
+                &[("name", Want::Str), ("image", Want::Str), ("securityContext", Want::Obj), ("ports", Want::List)],
+                &mut out,
+            );
+            if let Some(sc) = c.get("securityContext").filter(|v| v.is_object()) {
+                let sp = format!("{p}/securityContext");
+                fields(sc, &sp, SECURITY_CONTEXT, &mut out);
+                if let Some(caps) = sc.get("capabilities").filter(|v| v.is_object()) {
+                    fields(
+                        caps,
+                        &format!("{sp}/capabilities"),
+                        &[("add", Want::StrList), ("drop", Want::StrList)],
+                        &mut out,
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One failed check under one policy.
@@ -398,14 +674,48 @@ impl Engine {
     }
 
     /// Decides on a parsed review request.
+    ///
+    /// A request that cannot be evaluated ([`Request::invalid`]) is decided by
+    /// [`Engine::invalid`]: denied when any policy denies, never allowed silently. The
+    /// `ephemeralcontainers` subresource (`kubectl debug`) carries the whole Pod and is checked
+    /// like it; other subresources (status, scale, exec, ...) carry no spec to check.
     pub fn decide_request(&self, req: &Request) -> Decision {
-        if !req.sub_resource.is_empty() {
-            // status, scale, exec, ... carry no spec to check
+        if let Some(why) = &req.invalid {
+            return self.invalid(why);
+        }
+        if !req.sub_resource.is_empty() && req.sub_resource != "ephemeralcontainers" {
             return Decision::allow("allowed", None);
         }
         match &req.object {
             Some(o) => self.decide(o, &req.operation, &req.user, &req.groups),
             None => Decision::allow("allowed", None),
+        }
+    }
+
+    /// The decision on a request or object that cannot be evaluated: one violation
+    /// (`PAL-ADM-INVALID`) under the strictest policy, so a deny policy denies with the reason,
+    /// a warn policy warns and an audit policy records it.
+    pub fn invalid(&self, why: &str) -> Decision {
+        let Some(p) = self.cfg.policies.iter().max_by_key(|p| p.action) else {
+            return Decision::allow("allowed", None);
+        };
+        let v = Violation {
+            policy: p.name.clone(),
+            action: p.action,
+            check_id: INVALID_CHECK.into(),
+            path: "/request".into(),
+            message: format!("the request cannot be evaluated: {why}"),
+            remediation: "send a well-typed object of a Kubernetes kind".into(),
+        };
+        Decision {
+            allowed: p.action != Action::Deny,
+            verdict: match p.action {
+                Action::Deny => "denied",
+                Action::Warn => "warned",
+                Action::Audit => "allowed",
+            },
+            violations: vec![v],
+            exempt: None,
         }
     }
 
@@ -415,8 +725,15 @@ impl Engine {
         if operation != "CREATE" && operation != "UPDATE" {
             return Decision::allow("allowed", None);
         }
+        if !object.is_object() {
+            return self.invalid(&format!("the object is {}, not an object", type_name(object)));
+        }
+        let problems = object_problems(object);
+        if !problems.is_empty() {
+            return self.invalid(&problems.join("; "));
+        }
         let Some(obj) = Object::from_value(object.clone(), Origin { file: "admission".into(), line: 0 }) else {
-            return Decision::allow("allowed", None);
+            return self.invalid("the object has no kind");
         };
         if name_matches(&cfg.exemptions.namespaces, &obj.namespace) {
             return Decision::allow("exempt", Some(format!("namespace {} is exempt", obj.namespace)));
@@ -456,6 +773,7 @@ impl Engine {
         }
         let deny = violations.iter().any(|v| v.action == Action::Deny);
         let warn = violations.iter().any(|v| v.action == Action::Warn);
+        let violations = aggregate(violations);
         Decision {
             allowed: !deny,
             verdict: if deny {
@@ -469,6 +787,83 @@ impl Engine {
             exempt: None,
         }
     }
+}
+
+/// The check ID of a request that cannot be evaluated.
+pub const INVALID_CHECK: &str = "PAL-ADM-INVALID";
+
+/// Bounds a decision: at most [`MAX_SAME_CHECK`] violations per (policy, check) — the last one
+/// kept stands for all the others ("… and in 5,998 more places") — and at most
+/// [`MAX_VIOLATIONS`] in all, the strictest first.
+fn aggregate(violations: Vec<Violation>) -> Vec<Violation> {
+    let mut groups: Vec<((String, String), Vec<Violation>, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
+    for v in violations {
+        let key = (v.policy.clone(), v.check_id.clone());
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new(), 0));
+            groups.len() - 1
+        });
+        let g = &mut groups[i];
+        if g.1.len() < MAX_SAME_CHECK {
+            g.1.push(v);
+        } else {
+            g.2 += 1;
+        }
+    }
+    let mut out: Vec<Violation> = Vec::new();
+    for (_, mut kept, more) in groups {
+        if more > 0 {
+            if let Some(last) = kept.last_mut() {
+                last.message = format!("{} (and in {} more places)", last.message, thousands(more));
+            }
+        }
+        out.extend(kept);
+    }
+    if out.len() > MAX_VIOLATIONS {
+        out.sort_by_key(|v| std::cmp::Reverse(v.action));
+        let dropped = out.split_off(MAX_VIOLATIONS - 1);
+        let action = dropped.iter().map(|v| v.action).max().unwrap_or_default();
+        let first = &dropped[0];
+        out.push(Violation {
+            policy: first.policy.clone(),
+            action,
+            check_id: first.check_id.clone(),
+            path: first.path.clone(),
+            message: format!(
+                "{} violations more (not listed), starting with: {}",
+                thousands(dropped.len()),
+                first.message
+            ),
+            remediation: first.remediation.clone(),
+        });
+    }
+    out
+}
+
+fn thousands(n: usize) -> String {
+    let d = n.to_string();
+    let mut s = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, marked when cut.
+fn truncate_msg(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.saturating_sub(16);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str(" … (truncated)");
+    }
+    s
 }
 
 impl Violation {
@@ -519,8 +914,8 @@ pub fn respond(req: &Request, d: &Decision) -> Value {
             .iter()
             .map(|v| format!("[{}] {}: {} (field {}). Fix: {}", v.policy, v.check_id, v.message, v.path, v.remediation))
             .collect();
-        response["status"] =
-            json!({"code": 403, "reason": "Forbidden", "message": format!("denied by Palisade: {}", parts.join("; "))});
+        let message = truncate_msg(format!("denied by Palisade: {}", parts.join("; ")), MAX_MESSAGE_BYTES);
+        response["status"] = json!({"code": 403, "reason": "Forbidden", "message": message});
     }
     // one warning per finding, and none for what is already denied
     let mut warnings: Vec<String> = Vec::new();
@@ -529,8 +924,11 @@ pub fn respond(req: &Request, d: &Decision) -> Value {
             continue;
         }
         let w = format!("[{}] {}: {}. Fix: {}", v.policy, v.check_id, v.message, v.remediation);
+        if warnings.len() >= MAX_WARNINGS {
+            break;
+        }
         if !warnings.contains(&w) {
-            warnings.push(w);
+            warnings.push(truncate_msg(w, MAX_MESSAGE_BYTES / MAX_WARNINGS));
         }
     }
     if !warnings.is_empty() {
@@ -539,8 +937,9 @@ pub fn respond(req: &Request, d: &Decision) -> Value {
     let mut annotations = serde_json::Map::new();
     annotations.insert("palisade.dev/verdict".into(), json!(d.verdict));
     if !d.violations.is_empty() {
-        let ids: Vec<String> = d.violations.iter().map(|v| format!("{}:{}", v.policy, v.check_id)).collect();
-        annotations.insert("palisade.dev/violations".into(), json!(ids.join(",")));
+        let mut ids: Vec<String> = d.violations.iter().map(|v| format!("{}:{}", v.policy, v.check_id)).collect();
+        ids.dedup();
+        annotations.insert("palisade.dev/violations".into(), json!(truncate_msg(ids.join(","), MAX_MESSAGE_BYTES)));
     }
     if req.dry_run {
         annotations.insert("palisade.dev/dry-run".into(), json!("true"));
@@ -574,6 +973,125 @@ mod tests {
     fn pod(ns: &str, privileged: bool) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": ns},
                "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "securityContext": {"privileged": privileged}}]}})
+    }
+
+    fn raw_review(request: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn ephemeral_containers_are_evaluated() {
+        let engine = Engine::new(Config::preset(Preset::Baseline, Action::Deny), Vec::new());
+        // what `kubectl debug --profile=sysadmin` sends: UPDATE pods/ephemeralcontainers
+        let mut pod = pod("shop", false);
+        pod["spec"]["ephemeralContainers"] =
+            json!([{"name": "debugger", "image": "busybox:1.36", "securityContext": {"privileged": true}}]);
+        let body = raw_review(json!({"uid": "e1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "shop", "operation": "UPDATE", "subResource": "ephemeralcontainers",
+            "userInfo": {"username": "mallory"}, "object": pod}));
+        let req = parse_review(&body).unwrap_or_else(|e| panic!("{e}"));
+        let d = engine.decide_request(&req);
+        assert!(!d.allowed, "{d:?}");
+        assert!(
+            d.violations.iter().any(|v| v.path == "/spec/ephemeralContainers/0/securityContext/privileged"),
+            "{d:?}"
+        );
+        // other subresources still carry nothing to check
+        let body = raw_review(json!({"uid": "s1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "shop", "operation": "UPDATE", "subResource": "status", "object": pod}));
+        assert!(engine.decide_request(&parse_review(&body).unwrap_or_else(|e| panic!("{e}"))).allowed);
+    }
+
+    #[test]
+    fn requests_that_cannot_be_evaluated_are_denied_with_the_reason() {
+        let deny = Engine::new(Config::preset(Preset::Baseline, Action::Deny), Vec::new());
+        let warn = Engine::new(Config::preset(Preset::Baseline, Action::Warn), Vec::new());
+        let kind = json!({"group": "", "version": "v1", "kind": "Pod"});
+        let mut string_bool = pod("shop", false);
+        string_bool["spec"]["containers"][0]["securityContext"]["privileged"] = json!("true");
+        let mut kindless = pod("shop", true);
+        kindless.as_object_mut().map(|o| o.remove("kind"));
+        let cases = [
+            (
+                "object not an object",
+                json!({"uid": "1", "kind": kind, "operation": "CREATE", "object": "privileged"}),
+                "not an object",
+            ),
+            (
+                "object without kind",
+                json!({"uid": "2", "kind": kind, "operation": "CREATE", "object": kindless}),
+                "no kind",
+            ),
+            (
+                "no request kind",
+                json!({"uid": "3", "operation": "CREATE", "object": pod("shop", true)}),
+                "kind.kind is missing",
+            ),
+            (
+                "unknown operation",
+                json!({"uid": "4", "kind": kind, "operation": "MERGE", "object": pod("shop", true)}),
+                "MERGE",
+            ),
+            (
+                "string for a boolean",
+                json!({"uid": "5", "kind": kind, "operation": "CREATE", "object": string_bool}),
+                "privileged is a string",
+            ),
+            (
+                "operation not a string",
+                json!({"uid": "6", "kind": kind, "operation": 1, "object": pod("shop", true)}),
+                "operation is a number",
+            ),
+            (
+                "dryRun not a boolean",
+                json!({"uid": "7", "kind": kind, "operation": "CREATE", "dryRun": "yes", "object": pod("shop", false)}),
+                "dryRun",
+            ),
+            (
+                "containers not a list",
+                json!({"uid": "8", "kind": kind, "operation": "CREATE", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": {"privileged": true}}}}),
+                "containers is an object",
+            ),
+            ("CREATE without object", json!({"uid": "9", "kind": kind, "operation": "CREATE"}), "object is missing"),
+        ];
+        for (what, request, reason) in cases {
+            let req = parse_review(&raw_review(request)).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let d = deny.decide_request(&req);
+            assert!(!d.allowed, "{what}: {d:?}");
+            let resp = respond(&req, &d);
+            let msg = resp["response"]["status"]["message"].as_str().unwrap_or("");
+            assert!(msg.contains(INVALID_CHECK) && msg.contains(reason), "{what}: {msg}");
+            // a warn policy warns about it instead of allowing silently
+            let d = warn.decide_request(&req);
+            assert!(d.allowed && d.verdict == "warned" && d.violations[0].check_id == INVALID_CHECK, "{what}: {d:?}");
+        }
+        // a well-formed DELETE without an object is still simply allowed
+        let req = parse_review(&raw_review(json!({"uid": "d", "kind": kind, "operation": "DELETE", "object": null})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(req.invalid.is_none() && deny.decide_request(&req).allowed);
+    }
+
+    #[test]
+    fn huge_pods_give_bounded_decisions_and_responses() {
+        let engine = Engine::new(Config::preset(Preset::Restricted, Action::Deny), Vec::new());
+        let containers: Vec<Value> = (0..6000)
+            .map(|i| json!({"name": format!("c{i}"), "image": "nginx:1.25", "securityContext": {"privileged": true}}))
+            .collect();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "namespace": "shop"},
+            "spec": {"containers": containers}});
+        let body = raw_review(json!({"uid": "big", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "shop", "operation": "CREATE", "object": pod}));
+        let req = parse_review(&body).unwrap_or_else(|e| panic!("{e}"));
+        let d = engine.decide_request(&req);
+        assert!(!d.allowed);
+        assert!(d.violations.len() <= MAX_VIOLATIONS, "{}", d.violations.len());
+        let privileged: Vec<&Violation> = d.violations.iter().filter(|v| v.check_id == "PAL-K8S-001").collect();
+        assert_eq!(privileged.len(), MAX_SAME_CHECK);
+        assert!(privileged[MAX_SAME_CHECK - 1].message.contains("and in 5,995 more places"), "{:?}", privileged);
+        let out = serde_json::to_vec(&respond(&req, &d)).unwrap_or_default();
+        assert!(out.len() < 4 * MAX_MESSAGE_BYTES, "response of {} bytes", out.len());
+        assert!(body.len() > 10 * out.len(), "{} vs {}", body.len(), out.len());
     }
 
     #[test]

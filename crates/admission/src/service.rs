@@ -9,7 +9,7 @@
 //! Requests in flight finish with the engine they started with; the old engine is freed when
 //! the last of them ends. A configuration that fails to load never replaces a working one.
 
-use crate::{parse_review, respond, Action, Decision, Engine, Request};
+use crate::{parse_review, respond, Action, Decision, Engine, Request, KNOWN_KINDS, OPERATIONS};
 use palisade_https::{Request as HttpRequest, Response};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -24,8 +24,9 @@ const BUCKETS: [f64; 14] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 
 #[derive(Debug, Default)]
 struct Metrics {
-    /// (kind, operation, verdict) → count
-    requests: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// (kind, operation, verdict) → count; kinds and operations from [`KNOWN_KINDS`] and
+    /// [`OPERATIONS`], anything else `other`, so the map stays small whatever clients send
+    requests: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
     /// (policy, action) → requests where the policy found at least one violation
     decisions: Mutex<BTreeMap<(String, Action), u64>>,
     bad_requests: AtomicU64,
@@ -143,7 +144,10 @@ impl Service {
     fn record(&self, req: &Request, d: &Decision, started: Instant) {
         let m = &self.metrics;
         if let Ok(mut r) = m.requests.lock() {
-            *r.entry((req.kind.clone(), req.operation.clone(), d.verdict)).or_default() += 1;
+            // labels from a fixed set only: a client chooses `kind` and `operation`
+            let kind = KNOWN_KINDS.iter().find(|k| **k == req.kind).copied().unwrap_or("other");
+            let op = OPERATIONS.iter().find(|o| **o == req.operation).copied().unwrap_or("other");
+            *r.entry((kind, op, d.verdict)).or_default() += 1;
         }
         if !d.violations.is_empty() {
             if let Ok(mut dm) = m.decisions.lock() {
@@ -293,6 +297,25 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn metrics_label_only_known_kinds() {
+        let svc = Service::new(Engine::new(Config::preset(Preset::Baseline, Action::Deny), Vec::new()), None);
+        for i in 0..2000 {
+            let kind = format!("Kind{i}{}", "x".repeat(1024));
+            let body = serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": format!("u{i}"), "kind": {"group": "evil", "version": "v1", "kind": kind},
+                    "operation": format!("OP{i}"), "object": {"apiVersion": "evil/v1", "kind": kind, "metadata": {"name": "x"}}}}))
+            .unwrap_or_default();
+            assert_eq!(svc.handle(&http("POST", "/validate", &body)).status, 200);
+        }
+        svc.handle(&http("POST", "/validate", &review("shop", true, false)));
+        let m = svc.metrics_text();
+        assert!(m.len() < 8 * 1024, "metrics grew to {} bytes", m.len());
+        assert!(!m.contains("Kind1"), "{m}");
+        assert!(m.contains("kind=\"other\",operation=\"other\""), "{m}");
+        assert!(m.contains("kind=\"Pod\",operation=\"CREATE\",verdict=\"denied\"} 1"), "{m}");
     }
 
     #[test]

@@ -126,6 +126,7 @@ fn serve(a: AdmissionServeArgs) -> anyhow::Result<ExitCode> {
         max_connections: a.max_connections,
         request_timeout: a.request_timeout,
         idle_timeout: Duration::from_secs(120),
+        ..palisade_https::Limits::default()
     };
     let svc = service.clone();
     let handler: palisade_https::Handler = Arc::new(move |req: &palisade_https::Request| svc.handle(req));
