@@ -284,6 +284,10 @@ pub enum DetectCommand {
         /// File with accepted bearer tokens, one per line.
         #[arg(long, env = "PALISADE_TOKEN_FILE")]
         token_file: Option<PathBuf>,
+        /// Accept bearer tokens over plain HTTP on a non-loopback address (only behind a
+        /// TLS-terminating proxy).
+        #[arg(long)]
+        insecure: bool,
         #[command(flatten)]
         detect: DetectArgs,
     },

@@ -51,14 +51,9 @@ impl Sinks {
             ..RenderOptions::default()
         };
         let primary: Box<dyn Sink> = match &a.output {
-            Some(p) => {
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .with_context(|| p.display().to_string())?;
-                Box::new(sinks::WriterSink::new(std::io::BufWriter::new(f), format, opts.clone()))
-            }
+            Some(p) => Box::new(
+                sinks::FileSink::append(p, format, opts.clone()).with_context(|| p.display().to_string())?,
+            ),
             None => Box::new(sinks::WriterSink::new(std::io::stdout(), format, opts.clone())),
         };
         let mut extra: Vec<Box<dyn Sink>> = Vec::new();
@@ -81,6 +76,19 @@ impl Sinks {
         for s in &mut self.extra {
             // Extra sinks spool on failure; a delivery error is logged, not fatal.
             if let Err(e) = s.send(batch) {
+                tracing::warn!("alert sink: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every finding sent so far durable: the primary output flushed and `fsync`ed
+    /// (an error is returned, so no position is saved past alerts that are not on disk); the
+    /// extra sinks' records delivered or in their synced spools (errors logged).
+    pub(crate) fn sync(&mut self) -> std::io::Result<()> {
+        self.primary.sync().map_err(|e| std::io::Error::other(e.to_string()))?;
+        for s in &mut self.extra {
+            if let Err(e) = s.sync() {
                 tracing::warn!("alert sink: {e}");
             }
         }
@@ -147,16 +155,28 @@ pub fn run(c: DetectCommand) -> anyhow::Result<ExitCode> {
             let mut sinks = Sinks::new(&detect)?;
             let name = file.display().to_string();
             if follow {
+                // SIGTERM/SIGINT end the current poll's batch, flush and sync the sinks, save
+                // the position and exit 0: nothing is lost or repeated.
                 let stop = stop_flag();
-                let resume = det.follow(
+                signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+                signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+                let sinks = std::cell::RefCell::new(sinks);
+                let resume = det.follow_durable(
                     &file,
                     position.as_deref(),
                     from_end,
                     std::time::Duration::from_millis(250),
                     &|| stop.load(Ordering::Relaxed),
-                    |f| sinks.send(f),
+                    |f| sinks.borrow_mut().send(f),
+                    || sinks.borrow_mut().sync(),
                 )?;
                 tracing::info!(?resume, "follow ended");
+                let mut sinks = sinks.into_inner();
+                sinks.flush();
+                let st = det.stats();
+                tracing::info!(stats = %serde_json::to_string(&st).unwrap_or_default(), "done");
+                eprintln!("{}", serde_json::to_string(&st).unwrap_or_default());
+                return Ok(ExitCode::SUCCESS);
             } else if file.as_os_str() == "-" {
                 det.process_reader(std::io::stdin().lock(), "-", |f| sinks.send(f))?;
             } else {
@@ -169,10 +189,11 @@ pub fn run(c: DetectCommand) -> anyhow::Result<ExitCode> {
             eprintln!("{}", serde_json::to_string(&st).unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        DetectCommand::Serve { listen, tls_cert, tls_key, client_ca, token_file, detect } => {
+        DetectCommand::Serve { listen, tls_cert, tls_key, client_ca, token_file, insecure, detect } => {
             let mut det = detector(&detect)?;
             let mut sinks = Sinks::new(&detect)?;
             let mut cfg = palisade_detect::serve::ServeConfig::new(&listen);
+            cfg.allow_plain_http = insecure;
             cfg.tls = match (tls_cert, tls_key) {
                 (Some(c), Some(k)) => Some(palisade_detect::serve::TlsConfig {
                     cert_pem: std::fs::read(&c).with_context(|| c.display().to_string())?,
