@@ -37,18 +37,44 @@ pub fn now_and_uuid() -> (String, String) {
     (humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(), uuid::Uuid::new_v4().to_string())
 }
 
-/// An aligned text table with a summary line.
+/// `s` with every control character (C0, DEL, C1 such as the 8-bit CSI) and
+/// bidirectional override escaped as `\u{..}`, so image content printed to
+/// a terminal cannot move the cursor, recolour or rewrite what is shown.
+pub fn terminal_safe(s: &str) -> String {
+    let bad = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(bad) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An aligned text table with a summary line. Text from the image is passed
+/// through [`terminal_safe`].
 pub fn table(sbom: &Sbom) -> String {
     let mut out = String::new();
-    let _ = write!(out, "{}", sbom.target.name);
+    let _ = write!(out, "{}", terminal_safe(&sbom.target.name));
     if let Some(os) = &sbom.os {
-        let _ = write!(out, " ({} {}{})", os.family, os.version, if os.distroless { ", distroless" } else { "" });
+        let _ = write!(
+            out,
+            " ({} {}{})",
+            terminal_safe(&os.family),
+            terminal_safe(&os.version),
+            if os.distroless { ", distroless" } else { "" }
+        );
     }
     out.push('\n');
     let rows: Vec<[String; 4]> = sbom
         .packages
         .iter()
-        .map(|p| [p.name.clone(), p.version.clone(), p.kind.to_string(), p.found_in.clone()])
+        .map(|p| [terminal_safe(&p.name), terminal_safe(&p.version), p.kind.to_string(), terminal_safe(&p.found_in)])
         .collect();
     let headers = ["NAME", "VERSION", "TYPE", "FOUND IN"];
     let mut widths = headers.map(str::len);
@@ -81,7 +107,7 @@ pub fn table(sbom: &Sbom) -> String {
     let summary: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
     let _ = writeln!(out, "\n{} packages ({})", sbom.packages.len(), summary.join(", "));
     for w in &sbom.warnings {
-        let _ = writeln!(out, "warning: {}: {}", w.path, w.message);
+        let _ = writeln!(out, "warning: {}: {}", terminal_safe(&w.path), terminal_safe(&w.message));
     }
     out
 }
@@ -360,5 +386,25 @@ mod tests {
         let t = table(&sample());
         assert!(t.starts_with("img (debian 12)\nNAME"));
         assert!(t.contains("3 packages (1 deb, 2 npm)"));
+    }
+
+    #[test]
+    fn table_escapes_terminal_sequences() {
+        let mut sbom = Sbom::default();
+        sbom.target.name = "img".into();
+        sbom.packages.push(
+            palisade_model::PackageBuilder::new(
+                PackageType::Npm,
+                "evil\u{1b}]0;pwned\u{7}\u{1b}[2J",
+                "1.0\u{9b}31m\u{202e}",
+            )
+            .found_in("/app/\rpackage.json")
+            .build(),
+        );
+        let t = table(&sbom);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J"), "{t}");
+        assert!(t.contains("1.0\\u{9b}31m\\u{202e}") && t.contains("/app/\\u{d}package.json"), "{t}");
+        assert_eq!(terminal_safe("plain ünïcode"), "plain ünïcode");
     }
 }

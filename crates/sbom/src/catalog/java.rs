@@ -371,6 +371,7 @@ fn walk_archive(
     let mut poms = Vec::new();
     let mut manifest = None;
     let mut nested = Vec::new();
+    let mut too_deep = 0usize;
     for index in 0..archive.len() {
         if walk.entries >= walk.limits.entries {
             tracing::warn!(location, limit = walk.limits.entries, "java archive entry limit reached; rest skipped");
@@ -384,7 +385,18 @@ fn walk_archive(
             manifest.get_or_insert(index);
         } else if is_archive_name(name) && depth < walk.limits.depth {
             nested.push((index, name.to_string()));
+        } else if is_archive_name(name) {
+            too_deep += 1;
         }
+    }
+
+    if too_deep > 0 {
+        tracing::warn!(
+            location,
+            archives = too_deep,
+            limit = walk.limits.depth,
+            "java archives nested deeper than the limit; not searched"
+        );
     }
 
     // This archive's own metadata.
