@@ -18,6 +18,49 @@ pub const MAX_RPMDB: u64 = 512 << 20;
 pub const MAX_BLOB: u64 = 512 << 20;
 /// Smallest executable worth parsing.
 const MIN_BINARY: u64 = 1024;
+/// Most bytes of executables held in memory at once, over all layer threads
+/// (each executable is read whole for the build-info readers, so without a
+/// shared budget every core could hold a [`MAX_BLOB`] file at the same time).
+pub const BINARY_BUDGET: u64 = 512 << 20;
+
+/// A byte budget shared by threads: `take` waits until enough is free.
+#[derive(Debug)]
+struct Budget {
+    free: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+    total: u64,
+}
+
+impl Budget {
+    const fn new(total: u64) -> Budget {
+        Budget { free: std::sync::Mutex::new(total), freed: std::sync::Condvar::new(), total }
+    }
+
+    fn take(&self, n: u64) -> Held<'_> {
+        let n = n.min(self.total);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free < n {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= n;
+        Held { budget: self, n }
+    }
+}
+
+/// Bytes taken from a [`Budget`], returned on drop.
+struct Held<'a> {
+    budget: &'a Budget,
+    n: u64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        *self.budget.free.lock().unwrap_or_else(|e| e.into_inner()) += self.n;
+        self.budget.freed.notify_all();
+    }
+}
+
+static BINARIES: Budget = Budget::new(BINARY_BUDGET);
 
 /// What kind of file a path is, for the catalogers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,9 +227,10 @@ impl Analyzer for Catalogers {
             if &magic != b"\x7fELF" {
                 return Ok(None);
             }
+            let _held = BINARIES.take(meta.size);
             let mut data = Vec::with_capacity(meta.size.min(64 << 20) as usize);
             data.extend_from_slice(&magic);
-            content.read_to_end(&mut data)?;
+            content.take(meta.size.min(BINARY_BUDGET).saturating_sub(4)).read_to_end(&mut data)?;
             return Ok(match run(kind, meta.path, &data) {
                 Ok(p) if p.is_empty() => None,
                 Ok(p) => Some(Finding::Packages(p)),
@@ -235,5 +279,26 @@ mod tests {
         assert_eq!(kind("/usr/bin/ls", 0o755, 100_000), Some(Kind::Binary));
         assert_eq!(kind("/usr/bin/tiny", 0o755, 10), None);
         assert_eq!(kind("/etc/passwd", 0o644, 1000), None);
+    }
+
+    #[test]
+    fn binary_budget_is_shared_and_returned() {
+        let b = std::sync::Arc::new(Budget::new(100));
+        let first = b.take(80);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b2 = b.clone();
+        let t = std::thread::spawn(move || {
+            let _h = b2.take(50);
+            let _ = tx.send(());
+        });
+        // The second taker waits while the first holds most of the budget ...
+        assert!(rx.recv_timeout(std::time::Duration::from_millis(200)).is_err());
+        drop(first);
+        // ... and goes on once it is returned.
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok());
+        let _ = t.join();
+        // A request larger than the whole budget is clamped, never a deadlock.
+        drop(b.take(1000));
+        assert_eq!(*b.free.lock().unwrap_or_else(|e| e.into_inner()), 100);
     }
 }
