@@ -9,8 +9,14 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::io::{self, BufRead};
 
-/// The default cap on one audit event (one line, or one `EventList` body item): 4 MiB.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
+/// The default cap on one audit event (one line, or one `EventList` body item): 64 MiB.
+///
+/// kube-apiserver accepts request bodies up to 3 MiB and logs `requestObject` and
+/// `responseObject` at `RequestResponse` level re-encoded, with `<`, `>` and `&` escaped as
+/// `\u003c` etc. (6 bytes each): one event can reach about 2 × 18 MiB plus metadata. The cap
+/// stays above that; it bounds the memory held for one line (the reader never buffers a longer
+/// line, it skips and counts it).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 << 20;
 
 /// The audit API version we understand.
 pub const AUDIT_API_VERSION: &str = "audit.k8s.io/v1";

@@ -14,9 +14,24 @@
 //!   so nothing is lost or repeated. If the old file is gone, it starts the current file from 0
 //!   and says so in [`Resume`].
 //!
-//! Lines longer than the cap are skipped (counted), like [`crate::audit::LineReader`].
+//! - **truncated and refilled** before the next poll (copytruncate, then the writer appended
+//!   past the old offset): the hash of the file's first bytes (up to 4 KiB) is checked on every
+//!   poll, so a refilled file is noticed although it did not shrink; the copy (`audit.log.1`,
+//!   found by the same head hash) is read from the old offset first, so the lines written
+//!   between the last poll and the copy are not lost.
+//! - **several rotations while stopped**: after the rotated file holding the saved inode, the
+//!   rotated siblings written after it (`NAME.1`, `NAME.2`, kube-apiserver's
+//!   `STEM-TIMESTAMP.EXT`; oldest first by mtime) are read whole before the current file.
+//!   Compressed siblings (`.gz`) are not read: each one is reported as a possible gap, as is a
+//!   rotated file that is gone.
+//!
+//! Lines longer than the cap are skipped (counted), like [`crate::audit::LineReader`]. The
+//! position never points into a skipped line (it stays at its start until its newline arrives),
+//! and a position right after one is recognised on restart by the hash of the line's last
+//! [`LONG_TAIL`] bytes, so a stop after an over-long line neither re-reads nor repeats anything.
 
 use crate::alert::fnv64;
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -52,10 +67,15 @@ impl Position {
             last_line_hash: u64::from_str_radix(it.next()?, 16).ok()?,
         })
     }
-    /// Saves atomically (write a temporary file, rename).
+    /// Saves atomically and durably (write a temporary file, `fsync` it, rename).
     pub fn save(&self, path: &Path) -> io::Result<()> {
+        use std::io::Write as _;
         let tmp = path.with_extension("tmp");
-        fs::write(&tmp, self.encode())?;
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(self.encode().as_bytes())?;
+            f.sync_all()?;
+        }
         fs::rename(tmp, path)
     }
     /// Loads; `Ok(None)` when the file does not exist or does not parse.
@@ -82,6 +102,42 @@ pub enum Resume {
     Restarted(String),
 }
 
+/// Bytes at the end of an over-long line that stand for it in [`Position::last_line_hash`].
+pub const LONG_TAIL: usize = 256;
+
+/// Bytes at the start of a file whose hash tells a refilled file from the one being read.
+const HEAD: u64 = 4096;
+
+fn long_line_hash(tail: &[u8]) -> u64 {
+    fnv64(tail) ^ 0x4c4f_4e47_4c49_4e45
+}
+
+/// Hash of the first `len` bytes of `file` (`None` if it has fewer).
+fn head_hash(file: &File, len: u64) -> io::Result<Option<u64>> {
+    let mut buf = vec![0u8; len as usize];
+    let mut done = 0usize;
+    while done < buf.len() {
+        match read_at(file, &mut buf[done..], done as u64) {
+            Ok(0) => return Ok(None),
+            Ok(k) => done += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(fnv64(&buf)))
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    file.read_at(buf, off)
+}
+
+#[cfg(not(unix))]
+fn read_at(_file: &File, _buf: &mut [u8], _off: u64) -> io::Result<usize> {
+    Ok(0)
+}
+
 #[cfg(unix)]
 fn ids(m: &fs::Metadata) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
@@ -98,16 +154,21 @@ struct Open {
     inode: u64,
     dev: u64,
     offset: u64,
+    /// Length and hash of the file's head as last seen (`len` ≤ [`HEAD`]).
+    head: (u64, u64),
 }
 
 /// Follows one path; see the module docs.
 pub struct Follower {
     path: PathBuf,
     cur: Option<Open>,
-    /// A rotated file still being drained before `cur`.
-    old: Option<Open>,
+    /// Rotated files still being drained before `cur`, oldest first.
+    old: VecDeque<Open>,
     pending: Vec<u8>,
     skipping: bool,
+    /// Bytes of the over-long line being skipped so far, and its last [`LONG_TAIL`] bytes.
+    skip_len: u64,
+    skip_tail: Vec<u8>,
     last_hash: u64,
     max_line: usize,
     /// Lines skipped for exceeding the cap.
@@ -126,7 +187,7 @@ fn open_at(path: &Path, offset: u64) -> io::Result<Open> {
     let mut file = File::open(path)?;
     let (inode, dev) = ids(&file.metadata()?);
     file.seek(SeekFrom::Start(offset))?;
-    Ok(Open { file, inode, dev, offset })
+    Ok(Open { file, inode, dev, offset, head: (0, 0) })
 }
 
 /// Hash of the line that ends just before `offset` (the byte at `offset - 1` must be `\n`).
@@ -145,7 +206,8 @@ fn line_hash_before(file: &mut File, offset: u64, max_line: usize) -> io::Result
     let start = match memchr::memrchr(b'\n', &buf) {
         Some(i) => i + 1,
         None if window == offset => 0,
-        None => return Ok(None),
+        // an over-long (skipped) line ends here
+        None => return Ok(Some(long_line_hash(&buf[buf.len().saturating_sub(LONG_TAIL)..]))),
     };
     Ok(Some(fnv64(&buf[start..])))
 }
@@ -162,9 +224,11 @@ impl Follower {
         let mut f = Follower {
             path: path.to_path_buf(),
             cur: None,
-            old: None,
+            old: VecDeque::new(),
             pending: Vec::new(),
             skipping: false,
+            skip_len: 0,
+            skip_tail: Vec::new(),
             last_hash: 0,
             max_line,
             too_long: 0,
@@ -231,7 +295,17 @@ impl Follower {
                     o.file.seek(SeekFrom::Start(pos.offset))?;
                     o.offset = pos.offset;
                     f.last_hash = pos.last_line_hash;
-                    f.old = Some(o);
+                    let since = fs::metadata(&old_path).and_then(|m| m.modified()).ok();
+                    f.old.push_back(o);
+                    // rotated again (and again) while we were away: the newer siblings follow
+                    for p in newer_siblings(path, &old_path, since) {
+                        match open_at(&p, 0) {
+                            Ok(o) => f.old.push_back(o),
+                            Err(e) => {
+                                tracing::warn!(file = %p.display(), error = %e, "rotated file unreadable: its events are a gap")
+                            }
+                        }
+                    }
                     Ok((f, Resume::FromRotated(old_path)))
                 } else {
                     Ok((f, Resume::Restarted(format!("{} no longer matches the saved position", old_path.display()))))
@@ -243,7 +317,7 @@ impl Follower {
 
     /// The position after the last line delivered.
     pub fn position(&self) -> Position {
-        let o = self.old.as_ref().or(self.cur.as_ref());
+        let o = self.old.front().or(self.cur.as_ref());
         match o {
             Some(o) => Position { inode: o.inode, dev: o.dev, offset: o.offset, last_line_hash: self.last_hash },
             None => Position::default(),
@@ -254,9 +328,15 @@ impl Follower {
     /// Returns the number of lines delivered.
     pub fn poll(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let mut n = 0;
-        // drain a rotated file first
-        if let Some(mut o) = self.old.take() {
-            n += self.read_available(&mut o, f)?;
+        // drain rotated files first
+        while let Some(mut o) = self.old.pop_front() {
+            match self.read_available(&mut o, f) {
+                Ok(k) => n += k,
+                Err(e) => {
+                    self.old.push_front(o);
+                    return Err(e);
+                }
+            }
             self.finish_file(f, &mut n);
         }
         if self.cur.is_none() {
@@ -268,6 +348,11 @@ impl Follower {
         }
         loop {
             let Some(mut o) = self.cur.take() else { break };
+            // truncated and refilled since the last poll: do not read the new content at the
+            // old offset
+            if self.head_changed(&mut o)? {
+                self.truncated(&mut o, f, &mut n)?;
+            }
             n += self.read_available(&mut o, f)?;
             // rotated or truncated?
             match fs::metadata(&self.path) {
@@ -282,14 +367,9 @@ impl Follower {
                         self.cur = Some(open_at(&self.path, 0)?);
                         continue;
                     }
-                    if m.len() < o.offset + self.pending.len() as u64 {
-                        // copytruncate
-                        self.rotations += 1;
-                        self.pending.clear();
-                        self.skipping = false;
-                        o.file.seek(SeekFrom::Start(0))?;
-                        o.offset = 0;
-                        self.last_hash = 0;
+                    let refilled = self.head_changed(&mut o)?;
+                    if m.len() < o.offset + self.pending.len() as u64 || refilled {
+                        self.truncated(&mut o, f, &mut n)?;
                         self.cur = Some(o);
                         continue;
                     }
@@ -309,6 +389,67 @@ impl Follower {
         Ok(n)
     }
 
+    /// `o`'s file was truncated (copytruncate): the rest of its copy first, then from 0.
+    fn truncated(&mut self, o: &mut Open, f: &mut dyn FnMut(&[u8]), n: &mut usize) -> io::Result<()> {
+        // the copy holds what was written between our last read and the truncation
+        if let Some(mut copy) = self.find_copy(o) {
+            tracing::info!(copy = %copy.0.display(), "truncated: reading the rest of its copy first");
+            self.pending.clear();
+            self.skipping = false;
+            *n += self.read_available(&mut copy.1, f)?;
+            self.finish_file(f, n);
+        } else if o.offset > 0 {
+            tracing::warn!(
+                path = %self.path.display(),
+                "file truncated and no copy found: lines written just before the truncation may be a gap"
+            );
+        }
+        self.rotations += 1;
+        self.pending.clear();
+        self.skipping = false;
+        self.skip_len = 0;
+        o.file.seek(SeekFrom::Start(0))?;
+        o.offset = 0;
+        o.head = (0, 0);
+        self.last_hash = 0;
+        Ok(())
+    }
+
+    /// Whether the head of `o`'s file no longer matches what was read (truncated and refilled);
+    /// otherwise records the head as far as it was read.
+    fn head_changed(&self, o: &mut Open) -> io::Result<bool> {
+        let (len, hash) = o.head;
+        if len > 0 && head_hash(&o.file, len)? != Some(hash) {
+            return Ok(true);
+        }
+        let want = o.offset.min(HEAD);
+        if want > len {
+            if let Some(h) = head_hash(&o.file, want)? {
+                o.head = (want, h);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The copy of a truncated file: a rotated sibling whose head matches and that is at least
+    /// as long as what was read, opened at the read offset.
+    fn find_copy(&self, o: &Open) -> Option<(PathBuf, Open)> {
+        let (len, hash) = o.head;
+        if len == 0 {
+            return None;
+        }
+        for p in rotated_siblings(&self.path) {
+            let Ok(mut c) = open_at(&p, 0) else { continue };
+            let big_enough = c.file.metadata().map(|m| m.len() >= o.offset).unwrap_or(false);
+            if big_enough && (c.inode, c.dev) != (o.inode, o.dev) && head_hash(&c.file, len).ok()? == Some(hash) {
+                c.file.seek(SeekFrom::Start(o.offset)).ok()?;
+                c.offset = o.offset;
+                return Some((p, c));
+            }
+        }
+        None
+    }
+
     /// A file ended for good: a final line without newline is delivered as a line.
     fn finish_file(&mut self, f: &mut dyn FnMut(&[u8]), n: &mut usize) {
         if !self.pending.is_empty() && !self.skipping {
@@ -317,6 +458,8 @@ impl Follower {
         }
         self.pending.clear();
         self.skipping = false;
+        self.skip_len = 0;
+        self.skip_tail.clear();
         self.last_hash = 0;
     }
 
@@ -335,10 +478,12 @@ impl Follower {
                 match memchr::memchr(b'\n', data) {
                     Some(i) => {
                         if self.skipping {
-                            o.offset += (self.pending.len() + i + 1) as u64;
-                            self.pending.clear();
+                            push_tail(&mut self.skip_tail, &data[..i]);
+                            o.offset += self.skip_len + i as u64 + 1;
+                            self.skip_len = 0;
                             self.skipping = false;
-                            self.last_hash = 0;
+                            self.last_hash = long_line_hash(&self.skip_tail);
+                            self.skip_tail.clear();
                         } else {
                             let mut buf = std::mem::take(&mut self.pending);
                             let line: &[u8] = if buf.is_empty() {
@@ -350,7 +495,7 @@ impl Follower {
                             let line_len = line.len();
                             if line_len > self.max_line {
                                 self.too_long += 1;
-                                self.last_hash = 0;
+                                self.last_hash = long_line_hash(&line[line_len.saturating_sub(LONG_TAIL)..]);
                             } else {
                                 let trimmed = if line.last() == Some(&b'\r') { &line[..line_len - 1] } else { line };
                                 f(trimmed);
@@ -365,14 +510,18 @@ impl Follower {
                     }
                     None => {
                         if self.skipping {
-                            // count skipped bytes in `pending`'s length without keeping them
-                            o.offset += data.len() as u64;
+                            // count skipped bytes without keeping them; the offset stays at the
+                            // line's start until its newline arrives
+                            self.skip_len += data.len() as u64;
+                            push_tail(&mut self.skip_tail, data);
                         } else {
                             self.pending.extend_from_slice(data);
                             if self.pending.len() > self.max_line {
                                 self.too_long += 1;
                                 self.skipping = true;
-                                o.offset += self.pending.len() as u64;
+                                self.skip_len = self.pending.len() as u64;
+                                self.skip_tail.clear();
+                                push_tail(&mut self.skip_tail, &self.pending);
                                 self.pending.clear();
                             }
                         }
@@ -382,6 +531,64 @@ impl Follower {
             }
         }
     }
+}
+
+/// Keeps the last [`LONG_TAIL`] bytes of a skipped line.
+fn push_tail(tail: &mut Vec<u8>, data: &[u8]) {
+    tail.extend_from_slice(&data[data.len().saturating_sub(LONG_TAIL)..]);
+    if tail.len() > LONG_TAIL {
+        tail.drain(..tail.len() - LONG_TAIL);
+    }
+}
+
+/// Rotated siblings of `path` in its directory: `NAME.N` / `NAME.N.gz` (logrotate) and
+/// `STEM-*.EXT` / `STEM-*.EXT.gz` (kube-apiserver's `--audit-log-maxbackup` names).
+fn rotated_siblings(path: &Path) -> Vec<PathBuf> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { return Vec::new() };
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) => (s.to_string(), format!(".{e}")),
+        None => (name.clone(), String::new()),
+    };
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else { return out };
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let plain = n.strip_suffix(".gz").unwrap_or(&n);
+        let logrotate = plain
+            .strip_prefix(&format!("{name}."))
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        let kube = plain.strip_prefix(&format!("{stem}-")).is_some_and(|r| r.ends_with(&ext) && r.len() > ext.len());
+        if (logrotate || kube) && e.file_type().is_ok_and(|t| t.is_file()) {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// Rotated siblings modified at or after `since` other than `old`, oldest first. Compressed
+/// ones are reported as gaps (they are not read).
+fn newer_siblings(path: &Path, old: &Path, since: Option<std::time::SystemTime>) -> Vec<PathBuf> {
+    let mut v: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+    for p in rotated_siblings(path) {
+        if p == old {
+            continue;
+        }
+        let Ok(m) = fs::metadata(&p) else { continue };
+        let Ok(t) = m.modified() else { continue };
+        if since.is_some_and(|s| t < s) {
+            continue;
+        }
+        if p.extension().is_some_and(|e| e == "gz") {
+            tracing::warn!(file = %p.display(), "compressed rotated file not read: its events are a gap");
+            continue;
+        }
+        // NAME.2 is older than NAME.1: a higher number first on equal mtimes
+        let num = p.extension().and_then(|e| e.to_str()).and_then(|e| e.parse::<u64>().ok()).unwrap_or(0);
+        v.push((t, u64::MAX - num, p));
+    }
+    v.sort();
+    v.into_iter().map(|(_, _, p)| p).collect()
 }
 
 #[cfg(test)]
@@ -481,5 +688,84 @@ mod tests {
             Position::decode(&Position { inode: 1, dev: 2, offset: 3, last_line_hash: 4 }.encode()).map(|p| p.offset),
             Some(3)
         );
+    }
+
+    /// Issue 21 item 15: copytruncate, then 1,000 lines written before the next poll.
+    #[test]
+    fn copytruncate_refilled_before_the_next_poll_loses_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        append(&p, &lines(0, 8));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        assert_eq!(collect(&mut f), lines(0, 8));
+        // written after our last poll, then copied and truncated (logrotate copytruncate)
+        append(&p, &lines(8, 12));
+        fs::copy(&p, d.path().join("audit.log.1")).unwrap();
+        fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+        // refilled past the old offset before we look again
+        append(&p, &lines(1000, 2000));
+        let got = collect(&mut f);
+        assert_eq!(got, [lines(8, 12), lines(1000, 2000)].concat());
+        assert_eq!(f.rotations, 1);
+    }
+
+    /// Issue 21 item 15: two rotations while stopped; the middle file is read too.
+    #[test]
+    fn two_rotations_while_stopped_read_every_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        let posf = d.path().join("audit.pos");
+        append(&p, &lines(0, 300));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        let mut got = collect(&mut f);
+        f.position().save(&posf).unwrap();
+        drop(f);
+        append(&p, &lines(300, 400));
+        fs::rename(&p, d.path().join("audit.log.1")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        append(&p, &lines(400, 700));
+        fs::rename(d.path().join("audit.log.1"), d.path().join("audit.log.2")).unwrap();
+        fs::rename(&p, d.path().join("audit.log.1")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        append(&p, &lines(700, 1000));
+        let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1 << 20).unwrap();
+        assert!(matches!(r, Resume::FromRotated(_)), "{r:?}");
+        got.extend(collect(&mut f));
+        assert_eq!(got.len(), 1000);
+        assert_eq!(got, lines(0, 1000));
+    }
+
+    /// Issue 21 item 15: an over-long last line before a stop; the restart continues after it.
+    #[test]
+    fn overlong_last_line_before_a_stop_repeats_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        let posf = d.path().join("audit.pos");
+        append(&p, &lines(0, 1000));
+        append(&p, &["y".repeat(5000)]);
+        let (mut f, _) = Follower::open(&p, None, false, 1000).unwrap();
+        assert_eq!(collect(&mut f), lines(0, 1000));
+        assert_eq!(f.too_long, 1);
+        f.position().save(&posf).unwrap();
+        drop(f);
+        append(&p, &lines(1000, 1010));
+        let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1000).unwrap();
+        assert_eq!(r, Resume::Continued);
+        assert_eq!(collect(&mut f), lines(1000, 1010));
+        // a stop in the middle of an over-long line: the position stays at its start
+        {
+            let mut h = fs::OpenOptions::new().append(true).open(&p).unwrap();
+            write!(h, "{}", "z".repeat(3000)).unwrap();
+        }
+        assert!(collect(&mut f).is_empty());
+        let mid = f.position();
+        mid.save(&posf).unwrap();
+        drop(f);
+        assert_eq!(fs::read(&p).unwrap()[mid.offset as usize - 1], b'\n');
+        append(&p, &["zz".into()]);
+        append(&p, &lines(1010, 1012));
+        let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1000).unwrap();
+        assert_eq!(r, Resume::Continued);
+        assert_eq!(collect(&mut f), lines(1010, 1012));
     }
 }

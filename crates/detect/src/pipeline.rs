@@ -216,7 +216,25 @@ impl Detector {
         from_end: bool,
         interval: std::time::Duration,
         stop: &dyn Fn() -> bool,
+        emit: impl FnMut(&Finding) -> io::Result<()>,
+    ) -> io::Result<crate::follow::Resume> {
+        self.follow_durable(path, pos_file, from_end, interval, stop, emit, || Ok(()))
+    }
+
+    /// [`Detector::follow`] for sinks that buffer: `sync` must make every finding `emit`
+    /// accepted so far durable (flush + `fsync`, or the receiver's acknowledgement); the
+    /// position is saved only after it returned `Ok`, so a stop or a crash at any point loses
+    /// nothing (at-least-once; a stop between two polls, as on SIGTERM, repeats nothing).
+    #[allow(clippy::too_many_arguments)]
+    pub fn follow_durable(
+        &mut self,
+        path: &std::path::Path,
+        pos_file: Option<&std::path::Path>,
+        from_end: bool,
+        interval: std::time::Duration,
+        stop: &dyn Fn() -> bool,
         mut emit: impl FnMut(&Finding) -> io::Result<()>,
+        mut sync: impl FnMut() -> io::Result<()>,
     ) -> io::Result<crate::follow::Resume> {
         use crate::follow::{Follower, Position};
         let saved = match pos_file {
@@ -247,6 +265,7 @@ impl Detector {
             }
             if n > 0 {
                 if let Some(p) = pos_file {
+                    sync()?;
                     f.position().save(p)?;
                 }
             }
@@ -264,6 +283,7 @@ impl Detector {
         for fd in out.drain(..) {
             emit(&fd)?;
         }
+        sync()?;
         if let Some(p) = pos_file {
             f.position().save(p)?;
         }

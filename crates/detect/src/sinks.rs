@@ -330,6 +330,12 @@ pub trait Sink {
     fn send(&mut self, batch: &[Finding]) -> Result<(), SinkError>;
     /// Delivers what it can of anything queued (e.g. periodically, and before exit).
     fn flush(&mut self) -> Result<(), SinkError>;
+    /// Makes everything `send` accepted durable: written through to the storage device
+    /// (`fsync`) or acknowledged by the receiver / in a synced spool. A follower saves its read
+    /// position only after this returned `Ok`. The default is [`Sink::flush`].
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
 }
 
 /// Writes rendered lines to any writer (stdout, a file).
@@ -362,6 +368,35 @@ impl<W: Write> Sink for WriterSink<W> {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         self.w.flush()?;
+        Ok(())
+    }
+}
+
+/// Appends rendered lines to a file through a buffer; [`Sink::sync`] flushes the buffer and
+/// `fsync`s the file, so lines reported durable survive a crash or power loss.
+#[derive(Debug)]
+pub struct FileSink {
+    inner: WriterSink<io::BufWriter<std::fs::File>>,
+}
+
+impl FileSink {
+    /// Opens (creates) `path` for appending.
+    pub fn append(path: &Path, format: Format, opts: RenderOptions) -> io::Result<Self> {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(FileSink { inner: WriterSink::new(io::BufWriter::with_capacity(64 * 1024, f), format, opts) })
+    }
+}
+
+impl Sink for FileSink {
+    fn send(&mut self, batch: &[Finding]) -> Result<(), SinkError> {
+        self.inner.send(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.inner.flush()
+    }
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.inner.w.flush()?;
+        self.inner.w.get_ref().sync_data()?;
         Ok(())
     }
 }
@@ -435,7 +470,7 @@ pub struct WebhookConfig {
     pub headers: Vec<(String, String)>,
     /// Records per POST.
     pub batch_size: usize,
-    /// Request timeout.
+    /// Overall deadline of one POST (connect, send, answer).
     pub timeout: Duration,
     /// Spool directory.
     pub spool_dir: std::path::PathBuf,
@@ -462,12 +497,36 @@ impl WebhookConfig {
     }
 }
 
+/// The file (in the spool directory) where records the receiver refused for good are kept,
+/// one JSON object per line: `{"time", "status", "reason", "record"}`.
+pub const REJECTED_FILE: &str = "webhook.rejected";
+
+/// What one POST came to.
+enum Outcome {
+    /// 2xx: the receiver took the records.
+    Delivered,
+    /// The receiver refused this content (413 too large, 400/422 bad request): retrying the
+    /// same body can never succeed, so the batch is split and a single refused record is
+    /// quarantined.
+    Refused(u16),
+    /// Anything else (3xx, 401/403/404/429, 5xx, transport errors, deadlines): try again later.
+    Failed(String),
+}
+
 /// POSTs findings as JSON arrays; records it cannot deliver go to the spool and are replayed,
 /// oldest first, when the endpoint answers again (at-least-once).
+///
+/// Only a 2xx answer counts as delivery. Redirects are not followed (a 301/302 would turn the
+/// POST into a body-less GET; a sink URL that redirects is misconfigured): they are failures,
+/// retried and logged. A batch the receiver refuses as such (413, 400, 422) is halved until the
+/// refused record is alone; that record is moved to [`REJECTED_FILE`], logged and counted in
+/// [`WebhookSink::rejected`], so one poison record never blocks the alerts behind it. Spooled
+/// lines that are not JSON (torn by a crash or a full disk) are quarantined the same way without
+/// being sent.
 #[derive(Debug)]
 pub struct WebhookSink {
     cfg: WebhookConfig,
-    agent: ureq::Agent,
+    client: palisade_net::Client,
     spool: Spool,
     opts: RenderOptions,
     next_try: Option<Instant>,
@@ -476,15 +535,29 @@ pub struct WebhookSink {
     pub delivered: u64,
     /// Failed POSTs.
     pub failures: u64,
+    /// Records quarantined to [`REJECTED_FILE`] (refused by the receiver, or torn).
+    pub rejected: u64,
 }
 
 impl WebhookSink {
-    /// Opens the spool (replaying what an earlier run left) and prepares the client.
+    /// Opens the spool (repairing a torn last line, replaying what an earlier run left) and
+    /// prepares the client.
     pub fn new(cfg: WebhookConfig, opts: RenderOptions) -> io::Result<Self> {
         let spool = Spool::open(&cfg.spool_dir, cfg.spool_max_bytes)?;
-        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(3)).timeout(cfg.timeout).build();
+        let client = palisade_net::Client::new(palisade_net::ClientOptions {
+            connect_timeout: Duration::from_secs(3).min(cfg.timeout),
+            deadline: cfg.timeout,
+            max_redirects: 0,
+            ..palisade_net::ClientOptions::default()
+        });
         let backoff = cfg.retry_after;
-        Ok(WebhookSink { cfg, agent, spool, opts, next_try: None, backoff, delivered: 0, failures: 0 })
+        let mut sink =
+            WebhookSink { cfg, client, spool, opts, next_try: None, backoff, delivered: 0, failures: 0, rejected: 0 };
+        let torn = std::mem::take(&mut sink.spool.torn);
+        for t in torn {
+            sink.quarantine(&t, 0, "torn spool line (cut off by a crash or a full disk)")?;
+        }
+        Ok(sink)
     }
 
     /// Records lost because the spool was full.
@@ -497,7 +570,7 @@ impl WebhookSink {
         !self.spool.is_empty()
     }
 
-    fn post(&mut self, records: &[Vec<u8>]) -> Result<(), SinkError> {
+    fn post(&mut self, records: &[Vec<u8>]) -> Outcome {
         let mut body = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
         body.push(b'[');
         for (i, r) in records.iter().enumerate() {
@@ -507,26 +580,95 @@ impl WebhookSink {
             body.extend_from_slice(r);
         }
         body.push(b']');
-        let mut req = self.agent.post(&self.cfg.url).set("Content-Type", "application/json");
-        if let Some(t) = &self.cfg.bearer_token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
+        let mut req = palisade_net::Request::post(self.cfg.url.as_str(), &body)
+            .header("Content-Type", "application/json")
+            .credential(self.cfg.bearer_token.as_ref().map(|t| format!("Bearer {t}")));
         for (k, v) in &self.cfg.headers {
-            req = req.set(k, v);
+            req = req.header(k, v);
         }
-        match req.send_bytes(&body) {
-            Ok(_) => {
+        match self.client.send(req) {
+            Ok(r) if r.is_success() => {
+                // read (a little of) the answer so the connection can be reused
+                let _ = r.read_to_vec(64 * 1024);
+                Outcome::Delivered
+            }
+            Ok(r) if matches!(r.status(), 400 | 413 | 422) => Outcome::Refused(r.status()),
+            Ok(r) => {
+                let status = r.status();
+                let loc = r.header("location").map(|l| palisade_net::printable(l, 200));
+                let excerpt = r.error_excerpt();
+                Outcome::Failed(match loc {
+                    Some(l) => format!("HTTP {status} (redirect to {l} not followed: only 2xx is delivery)"),
+                    None => format!("HTTP {status}: {excerpt}"),
+                })
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    fn failed(&mut self, why: String) -> SinkError {
+        self.failures += 1;
+        self.next_try = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+        SinkError::Http(why)
+    }
+
+    /// Appends a refused record to [`REJECTED_FILE`] (synced) and reports it.
+    fn quarantine(&mut self, record: &[u8], status: u16, reason: &str) -> io::Result<()> {
+        let rec = match serde_json::from_slice::<Value>(record) {
+            Ok(v) => v,
+            Err(_) => Value::String(String::from_utf8_lossy(record).into_owned()),
+        };
+        let now = crate::pipeline::now_us();
+        let mut line = serde_json::to_vec(&json!({
+            "time": format_rfc3339_us(now),
+            "status": status,
+            "reason": reason,
+            "record": rec,
+        }))
+        .map_err(io::Error::other)?;
+        line.push(b'\n');
+        let path = self.cfg.spool_dir.join(REJECTED_FILE);
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        f.write_all(&line)?;
+        f.sync_data()?;
+        self.rejected += 1;
+        tracing::error!(
+            status,
+            reason,
+            file = %path.display(),
+            rejected = self.rejected,
+            bytes = record.len(),
+            "webhook receiver refused a record; quarantined"
+        );
+        Ok(())
+    }
+
+    /// Delivers `records` in order, splitting refused batches. On `Err`, the first `usize`
+    /// records were delivered (or quarantined) and the rest were not.
+    fn deliver(&mut self, records: &[Vec<u8>]) -> Result<(), (usize, SinkError)> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        match self.post(records) {
+            Outcome::Delivered => {
                 self.delivered += records.len() as u64;
                 self.backoff = self.cfg.retry_after;
                 self.next_try = None;
                 Ok(())
             }
-            Err(e) => {
-                self.failures += 1;
-                self.next_try = Some(Instant::now() + self.backoff);
-                self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
-                Err(SinkError::Http(e.to_string()))
+            Outcome::Refused(status) if records.len() > 1 => {
+                tracing::warn!(status, records = records.len(), "webhook receiver refused a batch; splitting it");
+                let mid = records.len() / 2;
+                self.deliver(&records[..mid])?;
+                self.deliver(&records[mid..]).map_err(|(n, e)| (mid + n, e))
             }
+            Outcome::Refused(status) => {
+                let reason = if status == 413 { "too large for the receiver" } else { "refused by the receiver" };
+                self.quarantine(&records[0], status, reason).map_err(|e| (0, SinkError::Io(e)))?;
+                Ok(())
+            }
+            Outcome::Failed(why) => Err((0, self.failed(why))),
         }
     }
 
@@ -540,12 +682,22 @@ impl WebhookSink {
             if !self.may_try() {
                 return Ok(false);
             }
-            let (batch, cursor) = self.spool.read_batch(self.cfg.batch_size)?;
+            let (batch, cursor) = self.spool.read_batch(self.cfg.batch_size.max(1))?;
             if batch.is_empty() {
                 self.spool.commit(cursor)?;
                 break;
             }
-            self.post(&batch)?;
+            // a line that is not JSON cannot be a record we wrote whole: quarantine, never send
+            let mut good = Vec::with_capacity(batch.len());
+            for r in batch {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&r).is_ok() {
+                    good.push(r);
+                } else {
+                    self.quarantine(&r, 0, "torn spool line (not JSON)")?;
+                }
+            }
+            // a partly delivered batch is replayed whole: at-least-once
+            self.deliver(&good).map_err(|(_, e)| e)?;
             self.spool.commit(cursor)?;
         }
         Ok(true)
@@ -579,10 +731,10 @@ impl Sink for WebhookSink {
         }
         let bs = self.cfg.batch_size.max(1);
         for (i, chunk) in records.chunks(bs).enumerate() {
-            if let Err(e) = self.post(chunk) {
+            if let Err((done, e)) = self.deliver(chunk) {
                 tracing::warn!(error = %e, "webhook delivery failed; spooling");
-                // this chunk and the rest
-                self.spool.append(&records[i * bs..])?;
+                // the undelivered part of this chunk and the rest
+                self.spool.append(&records[i * bs + done..])?;
                 return Ok(());
             }
         }
@@ -592,5 +744,11 @@ impl Sink for WebhookSink {
     fn flush(&mut self) -> Result<(), SinkError> {
         self.next_try = None;
         self.drain().map(|_| ())
+    }
+
+    /// Records are delivered or in the spool after `send`; this `fsync`s the spool.
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.spool.sync()?;
+        Ok(())
     }
 }

@@ -7,6 +7,10 @@
 //! - Fully consumed segments are deleted. When the spool exceeds `max_bytes`, the oldest
 //!   segments are deleted and their unsent records counted in `dropped` — the only way a record
 //!   is lost, and it is reported.
+//! - A record is written whole or not at all: when a write fails (a full disk), the segment is
+//!   cut back to its size before the write. A segment that still ends in a partial line (the
+//!   process died mid-write) is repaired on `open`: the torn tail is cut off and handed to the
+//!   owner in [`Spool::torn`] (the webhook sink quarantines it), so later appends never join it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -32,7 +36,50 @@ pub struct Spool {
     writer: Option<(u64, File, u64)>,
     /// Records deleted unsent because the spool was full.
     pub dropped: u64,
+    /// Torn last lines cut off segments by [`Spool::open`] (for the owner to report/keep).
+    pub torn: Vec<Vec<u8>>,
     sync: bool,
+}
+
+/// Most bytes of a torn tail kept in [`Spool::torn`] (the rest is cut and counted in the log).
+const MAX_TORN_KEPT: usize = 1 << 20;
+
+/// Cuts a segment that does not end in a newline back to its last complete line; returns the
+/// cut tail (at most [`MAX_TORN_KEPT`] bytes of it).
+fn repair_segment(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::Start(len - 1))?;
+    f.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(None);
+    }
+    // find the last newline, reading backwards in blocks
+    let mut end = len;
+    let mut cut = 0u64;
+    let mut block = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block[..n])?;
+        if let Some(i) = memchr::memrchr(b'\n', &block[..n]) {
+            cut = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    f.seek(SeekFrom::Start(cut))?;
+    let mut tail = Vec::new();
+    (&mut f).take(MAX_TORN_KEPT as u64).read_to_end(&mut tail)?;
+    f.set_len(cut)?;
+    f.sync_all()?;
+    tracing::warn!(segment = %path.display(), bytes = len - cut, "spool: cut off a torn last line");
+    Ok(Some(tail))
 }
 
 fn seg_name(n: u64) -> String {
@@ -69,6 +116,12 @@ impl Spool {
         if segments.first().is_some_and(|f| *f > cursor.segment) {
             cursor = Cursor { segment: segments[0], offset: 0 };
         }
+        let mut torn = Vec::new();
+        for n in &segments {
+            if let Some(t) = repair_segment(&dir.join(seg_name(*n)))? {
+                torn.push(t);
+            }
+        }
         let segment_bytes = (max_bytes / 8).clamp(64 * 1024, 64 << 20);
         Ok(Spool {
             dir: dir.to_path_buf(),
@@ -78,6 +131,7 @@ impl Spool {
             cursor,
             writer: None,
             dropped: 0,
+            torn,
             sync: false,
         })
     }
@@ -89,6 +143,14 @@ impl Spool {
 
     fn size_of(&self, n: u64) -> u64 {
         fs::metadata(self.dir.join(seg_name(n))).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// `fsync`s the segment being written.
+    pub fn sync(&mut self) -> io::Result<()> {
+        match &self.writer {
+            Some((_, f, _)) => f.sync_data(),
+            None => Ok(()),
+        }
     }
 
     /// Bytes on disk not yet delivered (approximately: whole segments from the cursor's).
@@ -147,7 +209,11 @@ impl Spool {
             buf.push(b'\n');
         }
         if let Some((_, f, size)) = self.writer.as_mut() {
-            f.write_all(&buf)?;
+            if let Err(e) = f.write_all(&buf) {
+                // never leave a partial record behind (a full disk): cut back to the last whole one
+                let _ = f.set_len(*size);
+                return Err(e);
+            }
             if self.sync {
                 f.sync_data()?;
             }

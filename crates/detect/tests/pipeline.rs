@@ -39,7 +39,7 @@ fn audit_log_with_bad_lines_end_to_end() {
             30 => log.extend_from_slice(b"{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"stage\":\"ResponseComplete\",\"user\":{}}\n"),
             40 => {
                 log.extend_from_slice(b"{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"requestObject\":\"");
-                log.extend(std::iter::repeat_n(b'A', 5 << 20));
+                log.extend(std::iter::repeat_n(b'A', palisade_detect::audit::DEFAULT_MAX_EVENT_BYTES + 1));
                 log.extend_from_slice(b"\"}\n");
             }
             50 => log.extend_from_slice(b"\xff\xfe\x00garbage\n\n   \n"),
@@ -252,4 +252,48 @@ fn follow_mode_resumes_where_it_stopped() {
         .unwrap();
     assert!(matches!(r, palisade_detect::follow::Resume::FromRotated(_)), "{r:?}");
     assert_eq!(pods(&out), vec!["c", "d"], "nothing lost, nothing repeated");
+}
+
+/// Issue 21 item 16: a 6 MiB event (a big object with `<` logged as `\u003c`, as kube-apiserver
+/// writes it) is evaluated, from a file and when following.
+#[test]
+fn six_mib_event_with_escapes_is_evaluated() {
+    let filler = "\\u003cscript\\u003e".repeat((7 << 20) / 20);
+    let line = format!(
+        concat!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"big-1","stage":"ResponseComplete","#,
+            r#""requestURI":"/api/v1/namespaces/prod/pods/web-0/exec?command=sh","verb":"create","#,
+            r#""user":{{"username":"mallory","groups":["system:authenticated"]}},"sourceIPs":["10.0.0.9"],"#,
+            r#""objectRef":{{"resource":"pods","namespace":"prod","name":"web-0","apiVersion":"v1","subresource":"exec"}},"#,
+            r#""responseStatus":{{"metadata":{{}},"code":101}},"requestObject":{{"note":"{}"}},"#,
+            r#""requestReceivedTimestamp":"2026-01-01T00:00:00.000000Z","stageTimestamp":"2026-01-01T00:00:00.100000Z"}}"#
+        ),
+        filler
+    );
+    assert!(line.len() > 6 << 20 && line.len() < 7 << 20, "{}", line.len());
+    let mut log = line.clone().into_bytes();
+    log.push(b'\n');
+    let mut det = detector();
+    let out = run(&mut det, &log);
+    assert_eq!(det.stats().ingest.too_large, 0);
+    assert_eq!(det.stats().ingest.events, 1);
+    assert!(out.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-KA-001")), "exec alert");
+    // following
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("audit.log");
+    std::fs::write(&p, &log).unwrap();
+    let mut det = detector();
+    let mut got = Vec::new();
+    let polls = std::cell::Cell::new(0);
+    let stop = || {
+        polls.set(polls.get() + 1);
+        polls.get() > 1
+    };
+    det.follow(&p, None, false, std::time::Duration::from_millis(1), &stop, |f| {
+        got.push(f.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(det.stats().ingest.too_large, 0);
+    assert!(got.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-KA-001")));
 }
