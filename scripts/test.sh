@@ -32,3 +32,9 @@ PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$TOKEN" >/d
 export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH PALISADE_TEST_REGISTRY_TOKEN=127.0.0.1:$TOKEN
 
 cargo test --workspace --locked --no-fail-fast --features palisade/sensor "$@"
+
+# Time-boxed fuzzing of every cargo-fuzz target from its checked-in seeds (scripts/fuzz.sh;
+# PALISADE_FUZZ_SECONDS=0 skips it, a longer value makes a nightly-style run).
+if [ "${PALISADE_FUZZ_SECONDS:-20}" != 0 ]; then
+  FUZZ_SECONDS=${PALISADE_FUZZ_SECONDS:-20} "$HERE/fuzz.sh"
+fi
