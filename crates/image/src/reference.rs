@@ -145,10 +145,11 @@ impl RegistryRef {
         self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
     }
 
-    /// Whether the host is a loopback address (plain HTTP is tried there, as Docker does).
+    /// Whether the host is a loopback address (plain HTTP is tried there, as Docker does):
+    /// only `localhost` or an IP literal in a loopback range (`127.0.0.0/8`, `[::1]`), never a
+    /// name that merely looks like one (`127.evil.test`).
     pub fn is_loopback(&self) -> bool {
-        let host = self.registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(&self.registry);
-        matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
+        is_loopback_host(&self.registry)
     }
 }
 
@@ -163,6 +164,19 @@ impl fmt::Display for RegistryRef {
         }
         Ok(())
     }
+}
+
+/// Whether `host[:port]` is `localhost` or a loopback IP literal (`127.0.0.0/8`, `[::1]`).
+pub fn is_loopback_host(host_port: &str) -> bool {
+    let host = if let Some(rest) = host_port.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, _)) => h,
+            None => return false,
+        }
+    } else {
+        host_port.rsplit_once(':').map(|(h, _)| h).unwrap_or(host_port)
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Check a digest string `algo:hex` (sha256 and sha512 are accepted).
@@ -214,6 +228,16 @@ mod tests {
         for bad in ["", "Host.io/App:1", "host.io/app@sha256:xyz", "a//b", "host.io/app:bad tag", "host.io/app@md5:00"]
         {
             assert!(RegistryRef::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn loopback_is_decided_from_literals_only() {
+        for yes in ["localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "LOCALHOST"] {
+            assert!(is_loopback_host(yes), "{yes}");
+        }
+        for no in ["127.evil.test", "127.0.0.1.nip.io:5000", "localhost.evil.test", "[::2]:5000", "10.0.0.1", "[::1"] {
+            assert!(!is_loopback_host(no), "{no}");
         }
     }
 }
