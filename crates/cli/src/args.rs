@@ -533,6 +533,9 @@ pub enum DbCommand {
         /// Directories to search for feeds (laid out as upstream publishes them).
         #[arg(long = "from", required = true, num_args = 1..)]
         from: Vec<PathBuf>,
+        /// Replace the database even if the result lost a source or more than 10% of its records.
+        #[arg(long)]
+        allow_shrink: bool,
     },
     /// Show sources, record counts and age.
     Status {

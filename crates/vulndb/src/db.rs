@@ -299,6 +299,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DbError> {
     res.map_err(io)
 }
 
+/// Largest share (in percent) of vulnerability records a rebuilt database may lose against the
+/// one it replaces before [`replace_refusals`] refuses it (override: `allow_shrink`).
+pub const MAX_SHRINK_PERCENT: usize = 10;
+
+/// Why a freshly built database must not replace `prev` (empty: it may). `feed_errors` are the
+/// per-feed failures of the build (each one refuses); a source group (by name) that yields no
+/// records refuses, and so does, unless `allow_shrink`, a group of `prev` that is gone or a total
+/// loss of more than [`MAX_SHRINK_PERCENT`] of `prev`'s vulnerability records.
+pub fn replace_refusals(prev: Option<&Meta>, new: &Meta, feed_errors: &[String], allow_shrink: bool) -> Vec<String> {
+    let mut out: Vec<String> = feed_errors.iter().map(|e| format!("feed error: {e}")).collect();
+    let group = |m: &Meta| {
+        let mut g: BTreeMap<String, usize> = BTreeMap::new();
+        for s in &m.sources {
+            *g.entry(s.name.clone()).or_default() += s.records;
+        }
+        g
+    };
+    let new_groups = group(new);
+    let prev_groups = prev.map(group).unwrap_or_default();
+    for (name, n) in &new_groups {
+        if *n == 0 {
+            match prev_groups.get(name) {
+                Some(p) if *p > 0 => {
+                    out.push(format!("source {name} yields no records (the current database has {p})"))
+                }
+                _ if !allow_shrink => out.push(format!("source {name} yields no records")),
+                _ => {}
+            }
+        }
+    }
+    if let Some(prev) = prev {
+        if !allow_shrink {
+            for (name, p) in &prev_groups {
+                if *p > 0 && !new_groups.contains_key(name) {
+                    out.push(format!("source {name} ({p} records in the current database) is missing"));
+                }
+            }
+            let lost = prev.vulnerabilities.saturating_sub(new.vulnerabilities);
+            if lost > 0 && lost.saturating_mul(100) > prev.vulnerabilities.saturating_mul(MAX_SHRINK_PERCENT) {
+                out.push(format!(
+                    "{} vulnerabilities instead of {} (more than {MAX_SHRINK_PERCENT}% fewer; --allow-shrink accepts it)",
+                    new.vulnerabilities, prev.vulnerabilities
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// An opened database. Sections are decoded on first use and cached.
 #[derive(Debug)]
 pub struct VulnDb {
@@ -510,5 +559,48 @@ mod tests {
         flipped[n - 3] ^= 0xff;
         let _ = VulnDb::from_bytes(dir.path(), flipped);
         assert!(matches!(VulnDb::open(&dir.path().join("none")), Err(DbError::Missing { .. })));
+    }
+
+    fn meta_of(sources: &[(&str, usize)], vulns: usize) -> Meta {
+        Meta {
+            schema: SCHEMA,
+            built_at: String::new(),
+            built_at_unix: 0,
+            sources: sources
+                .iter()
+                .map(|(n, r)| SourceInfo { name: n.to_string(), path: String::new(), records: *r, skipped: 0 })
+                .collect(),
+            vulnerabilities: vulns,
+            entries: BTreeMap::new(),
+            kev: 0,
+            epss: 0,
+        }
+    }
+
+    #[test]
+    fn broken_rebuild_is_refused() {
+        let prev = meta_of(&[("osv:Go", 4291), ("alpine-secdb:3.10", 600), ("alpine-secdb:3.10", 100)], 15452);
+        // Same groups, similar size: accepted.
+        let ok = meta_of(&[("osv:Go", 4290), ("alpine-secdb:3.10", 700)], 15400);
+        assert!(replace_refusals(Some(&prev), &ok, &[], false).is_empty());
+        // A feed error always refuses, even with --allow-shrink.
+        let r = replace_refusals(Some(&prev), &ok, &["all.zip: decompressed size exceeds".into()], true);
+        assert_eq!(r.len(), 1, "{r:?}");
+        // A group that yields nothing refuses, even with --allow-shrink.
+        let empty = meta_of(&[("osv:Go", 0), ("alpine-secdb:3.10", 700)], 15000);
+        let r = replace_refusals(Some(&prev), &empty, &[], true);
+        assert!(r.iter().any(|m| m.contains("osv:Go") && m.contains("4291")), "{r:?}");
+        // Losing a group or >10% of the records refuses unless allowed.
+        let shrunk = meta_of(&[("alpine-secdb:3.10", 700)], 1696);
+        let r = replace_refusals(Some(&prev), &shrunk, &[], false);
+        assert!(r.iter().any(|m| m.contains("osv:Go") && m.contains("missing")), "{r:?}");
+        assert!(r.iter().any(|m| m.contains("1696 vulnerabilities instead of 15452")), "{r:?}");
+        assert!(replace_refusals(Some(&prev), &shrunk, &[], true).is_empty());
+        // Exactly at the threshold is fine; one more is not.
+        assert!(replace_refusals(Some(&meta_of(&[], 100)), &meta_of(&[], 90), &[], false).is_empty());
+        assert_eq!(replace_refusals(Some(&meta_of(&[], 100)), &meta_of(&[], 89), &[], false).len(), 1);
+        // No previous database: only errors and empty groups count.
+        assert!(replace_refusals(None, &shrunk, &[], false).is_empty());
+        assert_eq!(replace_refusals(None, &empty, &[], false).len(), 1);
     }
 }

@@ -35,12 +35,14 @@ pub fn merge(sets: Vec<feed::FeedSet>) -> BuildInput {
 
 pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     match c {
-        DbCommand::Build { db, from } => {
+        DbCommand::Build { db, from, allow_shrink } => {
             let target = path(&db);
             let mut sets = Vec::new();
+            let mut errors = Vec::new();
             for dir in &from {
-                let s = feed::load_dir(dir).with_context(|| format!("reading feeds under {}", dir.display()))?;
-                if s.sources.is_empty() {
+                let mut s = feed::load_dir(dir).with_context(|| format!("reading feeds under {}", dir.display()))?;
+                errors.extend(s.errors.drain(..).map(|e| e.to_string()));
+                if s.sources.is_empty() && errors.is_empty() {
                     anyhow::bail!("no recognised feeds under {}", dir.display());
                 }
                 sets.push(s);
@@ -52,6 +54,28 @@ pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
                 }
             }
             let bytes = db::build(input, now_unix());
+            let new = VulnDb::from_bytes(&target, bytes.clone())?;
+            let prev = match VulnDb::open(&target) {
+                Ok(d) => Some(d),
+                Err(db::DbError::Missing { .. }) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the current database is unreadable; it will be replaced");
+                    None
+                }
+            };
+            let refusals = db::replace_refusals(prev.as_ref().map(|d| d.meta()), new.meta(), &errors, allow_shrink);
+            if !refusals.is_empty() {
+                for r in &refusals {
+                    eprintln!("error: {r}");
+                }
+                eprintln!(
+                    "error: {} not {} ({} problem(s) above)",
+                    target.display(),
+                    if prev.is_some() { "replaced" } else { "written" },
+                    refusals.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             db::write_atomic(&target, &bytes)?;
             let opened = VulnDb::open(&target)?;
             if !quiet {

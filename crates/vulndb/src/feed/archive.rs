@@ -2,7 +2,9 @@
 
 use std::io::{self, Read, Seek};
 
-use super::{FeedError, FeedKind, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES, MAX_ENTRY_BYTES, MAX_FILE_BYTES};
+use super::{
+    FeedError, FeedKind, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES, MAX_ENTRY_BYTES, MAX_GUNZIP_BYTES, MAX_ZIP_RATIO,
+};
 
 /// Read at most `limit` bytes; `Ok(None)` when the stream is longer.
 pub(crate) fn read_bounded<R: Read>(r: R, limit: u64) -> io::Result<Option<Vec<u8>>> {
@@ -26,14 +28,17 @@ pub(crate) fn is_zip(data: &[u8]) -> bool {
     data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06")
 }
 
-/// Decompress `data` when it is gzip (bounded by [`MAX_FILE_BYTES`]), else return it as is.
+/// Decompress `data` when it is gzip (bounded by [`MAX_GUNZIP_BYTES`], a clear
+/// [`FeedError::Limit`] beyond), else return it as is.
 pub(crate) fn maybe_gunzip(file: &str, kind: FeedKind, data: &[u8]) -> Result<Vec<u8>, FeedError> {
     if !is_gzip(data) {
         return Ok(data.to_vec());
     }
-    match read_bounded(flate2::read::MultiGzDecoder::new(data), MAX_FILE_BYTES) {
+    match read_bounded(flate2::read::MultiGzDecoder::new(data), MAX_GUNZIP_BYTES) {
         Ok(Some(out)) => Ok(out),
-        Ok(None) => Err(FeedError::Limit { file: file.to_string(), what: "decompressed size", limit: MAX_FILE_BYTES }),
+        Ok(None) => {
+            Err(FeedError::Limit { file: file.to_string(), what: "decompressed gzip size", limit: MAX_GUNZIP_BYTES })
+        }
         Err(e) => Err(FeedError::Format { file: file.to_string(), kind, reason: format!("bad gzip data: {e}") }),
     }
 }
@@ -166,7 +171,18 @@ pub(crate) fn walk_zip<R: Read + Seek>(
             walk.skipped += 1;
             continue;
         }
-        match read_bounded(&mut entry, MAX_ENTRY_BYTES) {
+        // A zip bomb is a feed error, not a skipped record: the archive as a whole is hostile.
+        let ratio_cap = entry.compressed_size().saturating_mul(MAX_ZIP_RATIO).max(1 << 20).min(MAX_ENTRY_BYTES);
+        let bomb = |got: &str| FeedError::Limit {
+            file: file.to_string(),
+            what: if got == "ratio" { "zip entry decompression ratio" } else { "zip entry size" },
+            limit: if got == "ratio" { MAX_ZIP_RATIO } else { MAX_ENTRY_BYTES },
+        };
+        match read_bounded(&mut entry, ratio_cap) {
+            Ok(None) => {
+                tracing::warn!(file, entry = %name, "zip entry decompresses past its limit (zip bomb)");
+                return Err(bomb(if ratio_cap < MAX_ENTRY_BYTES { "ratio" } else { "size" }));
+            }
             Ok(Some(content)) => {
                 drop(entry);
                 total = total.saturating_add(content.len() as u64);
@@ -179,7 +195,6 @@ pub(crate) fn walk_zip<R: Read + Seek>(
                 }
                 f(&name, &content)?;
             }
-            Ok(None) => walk.skipped += 1,
             Err(e) => {
                 tracing::debug!(file, entry = %name, error = %e, "zip entry unreadable");
                 walk.skipped += 1;

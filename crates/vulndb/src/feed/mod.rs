@@ -54,6 +54,13 @@ pub const MAX_ARCHIVE_ENTRIES: usize = 2_000_000;
 pub const MAX_ARCHIVE_BYTES: u64 = 8 << 30;
 /// Largest single document (a feed file read whole, or a decompressed `.gz`).
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
+/// Largest decompressed size of a gzip-compressed single document (EPSS CSV): the whole
+/// document is held in memory, so this is far below [`MAX_FILE_BYTES`] (the real EPSS CSV is
+/// about 10 MiB).
+pub const MAX_GUNZIP_BYTES: u64 = 256 << 20;
+/// Largest decompression ratio of a zip entry (decompressed size over its compressed size;
+/// entries below 1 MiB decompressed are exempt). Real OSV records stay under 20.
+pub const MAX_ZIP_RATIO: u64 = 200;
 /// Most records taken from one file.
 pub const MAX_RECORDS: usize = 5_000_000;
 /// Deepest directory level [`load_dir`] descends to.

@@ -640,3 +640,63 @@ fn feed_errors_name_the_file() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Decompression bombs (issue 21 items 11 and 28)
+// ---------------------------------------------------------------------------------------------
+
+/// `n` concatenated gzip members, each `member_mib` MiB of zeros (cheap to build, large to inflate).
+fn gzip_zeros(member_mib: usize, n: usize) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&vec![0u8; member_mib << 20]).unwrap();
+    let member = gz.finish().unwrap();
+    member.repeat(n)
+}
+
+#[test]
+fn feed_gzip_bomb_is_a_limit_error_not_memory() {
+    // 272 MiB of zeros from a few MiB of gzip: past MAX_GUNZIP_BYTES, refused before more is held.
+    let bomb = gzip_zeros(16, 17);
+    assert!(bomb.len() < 4 << 20, "{}", bomb.len());
+    match parse_file(FeedKind::Epss, "epss.csv.gz", &bomb) {
+        Err(FeedError::Limit { what, limit, .. }) => {
+            assert_eq!(what, "decompressed gzip size");
+            assert_eq!(limit, MAX_GUNZIP_BYTES);
+        }
+        other => panic!("expected a limit error, got {:?}", other.map(|s| s.epss.len())),
+    }
+    // A small gzip CSV still parses.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&read("upstream-samples/epss/example-1.csv")).unwrap();
+    let ok = parse_file(FeedKind::Epss, "epss.csv.gz", &gz.finish().unwrap()).unwrap();
+    assert_eq!(ok.epss.len(), 5);
+}
+
+#[test]
+fn feed_zip_bomb_entry_is_a_feed_error() {
+    let good = br#"{"id":"GO-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/m"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.0"}]}]}]}"#;
+    let zeros = vec![b' '; 24 << 20];
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflate = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("GO-1.json", deflate).unwrap();
+    w.write_all(good).unwrap();
+    w.start_file("GO-2.json", deflate).unwrap();
+    w.write_all(&zeros).unwrap();
+    let bomb = w.finish().unwrap().into_inner();
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    match parse_file(FeedKind::OsvZip, "all.zip", &bomb) {
+        Err(FeedError::Limit { what, .. }) => assert_eq!(what, "zip entry decompression ratio"),
+        other => panic!("expected a limit error, got {:?}", other.map(|s| s.advisories.len())),
+    }
+    // Found by load_dir, it is reported as that file's error (and db build refuses on it).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("osv/Go")).unwrap();
+    std::fs::write(dir.path().join("osv/Go/all.zip"), &bomb).unwrap();
+    let set = load_dir(dir.path()).unwrap();
+    assert_eq!(set.errors.len(), 1);
+    assert!(set.errors[0].file().ends_with("all.zip"));
+    assert!(set.advisories.is_empty());
+    // The same entries without the bomb parse.
+    let fine = zip_of(&[("GO-1.json", good)]);
+    assert_eq!(parse_file(FeedKind::OsvZip, "all.zip", &fine).unwrap().advisories.len(), 1);
+}
