@@ -290,6 +290,9 @@ pub const KNOWN_KINDS: &[&str] = &[
 /// The operations of an AdmissionReview.
 pub const OPERATIONS: &[&str] = &["CREATE", "UPDATE", "DELETE", "CONNECT"];
 
+/// Containers (all lists) or volumes of one pod spec evaluated at most; a larger spec cannot be
+/// evaluated within bounded work and is decided as invalid (denied under a deny policy).
+pub const MAX_CONTAINERS: usize = 1000;
 /// Violations of one check under one policy kept individually; the rest become one aggregate.
 pub const MAX_SAME_CHECK: usize = 5;
 /// Violations kept per decision (after aggregation); the rest become one aggregate.
@@ -526,6 +529,20 @@ fn object_problems(o: &Value) -> Vec<String> {
         return out;
     }
     let spec = cur;
+    let n: usize = ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|l| spec.get(*l).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    if n > MAX_CONTAINERS {
+        // bounded work per request: evaluation cost and findings grow with every container
+        out.push(format!("{ptr} has {} containers, more than the {MAX_CONTAINERS} evaluated", thousands(n)));
+        return out;
+    }
+    if spec.get("volumes").and_then(Value::as_array).is_some_and(|v| v.len() > MAX_CONTAINERS) {
+        out.push(format!("{ptr}/volumes has more than {MAX_CONTAINERS} entries"));
+        return out;
+    }
     fields(
         spec,
         &ptr,
@@ -1075,7 +1092,7 @@ mod tests {
     #[test]
     fn huge_pods_give_bounded_decisions_and_responses() {
         let engine = Engine::new(Config::preset(Preset::Restricted, Action::Deny), Vec::new());
-        let containers: Vec<Value> = (0..6000)
+        let containers: Vec<Value> = (0..MAX_CONTAINERS)
             .map(|i| json!({"name": format!("c{i}"), "image": "nginx:1.25", "securityContext": {"privileged": true}}))
             .collect();
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "namespace": "shop"},
@@ -1088,10 +1105,17 @@ mod tests {
         assert!(d.violations.len() <= MAX_VIOLATIONS, "{}", d.violations.len());
         let privileged: Vec<&Violation> = d.violations.iter().filter(|v| v.check_id == "PAL-K8S-001").collect();
         assert_eq!(privileged.len(), MAX_SAME_CHECK);
-        assert!(privileged[MAX_SAME_CHECK - 1].message.contains("and in 5,995 more places"), "{:?}", privileged);
+        assert!(privileged[MAX_SAME_CHECK - 1].message.contains("and in 995 more places"), "{:?}", privileged);
         let out = serde_json::to_vec(&respond(&req, &d)).unwrap_or_default();
         assert!(out.len() < 4 * MAX_MESSAGE_BYTES, "response of {} bytes", out.len());
         assert!(body.len() > 10 * out.len(), "{} vs {}", body.len(), out.len());
+        // 6,000 containers: more than is evaluated; denied with the reason, not evaluated
+        let containers: Vec<Value> =
+            (0..6000).map(|i| json!({"name": format!("c{i}"), "image": "nginx:1.25"})).collect();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "namespace": "shop"},
+            "spec": {"containers": containers}});
+        let d = engine.decide(&pod, "CREATE", "u", &[]);
+        assert!(!d.allowed && d.violations.len() == 1 && d.violations[0].message.contains("6,000 containers"), "{d:?}");
     }
 
     #[test]
