@@ -126,6 +126,8 @@ fn serve(a: AdmissionServeArgs) -> anyhow::Result<ExitCode> {
         max_connections: a.max_connections,
         request_timeout: a.request_timeout,
         idle_timeout: Duration::from_secs(120),
+        // 4 reviews parsed at once: the worst 3 MB review peaks near 80 MB (see manifests.rs)
+        max_inflight_bodies: 4,
         ..palisade_https::Limits::default()
     };
     let svc = service.clone();
