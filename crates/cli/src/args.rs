@@ -536,6 +536,9 @@ pub enum DbCommand {
         /// Replace the database even if the result lost a source or more than 10% of its records.
         #[arg(long)]
         allow_shrink: bool,
+        /// Build even if some feed files fail to parse (each is still reported as a warning).
+        #[arg(long)]
+        allow_feed_errors: bool,
     },
     /// Show sources, record counts and age.
     Status {

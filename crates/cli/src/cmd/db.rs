@@ -35,7 +35,7 @@ pub fn merge(sets: Vec<feed::FeedSet>) -> BuildInput {
 
 pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     match c {
-        DbCommand::Build { db, from, allow_shrink } => {
+        DbCommand::Build { db, from, allow_shrink, allow_feed_errors } => {
             let target = path(&db);
             let mut sets = Vec::new();
             let mut errors = Vec::new();
@@ -63,6 +63,11 @@ pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
                     None
                 }
             };
+            if allow_feed_errors {
+                for e in errors.drain(..) {
+                    tracing::warn!(error = %e, "feed file failed (--allow-feed-errors)");
+                }
+            }
             let refusals = db::replace_refusals(prev.as_ref().map(|d| d.meta()), new.meta(), &errors, allow_shrink);
             if !refusals.is_empty() {
                 for r in &refusals {

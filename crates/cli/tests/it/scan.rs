@@ -20,6 +20,8 @@ pub fn db() -> &'static str {
             p.to_str().unwrap_or_default(),
             "--from",
             shared().join("vulndata").to_str().unwrap_or_default(),
+            // upstream-samples holds one deliberately invalid EPSS file.
+            "--allow-feed-errors",
         ]);
         assert!(out.status.success(), "db build failed: {}", String::from_utf8_lossy(&out.stderr));
         p
