@@ -156,10 +156,14 @@ enum Auth {
     Bearer(String),
 }
 
-/// A client for one repository of one registry.
+/// A client for one repository of one registry, on the workspace's one HTTP client
+/// ([`palisade_net`]): redirects are followed by hand, and credentials go only to the registry
+/// host they were configured for (and the token realm that host names), never after a redirect
+/// (a blob redirected to a CDN is fetched without them) and never over plain HTTP to a host that
+/// is not loopback.
 #[derive(Debug)]
 pub struct Client {
-    agent: ureq::Agent,
+    net: palisade_net::Client,
     reference: RegistryRef,
     scheme: Mutex<&'static str>,
     creds: Option<(String, String)>,
@@ -167,15 +171,19 @@ pub struct Client {
     opts: RegistryOptions,
 }
 
+/// Deadline of a manifest, config or token request.
+const DOCUMENT_DEADLINE: Duration = Duration::from_secs(120);
+/// Deadline of a layer download (the whole body).
+const BLOB_DEADLINE: Duration = Duration::from_secs(3600);
+
 impl Client {
     /// A client for `reference`.
     pub fn new(reference: RegistryRef, opts: RegistryOptions) -> Client {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(15))
-            .timeout_read(Duration::from_secs(120))
-            .redirects(8)
-            .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let net = palisade_net::Client::new(palisade_net::ClientOptions {
+            connect_timeout: Duration::from_secs(15),
+            deadline: DOCUMENT_DEADLINE,
+            ..Default::default()
+        });
         let creds = match (&opts.username, &opts.password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
             _ => opts
@@ -185,7 +193,7 @@ impl Client {
                 .and_then(|p| docker_config_credentials(&p, &reference.registry)),
         };
         let scheme = if opts.insecure { "http" } else { "https" };
-        Client { agent, reference, scheme: Mutex::new(scheme), creds, auth: Mutex::new(Auth::None), opts }
+        Client { net, reference, scheme: Mutex::new(scheme), creds, auth: Mutex::new(Auth::None), opts }
     }
 
     fn image(&self) -> String {
@@ -202,41 +210,56 @@ impl Client {
     }
 
     /// GET `path` (relative to `/v2/<repo>/`), handling auth challenges and retries.
-    fn get(&self, path: &str, accept: Option<&str>) -> Result<ureq::Response> {
+    fn get(&self, path: &str, accept: Option<&str>, deadline: Duration) -> Result<palisade_net::Response> {
+        let policy = palisade_net::RetryPolicy {
+            max_attempts: self.opts.retries.max(1),
+            base: self.opts.backoff,
+            ..Default::default()
+        };
         let mut attempt = 0u32;
         let mut authenticated_once = false;
         loop {
-            let mut req = self.agent.get(&self.url(path));
+            let url = self.url(path);
+            let mut req = palisade_net::Request::get(url.clone()).deadline(deadline);
             if let Some(a) = accept {
-                req = req.set("Accept", a);
+                req = req.header("Accept", a);
             }
             let auth = self.auth.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            req = match &auth {
-                Auth::None => req,
-                Auth::Basic(b) => req.set("Authorization", &format!("Basic {b}")),
-                Auth::Bearer(t) => req.set("Authorization", &format!("Bearer {t}")),
-            };
-            match req.call() {
-                Ok(r) => return Ok(r),
-                Err(ureq::Error::Status(401, r)) if !authenticated_once => {
+            req = req.credential(match &auth {
+                Auth::None => None,
+                Auth::Basic(b) => Some(format!("Basic {b}")),
+                Auth::Bearer(t) => Some(format!("Bearer {t}")),
+            });
+            match self.net.send(req) {
+                Ok(r) if r.is_success() => return Ok(r),
+                Ok(r) if r.status() == 401 && r.redirects() > 0 => {
+                    // A redirect target (a CDN) asking for credentials: they are never sent there.
+                    let host = r.url().host_str().unwrap_or("").to_string();
+                    return Err(self.err(
+                        "HTTP 401 after a redirect".into(),
+                        format!(
+                            "{host} asks for authentication; credentials are only sent to {}",
+                            self.reference.registry
+                        ),
+                    ));
+                }
+                Ok(r) if r.status() == 401 && !authenticated_once => {
                     authenticated_once = true;
                     let header = r.header("www-authenticate").unwrap_or("").to_string();
                     self.authenticate(&header)?;
                 }
-                Err(ureq::Error::Status(code, r)) if code == 429 || (500..600).contains(&code) => {
+                Ok(r) if policy.retryable_status(r.status()) => {
                     attempt += 1;
-                    if attempt >= self.opts.retries.max(1) {
+                    let code = r.status();
+                    if attempt >= policy.max_attempts {
                         return Err(self.err(format!("HTTP {code}"), error_message(r)));
                     }
-                    let wait = r
-                        .header("retry-after")
-                        .and_then(|s| s.trim().parse::<u64>().ok())
-                        .map(|s| Duration::from_secs(s.min(30)))
-                        .unwrap_or(self.opts.backoff * 2u32.pow(attempt - 1));
+                    let wait = policy.wait(attempt, r.header("retry-after"));
                     tracing::warn!(registry = %self.reference.registry, status = code, ?wait, "retrying");
                     std::thread::sleep(wait);
                 }
-                Err(ureq::Error::Status(code, r)) => {
+                Ok(r) => {
+                    let code = r.status();
                     let msg = error_message(r);
                     let status = match code {
                         401 => "HTTP 401 unauthorized (check credentials: --username/--password, PALISADE_REGISTRY_USERNAME/PASSWORD or ~/.docker/config.json)".to_string(),
@@ -246,20 +269,21 @@ impl Client {
                     };
                     return Err(self.err(status, msg));
                 }
-                Err(ureq::Error::Transport(t)) => {
+                Err(e @ palisade_net::NetError::Transport { .. }) => {
                     let mut scheme = self.scheme.lock().unwrap_or_else(|e| e.into_inner());
                     if *scheme == "https" && self.reference.is_loopback() {
-                        // Like Docker: loopback registries may speak plain HTTP.
+                        // Like Docker: loopback registries (IP literals or localhost) may speak plain HTTP.
                         *scheme = "http";
                         continue;
                     }
                     drop(scheme);
                     attempt += 1;
-                    if attempt >= self.opts.retries.max(1) {
-                        return Err(self.err("connection error".into(), t.to_string()));
+                    if !e.is_transient() || attempt >= policy.max_attempts {
+                        return Err(self.err("connection error".into(), e.to_string()));
                     }
-                    std::thread::sleep(self.opts.backoff * 2u32.pow(attempt - 1));
+                    std::thread::sleep(policy.wait(attempt, None));
                 }
+                Err(e) => return Err(self.err("request refused".into(), e.to_string())),
             }
         }
     }
@@ -270,7 +294,8 @@ impl Client {
             registry: self.reference.registry.clone(),
             reason,
         };
-        let ch = Challenge::parse(header).ok_or_else(|| auth_err(format!("unparseable challenge {header:?}")))?;
+        let ch = Challenge::parse(header)
+            .ok_or_else(|| auth_err(format!("unparseable challenge {:?}", palisade_net::printable(header, 200))))?;
         let basic =
             self.creds.as_ref().map(|(u, p)| base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
         match ch.scheme.as_str() {
@@ -281,7 +306,7 @@ impl Client {
             }
             "bearer" => {
                 let realm = ch.param("realm").ok_or_else(|| auth_err("bearer challenge without realm".into()))?;
-                let mut req = self.agent.get(realm);
+                let mut req = palisade_net::Request::get(realm);
                 if let Some(s) = ch.param("service") {
                     req = req.query("service", s);
                 }
@@ -289,18 +314,13 @@ impl Client {
                     .param("scope")
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
-                req = req.query("scope", &scope);
-                if let Some(b) = &basic {
-                    req = req.set("Authorization", &format!("Basic {b}"));
+                req = req.query("scope", &scope).credential(basic.as_ref().map(|b| format!("Basic {b}")));
+                let resp = self.net.send(req).map_err(|e| auth_err(format!("token server: {e}")))?;
+                if !resp.is_success() {
+                    let c = resp.status();
+                    return Err(auth_err(format!("token server {realm} answered HTTP {c}: {}", error_message(resp))));
                 }
-                let resp = req.call().map_err(|e| match e {
-                    ureq::Error::Status(c, r) => {
-                        auth_err(format!("token server {realm} answered HTTP {c}: {}", error_message(r)))
-                    }
-                    ureq::Error::Transport(t) => auth_err(format!("token server {realm}: {t}")),
-                })?;
-                let mut body = Vec::new();
-                resp.into_reader().take(1 << 20).read_to_end(&mut body).map_err(|e| auth_err(e.to_string()))?;
+                let body = resp.read_to_vec(1 << 20).map_err(|e| auth_err(e.to_string()))?;
                 let v: serde_json::Value =
                     serde_json::from_slice(&body).map_err(|e| auth_err(format!("token response: {e}")))?;
                 let token = v
@@ -311,13 +331,13 @@ impl Client {
                 *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Auth::Bearer(token.to_string());
                 Ok(())
             }
-            other => Err(auth_err(format!("unsupported auth scheme {other:?}"))),
+            other => Err(auth_err(format!("unsupported auth scheme {:?}", palisade_net::printable(other, 50)))),
         }
     }
 
     /// Fetch a manifest or index by tag or digest; returns bytes, content type and digest.
     pub fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String, String)> {
-        let r = self.get(&format!("manifests/{reference}"), Some(ACCEPT))?;
+        let r = self.get(&format!("manifests/{reference}"), Some(ACCEPT), DOCUMENT_DEADLINE)?;
         let ct = r.content_type().to_string();
         let header_digest = r.header("docker-content-digest").map(str::to_string);
         let mut body = Vec::new();
@@ -356,7 +376,7 @@ impl Client {
             what: "descriptor",
             reason,
         })?;
-        Ok(Box::new(self.get(&format!("blobs/{digest}"), None)?.into_reader()))
+        Ok(Box::new(self.get(&format!("blobs/{digest}"), None, BLOB_DEADLINE)?.into_reader()))
     }
 }
 
@@ -391,7 +411,7 @@ fn manifest_digest(image: &str, reference: &str, header: Option<&str>, body: &[u
     Ok(computed)
 }
 
-fn error_message(r: ureq::Response) -> String {
+fn error_message(r: palisade_net::Response) -> String {
     let mut body = Vec::new();
     let _ = r.into_reader().take(64 * 1024).read_to_end(&mut body);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
@@ -458,6 +478,126 @@ impl ImageSource for RegistryImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::mpsc;
+
+    /// A loopback HTTP server: `answer(path)` gives the raw response; every request's path and
+    /// `Authorization` header is reported on the channel.
+    fn hostile_server(
+        answer: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> (String, mpsc::Receiver<(String, Option<String>)>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let (tx, rx) = mpsc::channel();
+        let answer = std::sync::Arc::new(answer);
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let (tx, answer) = (tx.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(s.try_clone().unwrap());
+                    let mut s = s;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        let mut auth = None;
+                        loop {
+                            let mut h = String::new();
+                            if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                if k.eq_ignore_ascii_case("authorization") {
+                                    auth = Some(v.trim().to_string());
+                                }
+                            }
+                        }
+                        let _ = tx.send((path.clone(), auth));
+                        if s.write_all(answer(&path).as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    fn basic_client(registry: &str) -> Client {
+        let reference = RegistryRef {
+            registry: registry.into(),
+            repository: "team/app".into(),
+            tag: Some("1.0".into()),
+            digest: None,
+        };
+        Client::new(
+            reference,
+            RegistryOptions {
+                insecure: true,
+                username: Some("user".into()),
+                password: Some("secret".into()),
+                retries: 1,
+                backoff: Duration::from_millis(1),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn credentials_never_follow_a_blob_redirect_to_another_host() {
+        // The "CDN" answers 401 with a bearer realm on its own host.
+        let (cdn, cdn_seen) = hostile_server(move |path| {
+            if path.starts_with("/token") {
+                "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"token\":\"t1\"}".to_string()
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nWww-Authenticate: Basic realm=\"cdn\"\r\n\r\n"
+                    .to_string()
+            }
+        });
+        let cdn2 = cdn.clone();
+        let (registry, reg_seen) = hostile_server(move |path| {
+            if path.starts_with("/v2/team/app/blobs/") {
+                format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{cdn2}/blob\r\nContent-Length: 0\r\n\r\n")
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nWww-Authenticate: Basic realm=\"r\"\r\n\r\n"
+                    .to_string()
+            }
+        });
+        let c = basic_client(&registry);
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let e = c.blob(&digest).err().expect("a CDN asking for credentials is an error");
+        assert!(e.to_string().contains("credentials are only sent to"), "{e}");
+        assert!(reg_seen.try_iter().count() >= 1);
+        let to_cdn: Vec<_> = cdn_seen.try_iter().collect();
+        assert!(!to_cdn.is_empty());
+        assert!(to_cdn.iter().all(|(_, a)| a.is_none()), "credentials reached the CDN: {to_cdn:?}");
+    }
+
+    #[test]
+    fn a_redirect_to_a_url_without_host_is_an_error_not_a_crash() {
+        for loc in ["file:///etc/passwd", "data:,x"] {
+            let loc = loc.to_string();
+            let (registry, _seen) =
+                hostile_server(move |_| format!("HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n"));
+            let e = basic_client(&registry).manifest("1.0").err().expect("refused redirect");
+            assert!(e.to_string().contains("redirect refused"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_look_alike_loopback_name_gets_no_plain_http_fallback() {
+        assert!(RegistryRef { registry: "127.0.0.1:5000".into(), repository: "a".into(), tag: None, digest: None }
+            .is_loopback());
+        assert!(!RegistryRef {
+            registry: "127.evil.test:5000".into(),
+            repository: "a".into(),
+            tag: None,
+            digest: None
+        }
+        .is_loopback());
+    }
 
     #[test]
     fn parses_bearer_challenges() {

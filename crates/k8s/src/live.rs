@@ -4,20 +4,79 @@
 //! basic auth, exec credential plugins) or, inside a pod, from the service-account mount.
 //! Lists are paginated (`limit`/`continue`); a kind that is forbidden (403) or not served
 //! (404) is skipped with a warning naming it, and the rest of the inventory is still read.
+//!
+//! Everything read from the server or a credential plugin is bounded by [`Limits`]: pages and
+//! objects per list, bytes per page and per collection, a repeated `continue` token, an overall
+//! deadline per request (the whole response, not only each read) and per collection, and a
+//! timeout and output cap for exec plugins. Pages are parsed as a stream: each item becomes an
+//! [`Object`] as it is read, without a value tree of the whole page. Redirects are not followed
+//! (an API server does not redirect; a 3xx is an error naming the target).
 
 use crate::object::{Object, Origin};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::io::Read;
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Objects per page.
 pub const PAGE: usize = 500;
-/// Largest list page accepted.
-const MAX_PAGE_BYTES: u64 = 512 << 20;
+/// Bytes of an error (non-2xx) body read for its Status message.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+/// Bytes of a plugin's stderr kept for the error message.
+const MAX_PLUGIN_STDERR: u64 = 64 << 10;
+
+/// Bounds on what the collector, the [`Client`] and exec credential plugins may take.
+///
+/// The defaults are generous for real clusters (the largest lists have a few hundred thousand
+/// objects; a 500-object page is a few MiB) and small enough that a hostile or broken server
+/// cannot exhaust memory or hang a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Pages per list (`continue` round trips + 1).
+    pub max_pages: usize,
+    /// Objects per list.
+    pub max_objects: usize,
+    /// Bytes of one response body (one list page, one discovery document).
+    pub max_page_bytes: u64,
+    /// Bytes of list pages over a whole [`collect`] (all kinds together).
+    pub max_total_bytes: u64,
+    /// Bytes of one `continue` token.
+    pub max_continue_bytes: usize,
+    /// Time to establish a connection (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// Overall deadline of one request: connecting, sending, and reading the whole response.
+    pub request_timeout: Duration,
+    /// Overall deadline of one [`collect`] (discovery and every list).
+    pub collect_timeout: Duration,
+    /// Time an exec credential plugin may run before it is killed.
+    pub exec_timeout: Duration,
+    /// Bytes of an exec credential plugin's standard output.
+    pub exec_max_output: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_pages: 10_000,
+            max_objects: 1_000_000,
+            max_page_bytes: 128 << 20,
+            max_total_bytes: 4 << 30,
+            max_continue_bytes: 16 << 10,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            collect_timeout: Duration::from_secs(15 * 60),
+            exec_timeout: Duration::from_secs(30),
+            exec_max_output: 1 << 20,
+        }
+    }
+}
 
 /// Why the collector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +102,56 @@ pub enum LiveError {
     },
 }
 
+/// Why one API request (or one list) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with a non-2xx, non-3xx status; `message` is its Status message
+    /// (empty when the body had none).
+    #[error("HTTP {code}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status {
+        /// HTTP status code.
+        code: u16,
+        /// `message` of the Status body.
+        message: String,
+    },
+    /// The server redirected; redirects are not followed.
+    #[error("HTTP {code}: redirect to {location:?} not followed (a Kubernetes API server does not redirect)")]
+    Redirect {
+        /// HTTP status code (3xx).
+        code: u16,
+        /// The `Location` header (shortened).
+        location: String,
+    },
+    /// Connecting, TLS, or the connection broke.
+    #[error("{0}")]
+    Transport(String),
+    /// The whole response did not arrive within the request deadline.
+    #[error("no complete response within {}s (request deadline)", .0.as_secs_f64())]
+    Deadline(Duration),
+    /// A response body was larger than allowed.
+    #[error("response larger than {limit} bytes; refused")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body is not the JSON expected.
+    #[error("bad JSON: {0}")]
+    Json(String),
+    /// A list went past one of its bounds ([`Limits`]) or repeated a `continue` token.
+    #[error("{0}")]
+    List(String),
+}
+
+impl ApiError {
+    /// The HTTP status of a [`ApiError::Status`] or [`ApiError::Redirect`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { code, .. } | ApiError::Redirect { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
 /// Resolved connection settings.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -60,6 +169,8 @@ pub struct Connection {
     pub client_cert: Option<(Vec<u8>, Vec<u8>)>,
     /// Skip TLS verification (kubeconfig `insecure-skip-tls-verify`).
     pub insecure: bool,
+    /// Bounds on requests and lists made with this connection.
+    pub limits: Limits,
 }
 
 fn yaml_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -90,8 +201,14 @@ pub fn default_kubeconfig() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")).filter(|p| p.exists())
 }
 
-/// Resolve a kubeconfig (and context) into connection settings.
+/// Resolve a kubeconfig (and context) into connection settings, with the default [`Limits`].
 pub fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Connection, LiveError> {
+    from_kubeconfig_with(path, context, Limits::default())
+}
+
+/// Resolve a kubeconfig (and context) into connection settings bounded by `limits` (which also
+/// bound an exec credential plugin it runs).
+pub fn from_kubeconfig_with(path: &Path, context: Option<&str>, limits: Limits) -> Result<Connection, LiveError> {
     let err = |reason: String| LiveError::Config { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let cfg: Value = palisade_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
@@ -143,14 +260,20 @@ pub fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Connection,
     };
     if token.is_none() {
         if let Some(exec) = user.get("exec") {
-            token = Some(exec_credential(exec).map_err(err)?);
+            token = Some(exec_credential(exec, &limits).map_err(err)?);
         }
     }
-    Ok(Connection { server, context: ctx_name, token, basic, ca_pem, client_cert: cert.zip(key), insecure })
+    Ok(Connection { server, context: ctx_name, token, basic, ca_pem, client_cert: cert.zip(key), insecure, limits })
 }
 
 /// Run an exec credential plugin (client.authentication.k8s.io) and return its token.
-fn exec_credential(exec: &Value) -> Result<String, String> {
+///
+/// The plugin gets no standard input; its standard output (the ExecCredential) may hold at most
+/// `limits.exec_max_output` bytes and it must finish within `limits.exec_timeout`, else it is
+/// killed and the error says which bound it crossed.
+fn exec_credential(exec: &Value, limits: &Limits) -> Result<String, String> {
+    use std::process::Stdio;
+    use std::sync::mpsc;
     let cmd = yaml_str(exec, "command").ok_or("exec plugin without command")?;
     let args: Vec<String> = exec
         .get("args")
@@ -158,18 +281,79 @@ fn exec_credential(exec: &Value) -> Result<String, String> {
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
     let mut c = std::process::Command::new(cmd);
-    c.args(&args);
+    c.args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for e in exec.get("env").and_then(Value::as_array).into_iter().flatten() {
         if let (Some(k), Some(v)) = (yaml_str(e, "name"), yaml_str(e, "value")) {
             c.env(k, v);
         }
     }
-    let out = c.output().map_err(|e| format!("exec plugin {cmd}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("exec plugin {cmd} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    let started = Instant::now();
+    let deadline = started + limits.exec_timeout;
+    let mut child = c.spawn().map_err(|e| format!("exec plugin {cmd}: {e}"))?;
+    // Both pipes are drained by threads (a plugin filling stderr must not block), each capped;
+    // the threads are not joined past the deadline, so a grandchild keeping a pipe open cannot
+    // hold us either.
+    let (tx, rx) = mpsc::channel::<io::Result<Vec<u8>>>();
+    if let Some(out) = child.stdout.take() {
+        let cap = limits.exec_max_output;
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let r = out.take(cap.saturating_add(1)).read_to_end(&mut buf).map(|_| buf);
+            let _ = tx.send(r);
+        });
+    }
+    let (etx, erx) = mpsc::channel::<Vec<u8>>();
+    if let Some(err) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.take(MAX_PLUGIN_STDERR).read_to_end(&mut buf);
+            let _ = etx.send(buf);
+        });
+    }
+    let kill = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let timed_out =
+        || format!("exec plugin {cmd}: no credential within {}s; killed", limits.exec_timeout.as_secs_f64());
+    let stdout = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(b)) if b.len() as u64 > limits.exec_max_output => {
+            kill(&mut child);
+            return Err(format!(
+                "exec plugin {cmd}: output larger than {} bytes; killed (an ExecCredential is a small JSON object)",
+                limits.exec_max_output
+            ));
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            kill(&mut child);
+            return Err(format!("exec plugin {cmd}: reading its output: {e}"));
+        }
+        Err(_) => {
+            kill(&mut child);
+            return Err(timed_out());
+        }
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                kill(&mut child);
+                return Err(timed_out());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                kill(&mut child);
+                return Err(format!("exec plugin {cmd}: {e}"));
+            }
+        }
+    };
+    if !status.success() {
+        let stderr = erx.recv_timeout(Duration::from_millis(200)).unwrap_or_default();
+        return Err(format!("exec plugin {cmd} failed ({status}): {}", String::from_utf8_lossy(&stderr).trim()));
     }
     let v: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("exec plugin {cmd}: bad ExecCredential: {e}"))?;
+        serde_json::from_slice(&stdout).map_err(|e| format!("exec plugin {cmd}: bad ExecCredential: {e}"))?;
     v.pointer("/status/token")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -191,6 +375,7 @@ pub fn in_cluster() -> Option<Connection> {
         ca_pem: std::fs::read(dir.join("ca.crt")).ok(),
         client_cert: None,
         insecure: false,
+        limits: Limits::default(),
     })
 }
 
@@ -262,8 +447,9 @@ fn agent(c: &Connection) -> Result<ureq::Agent, LiveError> {
     };
     Ok(ureq::AgentBuilder::new()
         .tls_config(Arc::new(config))
-        .timeout_connect(Duration::from_secs(10))
-        .timeout_read(Duration::from_secs(60))
+        .timeout_connect(c.limits.connect_timeout)
+        .timeout(c.limits.request_timeout)
+        .redirects(0)
         .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
         .build())
 }
@@ -301,21 +487,84 @@ pub struct Collected {
     pub warnings: Vec<String>,
     /// Requests made.
     pub requests: usize,
+    /// Kinds whose list was read to its end.
+    pub read: Vec<String>,
+    /// Kinds that could not be read, or only in part: forbidden, failed, over a [`Limits`]
+    /// bound, or past the collection deadline. Kinds the cluster does not serve (an API group
+    /// it lacks, a 404) are in neither list.
+    pub unread: Vec<String>,
+    /// Bytes of list pages read.
+    pub bytes: u64,
 }
 
-fn get(agent: &ureq::Agent, c: &Connection, url: &str) -> Result<Value, (u16, String)> {
-    send(agent, c, "GET", url, None)
+impl Collected {
+    /// True when not a single list could be read: whatever is assessed from it says nothing
+    /// about the cluster (every list forbidden, failed or not served).
+    pub fn read_nothing(&self) -> bool {
+        self.read.is_empty()
+    }
+
+    /// One line naming the kinds that were not (completely) read, if any.
+    pub fn summary(&self) -> Option<String> {
+        if self.unread.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "not read from the cluster: {} ({} of {} kinds); results cover only what was read",
+            self.unread.join(", "),
+            self.unread.len(),
+            self.read.len() + self.unread.len()
+        ))
+    }
 }
 
-/// One API request with the connection's credentials; `body` is `(content type, JSON)`.
-fn send(
+/// A reader that refuses to go past `left` bytes (an error, never a silent truncation).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    over: bool,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            // At the limit: the body is fine if it ends here, too large if a byte follows.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.over = true;
+                    Err(io::Error::other("response body over the size limit"))
+                }
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Sends one request with the connection's credentials (`body` is `(content type, JSON)`) and
+/// hands the body of a 2xx answer to `read`, within `timeout` (the whole exchange) and `cap`
+/// bytes. Returns what `read` made and the bytes read.
+fn exchange<T>(
     agent: &ureq::Agent,
     c: &Connection,
     method: &str,
     url: &str,
     body: Option<(&str, &Value)>,
-) -> Result<Value, (u16, String)> {
-    let mut req = agent.request(method, url).set("Accept", "application/json");
+    timeout: Duration,
+    cap: u64,
+    read: impl FnOnce(&mut dyn Read) -> Result<T, serde_json::Error>,
+) -> Result<(T, u64), ApiError> {
+    let started = Instant::now();
+    // ureq reports its overall deadline as a timed-out read or connect.
+    let past_deadline = || started.elapsed() + Duration::from_millis(50) >= timeout;
+    let mut req = agent.request(method, url).timeout(timeout).set("Accept", "application/json");
     if let Some(t) = &c.token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     } else if let Some((u, p)) = &c.basic {
@@ -329,21 +578,170 @@ fn send(
         Some((ct, v)) => req.set("Content-Type", ct).send_bytes(&serde_json::to_vec(v).unwrap_or_default()),
         None => req.call(),
     };
-    match sent {
-        Ok(r) => {
-            let mut body = Vec::new();
-            r.into_reader().take(MAX_PAGE_BYTES).read_to_end(&mut body).map_err(|e| (0, e.to_string()))?;
-            serde_json::from_slice(&body).map_err(|e| (0, format!("bad JSON: {e}")))
-        }
+    let resp = match sent {
+        Ok(r) => r,
         Err(ureq::Error::Status(code, r)) => {
-            let msg = r
-                .into_json::<Value>()
+            let mut b = Vec::new();
+            let _ = r.into_reader().take(MAX_ERROR_BODY).read_to_end(&mut b);
+            let message = serde_json::from_slice::<Value>(&b)
                 .ok()
                 .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or_default();
-            Err((code, msg))
+            return Err(ApiError::Status { code, message });
         }
-        Err(ureq::Error::Transport(t)) => Err((0, t.to_string())),
+        Err(ureq::Error::Transport(t)) if past_deadline() => {
+            tracing::debug!("{url}: {t}");
+            return Err(ApiError::Deadline(timeout));
+        }
+        Err(ureq::Error::Transport(t)) => return Err(ApiError::Transport(t.to_string())),
+    };
+    if (300..400).contains(&resp.status()) {
+        let location = resp.header("location").unwrap_or("").chars().take(200).collect();
+        return Err(ApiError::Redirect { code: resp.status(), location });
+    }
+    let mut capped = Capped { inner: resp.into_reader(), left: cap, over: false };
+    let got = read(&mut capped);
+    let used = cap - capped.left;
+    match got {
+        Ok(v) => Ok((v, used)),
+        Err(_) if capped.over => Err(ApiError::TooLarge { limit: cap }),
+        Err(e) if e.is_io() && past_deadline() => Err(ApiError::Deadline(timeout)),
+        Err(e) if e.is_io() => Err(ApiError::Transport(e.to_string())),
+        Err(e) => Err(ApiError::Json(e.to_string())),
+    }
+}
+
+/// One request whose answer is a JSON document (discovery, a GET, a write's answer).
+fn send(
+    agent: &ureq::Agent,
+    c: &Connection,
+    method: &str,
+    url: &str,
+    body: Option<(&str, &Value)>,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    exchange(agent, c, method, url, body, timeout, c.limits.max_page_bytes, |r| {
+        serde_json::from_reader(BufReader::with_capacity(64 << 10, r))
+    })
+    .map(|(v, _)| v)
+}
+
+/// Where the items of one list page go, as they are parsed.
+struct ItemSink<'a> {
+    kind: &'a str,
+    api_version: &'a str,
+    origin: &'a Origin,
+    /// This page's objects.
+    objects: Vec<Object>,
+    /// Objects the list may still take.
+    room: usize,
+    /// Set when the page had more items than `room`.
+    over: bool,
+}
+
+impl ItemSink<'_> {
+    fn push(&mut self, mut item: Value) {
+        if let Some(m) = item.as_object_mut() {
+            m.entry("kind").or_insert_with(|| Value::String(self.kind.to_string()));
+            m.entry("apiVersion").or_insert_with(|| Value::String(self.api_version.to_string()));
+        }
+        if let Some(o) = Object::from_value(item, self.origin.clone()) {
+            self.objects.push(o);
+        }
+    }
+}
+
+/// Parses a list page (`{"metadata":{"continue":…},"items":[…]}`) item by item into the sink;
+/// yields the `continue` token.
+struct PageSeed<'s, 'a>(&'s mut ItemSink<'a>);
+
+#[derive(serde::Deserialize)]
+struct ListMeta {
+    #[serde(rename = "continue", default)]
+    cont: Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_> {
+    type Value = Option<String>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_, '_> {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kubernetes list (an object with items)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let mut cont = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "items" => map.next_value_seed(ItemsSeed(&mut *self.0))?,
+                "metadata" => cont = map.next_value::<Option<ListMeta>>()?.and_then(|m| m.cont),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(cont)
+    }
+}
+
+struct ItemsSeed<'s, 'a>(&'s mut ItemSink<'a>);
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            if self.0.room == 0 {
+                self.0.over = true;
+                return Err(de::Error::custom("too many objects"));
+            }
+            self.0.room -= 1;
+            self.0.push(item);
+        }
+        Ok(())
+    }
+}
+
+/// Fetches one list page into `sink`; returns the `continue` token (if not empty) and the bytes read.
+fn list_page(
+    agent: &ureq::Agent,
+    c: &Connection,
+    url: &str,
+    timeout: Duration,
+    cap: u64,
+    sink: &mut ItemSink<'_>,
+) -> Result<(Option<String>, u64), ApiError> {
+    let got = exchange(agent, c, "GET", url, None, timeout, cap, |r| {
+        let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 << 10, r));
+        let cont = PageSeed(&mut *sink).deserialize(&mut de)?;
+        de.end()?;
+        Ok(cont)
+    });
+    match got {
+        Ok((cont, used)) => Ok((cont.filter(|t| !t.is_empty()), used)),
+        Err(ApiError::Json(_)) if sink.over => {
+            Err(ApiError::List(format!("more than {} objects in the list (limit); stopped", c.limits.max_objects)))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -355,36 +753,38 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `conn`.
+    /// A client for `conn` (each request bounded by `conn.limits`).
     pub fn new(conn: Connection) -> Result<Client, LiveError> {
         let agent = agent(&conn)?;
         Ok(Client { conn, agent })
     }
 
     /// Sends one request (`path` from the server root, e.g. `/api/v1/namespaces/x/pods/y`);
-    /// returns the status-code class as `Ok(code)` for 2xx, `Err((code, message))` otherwise.
-    pub fn call(&self, method: &str, path: &str, body: Option<(&str, &Value)>) -> Result<u16, (u16, String)> {
+    /// returns `Ok(200)` for a 2xx answer, the reason otherwise.
+    pub fn call(&self, method: &str, path: &str, body: Option<(&str, &Value)>) -> Result<u16, ApiError> {
         let url = format!("{}{path}", self.conn.server.trim_end_matches('/'));
-        send(&self.agent, &self.conn, method, &url, body).map(|_| 200)
+        send(&self.agent, &self.conn, method, &url, body, self.conn.limits.request_timeout).map(|_| 200)
     }
 
     /// GETs `path` (with its query) and returns the JSON body.
-    pub fn get_json(&self, path: &str) -> Result<Value, (u16, String)> {
+    pub fn get_json(&self, path: &str) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.conn.server.trim_end_matches('/'));
-        send(&self.agent, &self.conn, "GET", &url, None)
+        send(&self.agent, &self.conn, "GET", &url, None, self.conn.limits.request_timeout)
     }
 }
 
-/// Read every resource in [`RESOURCES`] (read-only).
+/// Read every resource in [`RESOURCES`] (read-only), within `c.limits`.
 pub fn collect(c: &Connection) -> Result<Collected, LiveError> {
+    let limits = &c.limits;
+    let phase_end = Instant::now() + limits.collect_timeout;
+    let remaining = || phase_end.saturating_duration_since(Instant::now());
+    let timeout = || limits.request_timeout.min(remaining());
     let agent = agent(c)?;
     let mut out = Collected::default();
     // Discovery: the core API must answer; groups that are not served are skipped quietly.
     out.requests += 1;
-    let version = get(&agent, c, &format!("{}/api", c.server)).map_err(|(code, m)| LiveError::Api {
-        server: c.server.clone(),
-        reason: if code == 0 { m } else { format!("HTTP {code}: {m}") },
-    })?;
+    let version = send(&agent, c, "GET", &format!("{}/api", c.server), None, timeout())
+        .map_err(|e| LiveError::Api { server: c.server.clone(), reason: e.to_string() })?;
     if version.get("versions").is_none() {
         return Err(LiveError::Api {
             server: c.server.clone(),
@@ -392,7 +792,7 @@ pub fn collect(c: &Connection) -> Result<Collected, LiveError> {
         });
     }
     out.requests += 1;
-    let groups = get(&agent, c, &format!("{}/apis", c.server)).unwrap_or(Value::Null);
+    let groups = send(&agent, c, "GET", &format!("{}/apis", c.server), None, timeout()).unwrap_or(Value::Null);
     let served: Vec<String> = groups
         .get("groups")
         .and_then(Value::as_array)
@@ -404,6 +804,7 @@ pub fn collect(c: &Connection) -> Result<Collected, LiveError> {
         })
         .unwrap_or_default();
     let origin = Origin { file: format!("api://{}", c.server.trim_start_matches("https://")), line: 0 };
+    let hasher = RandomState::new();
     for (gv, resource, kind) in RESOURCES {
         if *gv != "api/v1" && !served.iter().any(|s| s == gv) {
             out.warnings.push(format!("{kind}: {gv} is not served by this cluster; skipped"));
@@ -411,52 +812,105 @@ pub fn collect(c: &Connection) -> Result<Collected, LiveError> {
         }
         let api_version = gv.trim_start_matches("apis/").trim_start_matches("api/");
         let mut cont: Option<String> = None;
-        loop {
+        // Hashes of the tokens seen: a server that repeats one would otherwise loop forever.
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut pages = 0usize;
+        let mut count = 0usize;
+        let outcome: Result<(), ApiError> = loop {
+            if pages >= limits.max_pages {
+                break Err(ApiError::List(format!(
+                    "more than {} pages (continue tokens without end; limit); stopped",
+                    limits.max_pages
+                )));
+            }
+            if remaining().is_zero() {
+                break Err(ApiError::List(format!(
+                    "the collection deadline ({}s) passed",
+                    limits.collect_timeout.as_secs_f64()
+                )));
+            }
+            let budget = limits.max_total_bytes.saturating_sub(out.bytes);
+            if budget == 0 {
+                break Err(ApiError::List(format!(
+                    "the collection read {} bytes of lists (limit); stopped",
+                    limits.max_total_bytes
+                )));
+            }
             let mut url = format!("{}/{gv}/{resource}?limit={PAGE}", c.server);
             if let Some(t) = &cont {
                 url.push_str("&continue=");
                 url.push_str(&urlencode(t));
             }
             out.requests += 1;
-            match get(&agent, c, &url) {
-                Ok(page) => {
-                    for item in page.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
-                        let mut item = item;
-                        if let Some(m) = item.as_object_mut() {
-                            m.entry("kind").or_insert_with(|| Value::String(kind.to_string()));
-                            m.entry("apiVersion").or_insert_with(|| Value::String(api_version.to_string()));
-                        }
-                        if let Some(o) = Object::from_value(item, origin.clone()) {
-                            out.objects.push(o);
-                        }
+            pages += 1;
+            let cap = limits.max_page_bytes.min(budget);
+            let mut sink = ItemSink {
+                kind,
+                api_version,
+                origin: &origin,
+                objects: Vec::new(),
+                room: limits.max_objects.saturating_sub(count),
+                over: false,
+            };
+            match list_page(&agent, c, &url, timeout(), cap, &mut sink) {
+                Ok((next, used)) => {
+                    out.bytes += used;
+                    let Some(next) = next else {
+                        count += sink.objects.len();
+                        out.objects.append(&mut sink.objects);
+                        break Ok(());
+                    };
+                    if !seen.insert(hasher.hash_one(&next)) {
+                        // This page is most likely a replay of an earlier one: dropped.
+                        break Err(ApiError::List(format!(
+                            "the server repeated a continue token (page {pages}); stopped instead of looping"
+                        )));
                     }
-                    cont = page
-                        .pointer("/metadata/continue")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string);
-                    if cont.is_none() {
-                        break;
+                    count += sink.objects.len();
+                    out.objects.append(&mut sink.objects);
+                    if next.len() > limits.max_continue_bytes {
+                        break Err(ApiError::List(format!(
+                            "a continue token of {} bytes (limit {}); stopped",
+                            next.len(),
+                            limits.max_continue_bytes
+                        )));
                     }
+                    cont = Some(next);
                 }
-                Err((403, m)) => {
-                    out.warnings.push(format!(
-                        "{kind}: forbidden (HTTP 403){}; the inventory lacks this kind",
-                        if m.is_empty() { String::new() } else { format!(": {m}") }
-                    ));
-                    break;
+                Err(e @ ApiError::TooLarge { .. }) => {
+                    // Those bytes were read (and dropped): they count against the budget.
+                    out.bytes += cap;
+                    if cap == limits.max_page_bytes {
+                        break Err(e);
+                    }
+                    break Err(ApiError::List(format!(
+                        "the collection read {} bytes of lists (limit); stopped",
+                        limits.max_total_bytes
+                    )));
                 }
-                Err((404, _)) => {
-                    out.warnings.push(format!("{kind}: not found (HTTP 404); skipped"));
-                    break;
-                }
-                Err((code, m)) => {
-                    out.warnings.push(format!(
-                        "{kind}: {}{m}",
-                        if code == 0 { String::new() } else { format!("HTTP {code}: ") }
-                    ));
-                    break;
-                }
+                Err(e) => break Err(e),
+            }
+        };
+        let partly = if count == 0 {
+            "the inventory lacks this kind".to_string()
+        } else {
+            format!("only {count} object(s) of this kind were read")
+        };
+        match outcome {
+            Ok(()) => out.read.push(kind.to_string()),
+            Err(ApiError::Status { code: 403, message }) => {
+                out.warnings.push(format!(
+                    "{kind}: forbidden (HTTP 403){}; {partly}",
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                ));
+                out.unread.push(kind.to_string());
+            }
+            Err(ApiError::Status { code: 404, .. }) if count == 0 => {
+                out.warnings.push(format!("{kind}: not found (HTTP 404); skipped"));
+            }
+            Err(e) => {
+                out.warnings.push(format!("{kind}: {e}; {partly}"));
+                out.unread.push(kind.to_string());
             }
         }
     }
@@ -631,5 +1085,362 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default()
             .contains("context \"nope\" not found"));
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    //! Servers and plugins that misbehave on purpose, built here: endless and repeated continue
+    //! tokens, pages without end, bodies that trickle, redirects without a host, everything
+    //! forbidden, and credential plugins that never stop talking or never finish.
+    use super::*;
+    use std::io::{BufRead, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    type Handler = dyn Fn(&str, &mut TcpStream) + Send + Sync;
+
+    /// A plain-HTTP server on 127.0.0.1: one request per connection, answered by `h`.
+    fn server(h: Arc<Handler>) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    let Ok(read) = s.try_clone() else { return };
+                    let mut r = io::BufReader::new(read);
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    h(&path, &mut s);
+                });
+            }
+        });
+        port
+    }
+
+    fn reply(s: &mut TcpStream, code: u16, body: &str) {
+        let _ = write!(
+            s,
+            "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+
+    /// Discovery of a cluster serving only the core group; lists empty unless `pods` handles them.
+    fn cluster(pods: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static) -> u16 {
+        server(Arc::new(move |path: &str, s: &mut TcpStream| {
+            let p = path.split('?').next().unwrap_or("");
+            match p {
+                "/api" => reply(s, 200, r#"{"kind":"APIVersions","versions":["v1"]}"#),
+                "/apis" => reply(s, 200, r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#),
+                _ if p.starts_with("/api/v1/") => pods(path, s),
+                _ => reply(s, 404, r#"{"kind":"Status","code":404}"#),
+            }
+        }))
+    }
+
+    fn conn(port: u16, limits: Limits) -> Connection {
+        Connection {
+            server: format!("http://127.0.0.1:{port}"),
+            context: "hostile".into(),
+            token: Some("t".into()),
+            basic: None,
+            ca_pem: None,
+            client_cert: None,
+            insecure: false,
+            limits,
+        }
+    }
+
+    fn pod(n: u64) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"p-{n}","namespace":"x"}},"spec":{{"containers":[{{"name":"c","image":"i"}}]}}}}"#
+        )
+    }
+
+    fn list(items: &[String], cont: &str) -> String {
+        format!(
+            r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"continue":"{cont}"}},"items":[{}]}}"#,
+            items.join(",")
+        )
+    }
+
+    fn warning<'a>(got: &'a Collected, kind: &str) -> &'a str {
+        got.warnings.iter().find(|w| w.starts_with(&format!("{kind}: "))).map(String::as_str).unwrap_or("")
+    }
+
+    fn pods(got: &Collected) -> usize {
+        got.objects.iter().filter(|o| o.kind == "Pod").count()
+    }
+
+    #[test]
+    fn endless_continue_tokens_stop_at_the_page_and_object_limits() {
+        let n = Arc::new(AtomicU64::new(0));
+        let n2 = n.clone();
+        let port = cluster(move |path, s| {
+            let i = n2.fetch_add(1, Ordering::SeqCst);
+            if path.starts_with("/api/v1/pods?") {
+                // One pod and a new token per page, forever.
+                reply(s, 200, &list(&[pod(i)], &format!("token-{i}")));
+            } else if path.starts_with("/api/v1/configmaps?") {
+                let items: Vec<String> = (0..300).map(|k| pod(i * 1000 + k).replace("\"spec\"", "\"data\"")).collect();
+                reply(s, 200, &list(&items, &format!("cm-{i}")).replace("PodList", "ConfigMapList"));
+            } else {
+                reply(s, 200, &list(&[], ""));
+            }
+        });
+        let limits = Limits { max_pages: 25, max_objects: 1000, ..Limits::default() };
+        let got = collect(&conn(port, limits)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(warning(&got, "Pod").contains("more than 25 pages"), "{:?}", got.warnings);
+        assert!(warning(&got, "Pod").contains("only 25 object(s)"), "{:?}", got.warnings);
+        assert_eq!(pods(&got), 25);
+        assert!(warning(&got, "ConfigMap").contains("more than 1000 objects"), "{:?}", got.warnings);
+        // Three whole pages fit; the fourth went over the limit and was dropped.
+        assert_eq!(got.objects.iter().filter(|o| o.kind == "ConfigMap").count(), 900);
+        assert_eq!(got.unread, vec!["Pod", "ConfigMap"]);
+        assert_eq!(got.read, vec!["Namespace", "Node", "ServiceAccount", "Service"]);
+        // discovery 2 + 25 pod pages + 4 configmap pages + 4 other lists
+        assert_eq!(got.requests, 35);
+        assert!(got.summary().is_some_and(|s| s.contains("Pod, ConfigMap (2 of 6 kinds)")), "{:?}", got.summary());
+    }
+
+    #[test]
+    fn a_repeated_continue_token_is_an_error_not_a_loop() {
+        let n = Arc::new(AtomicU64::new(0));
+        let n2 = n.clone();
+        let port = cluster(move |path, s| {
+            if path.starts_with("/api/v1/pods?") {
+                let i = n2.fetch_add(1, Ordering::SeqCst);
+                reply(s, 200, &list(&[pod(i)], "c2FtZQ=="));
+            } else {
+                reply(s, 200, &list(&[], ""));
+            }
+        });
+        let got = collect(&conn(port, Limits::default())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(warning(&got, "Pod").contains("repeated a continue token (page 2)"), "{:?}", got.warnings);
+        assert_eq!(n.load(Ordering::SeqCst), 2, "two pod pages asked for, no more");
+        assert_eq!(pods(&got), 1, "the replayed page is dropped");
+        assert!(got.unread.contains(&"Pod".to_string()));
+    }
+
+    #[test]
+    fn an_endless_page_is_refused_at_the_page_cap_while_streaming() {
+        let sent = Arc::new(AtomicU64::new(0));
+        let sent2 = sent.clone();
+        let port = cluster(move |path, s| {
+            if path.starts_with("/api/v1/pods?") {
+                // No length and no end: items are generated as they are written.
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n");
+                let _ = s.write_all(br#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":["#);
+                let mut i = 0u64;
+                loop {
+                    let chunk = format!("{},", pod(i));
+                    if s.write_all(chunk.as_bytes()).is_err() {
+                        return;
+                    }
+                    sent2.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    i += 1;
+                }
+            } else if path.starts_with("/api/v1/nodes?") {
+                // One item that is a single endless string.
+                let _ =
+                    s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"items\":[{\"metadata\":{\"name\":\"");
+                let block = vec![b'a'; 64 << 10];
+                while s.write_all(&block).is_ok() {}
+            } else {
+                reply(s, 200, &list(&[], ""));
+            }
+        });
+        let limits = Limits { max_page_bytes: 4 << 20, ..Limits::default() };
+        let t = Instant::now();
+        let got = collect(&conn(port, limits)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+        assert!(warning(&got, "Pod").contains("response larger than 4194304 bytes"), "{:?}", got.warnings);
+        assert!(warning(&got, "Node").contains("response larger than 4194304 bytes"), "{:?}", got.warnings);
+        assert_eq!(pods(&got), 0, "a page that is refused adds nothing");
+        // Two refused pages of 4 MiB each were read (plus the empty lists).
+        assert!((8 << 20..(8 << 20) + 4096).contains(&got.bytes), "{}", got.bytes);
+        // The server stopped soon after the cap: the client closed rather than read on.
+        assert!(sent.load(Ordering::SeqCst) < 64 << 20, "{}", sent.load(Ordering::SeqCst));
+        assert_eq!(got.unread, vec!["Node", "Pod"]);
+    }
+
+    #[test]
+    fn the_collection_byte_budget_spans_kinds() {
+        let port = cluster(|_, s| reply(s, 200, &list(&(0..100).map(pod).collect::<Vec<_>>(), "")));
+        let limits = Limits { max_total_bytes: 20_000, ..Limits::default() };
+        let got = collect(&conn(port, limits)).unwrap_or_else(|e| panic!("{e}"));
+        // Each list is ~9.5 KB: two fit, the third runs over and the rest are not asked for.
+        assert_eq!(got.read, vec!["Namespace", "Node"], "{:?}", got.warnings);
+        assert!(warning(&got, "Pod").contains("read 20000 bytes of lists (limit)"), "{:?}", got.warnings);
+        assert!(warning(&got, "ConfigMap").contains("read 20000 bytes of lists (limit)"), "{:?}", got.warnings);
+        assert_eq!(got.requests, 2 + 3);
+    }
+
+    /// Headers at once, then one body byte at a time, slowly: every read succeeds, only an
+    /// overall deadline ends it.
+    fn trickle(s: &mut TcpStream, every: Duration) {
+        let body = list(&[pod(0)], "");
+        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        for b in body.bytes() {
+            if s.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(every);
+        }
+    }
+
+    #[test]
+    fn a_trickling_server_is_cut_off_at_the_request_deadline() {
+        let port = cluster(|path, s| {
+            if path.starts_with("/api/v1/pods?") {
+                trickle(s, Duration::from_millis(250));
+            } else {
+                reply(s, 200, &list(&[], ""));
+            }
+        });
+        let limits = Limits { request_timeout: Duration::from_millis(1500), ..Limits::default() };
+        let t = Instant::now();
+        let got = collect(&conn(port, limits)).unwrap_or_else(|e| panic!("{e}"));
+        let took = t.elapsed();
+        assert!(warning(&got, "Pod").contains("no complete response within 1.5s"), "{:?}", got.warnings);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(got.unread, vec!["Pod"]);
+        assert_eq!(got.read.len(), 5);
+
+        // Headers that trickle: discovery fails within the deadline.
+        let port = server(Arc::new(|_: &str, s: &mut TcpStream| {
+            for b in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().chain([b'a'; 200].iter()) {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }));
+        let limits = Limits { request_timeout: Duration::from_secs(1), ..Limits::default() };
+        let t = Instant::now();
+        let e = collect(&conn(port, limits)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("no complete response within 1s"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn the_collection_deadline_ends_the_whole_phase() {
+        let port = cluster(|path, s| {
+            if path.starts_with("/api/v1/nodes?") {
+                trickle(s, Duration::from_millis(200));
+            } else {
+                reply(s, 200, &list(&[], ""));
+            }
+        });
+        let limits = Limits { collect_timeout: Duration::from_millis(1500), ..Limits::default() };
+        let t = Instant::now();
+        let got = collect(&conn(port, limits)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(got.read, vec!["Namespace"]);
+        assert!(warning(&got, "Pod").contains("collection deadline (1.5s) passed"), "{:?}", got.warnings);
+        assert_eq!(got.unread.len(), 5, "{:?}", got.unread);
+    }
+
+    #[test]
+    fn a_redirect_without_a_host_is_an_error_not_a_panic() {
+        for to in ["file:///etc/passwd", "data:text/plain,x", "http://169.254.169.254/latest/"] {
+            let to2 = to.to_string();
+            let port = server(Arc::new(move |_: &str, s: &mut TcpStream| {
+                let _ = write!(s, "HTTP/1.1 302 Found\r\nLocation: {to2}\r\nContent-Length: 0\r\n\r\n");
+            }));
+            let e = collect(&conn(port, Limits::default())).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("HTTP 302: redirect to") && e.contains(to) && e.contains("not followed"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_list_forbidden_reads_nothing() {
+        let port = cluster(|_, s| {
+            reply(
+                s,
+                403,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden","reason":"Forbidden","code":403}"#,
+            )
+        });
+        let got = collect(&conn(port, Limits::default())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(got.read_nothing());
+        assert_eq!(got.unread.len(), 6);
+        assert!(got.summary().is_some_and(|s| s.contains("(6 of 6 kinds)")), "{:?}", got.summary());
+        let port = cluster(|_, s| reply(s, 200, &list(&[], "")));
+        let got = collect(&conn(port, Limits::default())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!got.read_nothing(), "an empty cluster was read");
+        assert_eq!(got.summary(), None);
+    }
+
+    fn plugin_kubeconfig(dir: &Path, script: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let plugin = dir.join("plugin.sh");
+        std::fs::write(&plugin, format!("#!/bin/sh\n{script}\n")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+        let kc = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: t\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n",
+            plugin.display()
+        );
+        std::fs::write(&kc, text).unwrap_or_else(|e| panic!("{e}"));
+        kc
+    }
+
+    #[test]
+    fn exec_plugin_gives_a_token() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let kc = plugin_kubeconfig(
+            dir.path(),
+            r#"echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-plugin"}}'"#,
+        );
+        let c = from_kubeconfig(&kc, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.token.as_deref(), Some("from-plugin"));
+        let kc = plugin_kubeconfig(dir.path(), "echo denied >&2; exit 3");
+        let e = from_kubeconfig(&kc, None).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("failed") && e.contains("denied"), "{e}");
+    }
+
+    #[test]
+    fn an_exec_plugin_that_never_stops_talking_is_killed_at_the_output_cap() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let kc = plugin_kubeconfig(dir.path(), &format!("echo $$ > {}/pid; exec yes", dir.path().display()));
+        let t = Instant::now();
+        let e = from_kubeconfig(&kc, None).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("output larger than 1048576 bytes; killed"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap_or_default();
+        assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the plugin {pid} was killed and reaped");
+    }
+
+    #[test]
+    fn an_exec_plugin_that_never_finishes_is_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let limits = Limits { exec_timeout: Duration::from_secs(1), ..Limits::default() };
+        // Silent, and (second case) done talking but not exiting.
+        let d = dir.path().display();
+        for script in [
+            format!("echo $$ > {d}/pid; exec sleep 60"),
+            format!("echo $$ > {d}/pid; echo '{{}}'; exec 1>&-; exec sleep 60"),
+        ] {
+            let kc = plugin_kubeconfig(dir.path(), &script);
+            let t = Instant::now();
+            let e = from_kubeconfig_with(&kc, None, limits.clone()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("no credential within 1s; killed"), "{e}");
+            assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+            let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap_or_default();
+            assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the plugin {pid} was killed and reaped");
+        }
     }
 }

@@ -108,7 +108,7 @@ pub fn node_pod_labels(client: &Client, node: &str) -> Result<PodLabels, String>
     }
     let v = client
         .get_json(&format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}&limit=1000"))
-        .map_err(|(code, msg)| format!("listing the pods of node {node}: {code} {msg}"))?;
+        .map_err(|e| format!("listing the pods of node {node}: {e}"))?;
     Ok(pod_labels_of(&v))
 }
 
@@ -132,8 +132,8 @@ pub fn execute(client: &Client, calls: &[ApiCall]) -> Result<(), String> {
     for c in calls {
         match client.call(c.method, &c.path, c.body.as_ref().map(|(ct, v)| (*ct, v))) {
             Ok(_) => {}
-            Err((code, _)) if c.also_ok.contains(&code) => {}
-            Err((code, msg)) => return Err(format!("{} {}: {code} {msg}", c.method, c.path)),
+            Err(e) if e.status().is_some_and(|code| c.also_ok.contains(&code)) => {}
+            Err(e) => return Err(format!("{} {}: {e}", c.method, c.path)),
         }
     }
     Ok(())
@@ -206,6 +206,7 @@ mod tests {
             ca_pem: Some(cert.cert.pem().into_bytes()),
             client_cert: None,
             insecure: false,
+            limits: crate::live::Limits::default(),
         };
         let client = Client::new(conn).unwrap_or_else(|e| panic!("{e}"));
         let isolate = plan(PodAction::Isolate, "shop", "api-7d4b9", "PAL-SEN-006").unwrap_or_default();

@@ -11,10 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 // ------------------------------------------------------------------------------------ helpers
 
 pub(crate) fn yaml_docs(text: &str, file: &str) -> Vec<Object> {
-    use serde::Deserialize;
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let Ok(v) = Value::deserialize(doc) else { continue };
+    // The workspace's YAML reader; a bad document is skipped, the others are kept.
+    let docs: Vec<Value> = match palisade_yaml::from_str_multi(text) {
+        Ok(docs) => docs.into_iter().map(|d| d.value).collect(),
+        Err(_) => text.split("\n---").filter_map(|d| palisade_yaml::from_str::<Value>(d).ok()).collect(),
+    };
+    for v in docs.into_iter().filter(|v| !v.is_null()) {
         push_object(v, file, &mut out);
     }
     out
@@ -40,7 +43,7 @@ fn obj(v: Value) -> Object {
 }
 
 fn y(text: &str) -> Value {
-    serde_yaml::from_str(text).unwrap()
+    palisade_yaml::from_str(text).unwrap()
 }
 
 /// Set a JSON pointer, creating objects on the way.
@@ -1383,7 +1386,7 @@ fn control_plane_detection_and_patches() {
 
 #[test]
 fn kubelet_config_in_a_configmap() {
-    let text = serde_yaml::to_string(&klt(|v| set(v, "/authentication/anonymous/enabled", json!(true)))).unwrap();
+    let text = palisade_yaml::to_string(&klt(|v| set(v, "/authentication/anonymous/enabled", json!(true))));
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubelet-config", "namespace": "kube-system"}, "data": {"kubelet": text}});
     let f = eval(cm);
     let a: Vec<&Finding> = f.iter().filter(|f| f.check_id == "PAL-KLT-001").collect();
@@ -1530,7 +1533,7 @@ fn exceptions_by_check_namespace_labels_name_and_expiry() {
     let a = run(vec![bad], &o);
     assert!(a.warnings.iter().any(|w| w.contains("expired on 2024-01-01")), "{:?}", a.warnings);
     // Serde shape (camelCase), as the CLI reads it from YAML.
-    let ex: Exception = serde_yaml::from_str(
+    let ex: Exception = palisade_yaml::from_str(
         "checks: [PAL-K8S-001]\nnamespaces: [kube-system]\nlabels: {app: cilium}\nreason: CNI\nexpires: 2026-01-31\n",
     )
     .unwrap();
@@ -2033,4 +2036,25 @@ fn perf_50k() {
         println!("corpus replicated to {} objects: {} findings, {t:?}", big.len(), b.findings.len());
     }
     assert!(elapsed.as_secs_f64() < 2.0, "{elapsed:?}");
+}
+
+#[test]
+fn yaml_1_1_booleans_count_as_kubectl_reads_them() {
+    // kubectl's decoder (go-yaml v2) reads yes/on/Y/ON as true: these pods are privileged.
+    for (t, f) in [("yes", "no"), ("on", "off"), ("Y", "N"), ("ON", "OFF"), ("True", "False")] {
+        let text = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: x}}\nspec:\n  hostPID: {t}\n  hostIPC: {t}\n  \
+             hostNetwork: {t}\n  containers:\n  - name: c\n    image: nginx\n    securityContext: {{privileged: {t}}}\n"
+        );
+        let objs = yaml_docs(&text, "p.yaml");
+        assert_eq!(objs.len(), 1, "{text}");
+        let ids = eval_ids((*objs[0].value).clone());
+        for id in ["PAL-K8S-001", "PAL-K8S-003", "PAL-K8S-004", "PAL-K8S-005"] {
+            assert!(ids.contains(id), "{t}: {id} missing from {ids:?}");
+        }
+        let ids = eval_ids((*yaml_docs(&text.replace(&format!(": {t}"), &format!(": {f}")), "p.yaml")[0].value).clone());
+        for id in ["PAL-K8S-001", "PAL-K8S-003", "PAL-K8S-004", "PAL-K8S-005"] {
+            assert!(!ids.contains(id), "{f}: {id} present");
+        }
+    }
 }

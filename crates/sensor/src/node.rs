@@ -165,7 +165,7 @@ pub enum ResponseAction {
 impl NodeConfig {
     /// Parses and validates YAML.
     pub fn from_yaml(text: &str) -> Result<NodeConfig, String> {
-        let c: NodeConfig = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let c: NodeConfig = palisade_yaml::from_str(text).map_err(|e| e.to_string())?;
         for (i, r) in c.drift.rules.iter().enumerate() {
             if r.name.is_empty() {
                 return Err(format!("drift.rules[{i}]: a rule needs a name"));

@@ -99,6 +99,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::panic)]
     fn corrupt_documents_are_named_errors() {
         for raw in [&b""[..], b"q{}", b"zgarbage", b"j{not json"] {
             match unpack_as::<serde_json::Value>("finding", "42", raw) {

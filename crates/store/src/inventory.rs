@@ -271,7 +271,9 @@ impl Store {
             .bind(cid)
             .fetch_all(&mut *tx)
             .await?;
-            let mut existing: HashMap<(String, String, String, String), (i64, bool, String)> = HashMap::new();
+            // (check, kind, namespace, name) → (id, resolved, doc hash)
+            type Key = (String, String, String, String);
+            let mut existing: HashMap<Key, (i64, bool, String)> = HashMap::new();
             for r in rows {
                 existing.insert(
                     (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?),

@@ -430,7 +430,7 @@ fn create_data_dir(dir: &Path) -> Result<()> {
         b.create(dir).map_err(err)?;
     }
     if !dir.is_dir() {
-        return Err(err(std::io::Error::new(std::io::ErrorKind::Other, "not a directory")));
+        return Err(err(std::io::Error::other("not a directory")));
     }
     Ok(())
 }

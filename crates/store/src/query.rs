@@ -60,16 +60,12 @@ impl Store {
             let rows = s.query().fetch_all(&mut *conn).await?;
             let mut items = images_from_rows(&mut conn, &rows).await?;
             let sort = q.sort;
-            let page = {
-                let p = sql::finish_page(std::mem::take(&mut items), limit, move |i: &Image| match sort {
-                    ImageSort::LastSeen => (SortVal::I(i.last_seen), i.id),
-                    ImageSort::FirstSeen => (SortVal::I(i.first_seen), i.id),
-                    ImageSort::Repo => (SortVal::T(i.repo.clone()), i.id),
-                    ImageSort::Digest => (SortVal::T(i.digest.clone()), i.id),
-                });
-                p
-            };
-            Ok(page)
+            Ok(sql::finish_page(std::mem::take(&mut items), limit, move |i: &Image| match sort {
+                ImageSort::LastSeen => (SortVal::I(i.last_seen), i.id),
+                ImageSort::FirstSeen => (SortVal::I(i.first_seen), i.id),
+                ImageSort::Repo => (SortVal::T(i.repo.clone()), i.id),
+                ImageSort::Digest => (SortVal::T(i.digest.clone()), i.id),
+            }))
         })
     }
 

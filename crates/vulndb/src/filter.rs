@@ -93,9 +93,9 @@ fn purl_matches(rule: &str, finding_purl: &str) -> bool {
 pub fn parse_ignore_file(name: &str, text: &str) -> Result<Vec<IgnoreRule>, PolicyError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with("vulnerabilities:") || trimmed.starts_with("---") {
-        let v: serde_yaml::Value = serde_yaml::from_str(text)
+        let v: serde_json::Value = palisade_yaml::from_str(text)
             .map_err(|e| PolicyError::Invalid { what: name.into(), reason: e.to_string() })?;
-        let list = v.get("vulnerabilities").and_then(|l| l.as_sequence()).cloned().unwrap_or_default();
+        let list = v.get("vulnerabilities").and_then(|l| l.as_array()).cloned().unwrap_or_default();
         let mut out = Vec::new();
         for (i, item) in list.iter().enumerate() {
             let id = item.get("id").and_then(|x| x.as_str()).ok_or_else(|| PolicyError::Invalid {
@@ -104,7 +104,7 @@ pub fn parse_ignore_file(name: &str, text: &str) -> Result<Vec<IgnoreRule>, Poli
             })?;
             let purls = item
                 .get("purls")
-                .and_then(|p| p.as_sequence())
+                .and_then(|p| p.as_array())
                 .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
             out.push(IgnoreRule {

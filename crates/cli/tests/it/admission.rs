@@ -36,9 +36,11 @@ fn install_material(dir: &Path) -> Value {
     let out = palisade(&["admission", "manifests", "-o", m.to_str().unwrap_or("")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&m).unwrap_or_default();
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .filter(|v: &Value| v.is_object())
+    let docs: Vec<Value> = palisade_yaml::from_str_multi(&text)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.value)
+        .filter(Value::is_object)
         .collect();
     let secret = docs.iter().find(|d| d["kind"] == "Secret").cloned().unwrap_or_default();
     std::fs::write(dir.join("tls.crt"), secret["stringData"]["tls.crt"].as_str().unwrap_or("")).ok();

@@ -31,7 +31,7 @@ pub(crate) fn run(e: &mut Emitter) {
         if text.len() > MAX_EMBEDDED || !text.contains("KubeletConfiguration") {
             continue;
         }
-        let Ok(parsed) = serde_yaml::from_str::<Value>(text) else { continue };
+        let Ok(parsed) = palisade_yaml::from_str::<Value>(text) else { continue };
         if parsed.get("kind").and_then(Value::as_str) == Some("KubeletConfiguration") {
             check(e, &parsed, &format!("/data/{}", esc(key)), false);
         }

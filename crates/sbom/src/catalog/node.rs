@@ -137,17 +137,19 @@ pub fn parse_yarn_lock(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogE
 
 /// `pnpm-lock.yaml` lockfile versions 5, 6 and 9.
 pub fn parse_pnpm_lock(path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogError> {
-    let v: serde_yaml::Value =
-        serde_yaml::from_slice(data).map_err(|e| CatalogError::malformed("pnpm-lock.yaml", e.to_string()))?;
+    // palisade-yaml bounds the document after alias expansion: an alias bomb is an error here
+    // (a warning for the scan), never an abort.
+    let (v, _lossy): (serde_json::Value, _) =
+        palisade_yaml::from_slice(data).map_err(|e| CatalogError::malformed("pnpm-lock.yaml", e.to_string()))?;
     let mut out = Vec::new();
-    let Some(pkgs) = v.get("packages").and_then(|p| p.as_mapping()) else { return Ok(out) };
+    let Some(pkgs) = v.get("packages").and_then(|p| p.as_object()) else { return Ok(out) };
     let v5 = match v.get("lockfileVersion") {
-        Some(serde_yaml::Value::Number(n)) => n.as_f64().is_some_and(|f| f < 6.0),
-        Some(serde_yaml::Value::String(s)) => s.starts_with('5'),
+        Some(serde_json::Value::Number(n)) => n.as_f64().is_some_and(|f| f < 6.0),
+        Some(serde_json::Value::String(s)) => s.starts_with('5'),
         _ => false,
     };
     for (k, p) in pkgs {
-        let Some(key) = k.as_str() else { continue };
+        let key = k.as_str();
         let (name, version) = if let Some(n) = p.get("name").and_then(|n| n.as_str()) {
             let ver = p.get("version").and_then(|v| v.as_str()).map(str::to_string);
             (n.to_string(), ver.unwrap_or_default())

@@ -165,7 +165,7 @@ pub fn sbom(digest: &str, packages: usize) -> palisade_model::Sbom {
     s.os = Some(palisade_model::OsInfo { family: "debian".into(), version: "12".into(), ..Default::default() });
     for i in 0..packages {
         s.packages.push(
-            palisade_model::PackageBuilder::new(palisade_model::PackageType::Deb, &format!("pkg{i}"), "1.0-1")
+            palisade_model::PackageBuilder::new(palisade_model::PackageType::Deb, format!("pkg{i}"), "1.0-1")
                 .namespace("debian")
                 .found_in("/var/lib/dpkg/status")
                 .build(),

@@ -94,39 +94,6 @@ pub(crate) fn push_unique(list: &mut Vec<String>, s: &str, except: &str) {
     }
 }
 
-/// Convert a YAML value to a JSON value (map keys printed as text; tags dropped).
-pub(crate) fn yaml_to_json(v: serde_yaml::Value) -> Value {
-    match v {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
-            }
-        }
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(seq) => Value::Array(seq.into_iter().map(yaml_to_json).collect()),
-        serde_yaml::Value::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    _ => continue,
-                };
-                out.insert(key, yaml_to_json(v));
-            }
-            Value::Object(out)
-        }
-        serde_yaml::Value::Tagged(t) => yaml_to_json(t.value),
-    }
-}
-
 /// Deepest bracket nesting accepted in YAML text (the YAML parser is slow on deep flow nesting).
 const MAX_YAML_BRACKET_DEPTH: usize = 256;
 
@@ -150,7 +117,7 @@ pub(crate) fn parse_yaml(data: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    serde_yaml::from_slice::<serde_yaml::Value>(data).map(yaml_to_json).map_err(|e| e.to_string())
+    palisade_yaml::from_slice::<Value>(data).map(|(v, _lossy)| v).map_err(|e| e.to_string())
 }
 
 /// Whether a range has an upper end (a fix, a last affected version or a limit).
