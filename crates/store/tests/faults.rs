@@ -150,8 +150,10 @@ async fn outage_mid_ingest_is_retried(h: Harness) {
                 })
             };
             tokio::time::sleep(Duration::from_millis(150)).await;
+            assert!(!writer.is_finished(), "the outage must start mid-ingest");
             proxy.cut(); // every connection dropped, new ones refused: a restart
             tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(!writer.is_finished(), "the writer is held up by the outage, not failed");
             proxy.restore();
             writer.await.unwrap();
             let c = store.dashboard_counts().await.unwrap();
