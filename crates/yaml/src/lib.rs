@@ -22,6 +22,7 @@ pub mod value;
 pub use decode::{decode, DecodeWarning, Decoded};
 pub use emit::to_string;
 pub use tree::{Kind, Node, Style};
+pub use value::Schema;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -113,7 +114,7 @@ pub enum Error {
         col: usize,
     },
     /// Well-formed YAML that has no JSON value (a mapping as a key, a bad merge, `!!int x`).
-    #[error("YAML at line {line}, column {col}: {message}")]
+    #[error("invalid YAML at line {line}, column {col}: {message}")]
     Value {
         /// Line.
         line: usize,
@@ -193,9 +194,14 @@ pub fn from_str_multi(text: &str) -> Result<Vec<Document>, Error> {
 
 /// Parse every document of `text` to JSON under `limits`.
 pub fn from_str_multi_with(text: &str, limits: &Limits) -> Result<Vec<Document>, Error> {
+    from_str_multi_in(text, limits, Schema::Kubectl)
+}
+
+/// Parse every document of `text` to JSON under `limits`, scalars resolved by `schema`.
+pub fn from_str_multi_in(text: &str, limits: &Limits, schema: Schema) -> Result<Vec<Document>, Error> {
     tree::parse(text, limits)?
         .iter()
-        .map(|n| Ok(Document { value: value::to_value(n)?, line: n.line, col: n.col }))
+        .map(|n| Ok(Document { value: value::to_value_in(n, schema)?, line: n.line, col: n.col }))
         .collect()
 }
 
@@ -207,6 +213,18 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     }
     let v = docs.pop().map(|d| d.value).unwrap_or(Value::Null);
     serde_json::from_value(v).map_err(|e| Error::Deserialize(e.to_string()))
+}
+
+/// [`decode`] then parse one document under `schema` into `T`; a decoding warning is
+/// returned beside the value.
+pub fn from_slice_in<T: DeserializeOwned>(data: &[u8], schema: Schema) -> Result<(T, Option<DecodeWarning>), Error> {
+    let d = decode(data);
+    let mut docs = from_str_multi_in(&d.text, &Limits::for_input(d.text.len()), schema)?;
+    if docs.len() > 1 {
+        return Err(Error::MultipleDocuments(docs.len()));
+    }
+    let v = docs.pop().map(|d| d.value).unwrap_or(Value::Null);
+    Ok((serde_json::from_value(v).map_err(|e| Error::Deserialize(e.to_string()))?, d.warning))
 }
 
 /// [`decode`] then [`from_str`]; a decoding warning is returned beside the value.

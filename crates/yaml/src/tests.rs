@@ -147,3 +147,13 @@ fn typed_reading_and_positions() {
     assert_eq!((items[1].line, items[1].col, items[1].tag.as_deref()), (4, 11, Some("!!str")), "a tagged scalar is marked at its text");
     assert!(matches!(items[1].kind, Kind::Scalar(_, Style::SingleQuoted)));
 }
+
+#[test]
+fn core_schema_keeps_yaml_1_1_booleans_as_text() {
+    let (v, _): (serde_json::Value, _) =
+        crate::from_slice_in(b"a: [y, yes, on, no, true, False, 1.5, 0x10]\ny: 1\n", crate::Schema::Core).unwrap();
+    assert_eq!(v["a"], serde_json::json!(["y", "yes", "on", "no", true, false, 1.5, 16]));
+    assert_eq!(v["y"], 1);
+    let (k, _): (serde_json::Value, _) = crate::from_slice(b"a: [y, yes]\n").unwrap();
+    assert_eq!(k["a"], serde_json::json!([true, true]));
+}

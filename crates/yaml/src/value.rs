@@ -23,6 +23,28 @@ pub(crate) fn is_null(s: &str) -> bool {
     matches!(s, "" | "~" | "null" | "Null" | "NULL")
 }
 
+/// How plain scalars resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Schema {
+    /// As kubectl's decoder (go-yaml v2): YAML 1.1 booleans (`y`, `yes`, `on`, …) and Go
+    /// integer forms. For Kubernetes manifests.
+    #[default]
+    Kubectl,
+    /// YAML 1.2 core schema booleans only (`true`/`false` in three casings); `y`, `yes`, `on`
+    /// and friends stay strings. For data files written by other ecosystems (vulnerability
+    /// feeds), where a value `y` or `no` is text.
+    Core,
+}
+
+/// A plain scalar's YAML 1.2 core-schema boolean value.
+fn core_bool_of(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
 /// A plain scalar's YAML 1.1 boolean value.
 pub(crate) fn bool_of(s: &str) -> Option<bool> {
     match s {
@@ -107,12 +129,21 @@ fn float(f: f64) -> Option<Value> {
     Number::from_f64(f).map(Value::Number)
 }
 
-/// Resolve an untagged plain scalar.
+/// Resolve an untagged plain scalar as kubectl does.
 pub fn resolve_plain(s: &str) -> Value {
+    resolve_plain_in(s, Schema::Kubectl)
+}
+
+/// Resolve an untagged plain scalar under `schema`.
+pub fn resolve_plain_in(s: &str, schema: Schema) -> Value {
     if is_null(s) {
         return Value::Null;
     }
-    if let Some(b) = bool_of(s) {
+    let b = match schema {
+        Schema::Kubectl => bool_of(s),
+        Schema::Core => core_bool_of(s),
+    };
+    if let Some(b) = b {
         return Value::Bool(b);
     }
     match s.as_bytes()[0] {
@@ -140,14 +171,14 @@ pub fn resolve_plain(s: &str) -> Value {
 }
 
 /// A scalar with its style and tag.
-fn scalar(s: &str, style: Style, tag: Option<&str>, line: usize, col: usize) -> Result<Value, Error> {
+fn scalar(s: &str, style: Style, tag: Option<&str>, line: usize, col: usize, schema: Schema) -> Result<Value, Error> {
     let plain = style == Style::Plain;
     match tag {
-        None if plain => Ok(resolve_plain(s)),
+        None if plain => Ok(resolve_plain_in(s, schema)),
         None => Ok(Value::String(s.to_string())),
         Some("!!str" | "!!binary" | "!!timestamp") => Ok(Value::String(s.to_string())),
         Some(t @ ("!!bool" | "!!int" | "!!float" | "!!null")) => {
-            let v = resolve_plain(s);
+            let v = resolve_plain_in(s, schema);
             let ok = match t {
                 "!!bool" => v.is_boolean(),
                 "!!int" => v.is_i64() || v.is_u64(),
@@ -168,9 +199,9 @@ fn scalar(s: &str, style: Style, tag: Option<&str>, line: usize, col: usize) -> 
 }
 
 /// A mapping key as sigs.k8s.io/yaml prints it.
-fn key(n: &Node) -> Result<String, Error> {
+fn key(n: &Node, schema: Schema) -> Result<String, Error> {
     match &n.kind {
-        Kind::Scalar(s, style) => Ok(match scalar(s, *style, n.tag.as_deref(), n.line, n.col)? {
+        Kind::Scalar(s, style) => Ok(match scalar(s, *style, n.tag.as_deref(), n.line, n.col, schema)? {
             Value::String(s) => s,
             Value::Bool(b) => b.to_string(),
             Value::Null => "null".to_string(),
@@ -188,14 +219,14 @@ fn is_merge(n: &Node) -> bool {
     matches!(&n.kind, Kind::Scalar(s, Style::Plain) if s == "<<" && matches!(n.tag.as_deref(), None | Some("!!merge")))
 }
 
-fn merge(into: &mut Map<String, Value>, v: &Node) -> Result<(), Error> {
+fn merge(into: &mut Map<String, Value>, v: &Node, schema: Schema) -> Result<(), Error> {
     let bad = || Error::Value {
         line: v.line,
         col: v.col,
         message: "a merge key (<<) takes a mapping or a list of mappings".into(),
     };
     match &v.kind {
-        Kind::Map(_) => match to_value(v)? {
+        Kind::Map(_) => match to_value_in(v, schema)? {
             Value::Object(m) => into.extend(m),
             _ => return Err(bad()),
         },
@@ -205,7 +236,7 @@ fn merge(into: &mut Map<String, Value>, v: &Node) -> Result<(), Error> {
                 if !matches!(item.kind, Kind::Map(_)) {
                     return Err(bad());
                 }
-                merge(into, item)?;
+                merge(into, item, schema)?;
             }
         }
         _ => return Err(bad()),
@@ -213,19 +244,24 @@ fn merge(into: &mut Map<String, Value>, v: &Node) -> Result<(), Error> {
     Ok(())
 }
 
-/// Convert a tree node to JSON.
+/// Convert a tree node to JSON as kubectl does.
 pub fn to_value(n: &Node) -> Result<Value, Error> {
+    to_value_in(n, Schema::Kubectl)
+}
+
+/// Convert a tree node to JSON under `schema`.
+pub fn to_value_in(n: &Node, schema: Schema) -> Result<Value, Error> {
     match &n.kind {
-        Kind::Scalar(s, style) => scalar(s, *style, n.tag.as_deref(), n.line, n.col),
-        Kind::Seq(items) => items.iter().map(to_value).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Kind::Scalar(s, style) => scalar(s, *style, n.tag.as_deref(), n.line, n.col, schema),
+        Kind::Seq(items) => items.iter().map(|i| to_value_in(i, schema)).collect::<Result<Vec<_>, _>>().map(Value::Array),
         Kind::Map(entries) => {
             let mut m = Map::new();
             for (k, v) in entries {
                 if is_merge(k) {
-                    merge(&mut m, v)?;
+                    merge(&mut m, v, schema)?;
                     continue;
                 }
-                m.insert(key(k)?, to_value(v)?);
+                m.insert(key(k, schema)?, to_value_in(v, schema)?);
             }
             Ok(Value::Object(m))
         }

@@ -11,9 +11,18 @@ pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<Stri
             Some(p) => palisade_k8s::live::from_kubeconfig(&p, src.context.as_deref())?,
             None => palisade_k8s::live::in_cluster().ok_or(palisade_k8s::live::LiveError::NoConfig)?,
         };
-        let got = palisade_k8s::live::collect(&conn)?;
+        let mut got = palisade_k8s::live::collect(&conn)?;
         for w in &got.warnings {
             tracing::warn!("{w}");
+        }
+        if got.read_nothing() {
+            // An assessment that read nothing must not pass a gate with a perfect score.
+            let why = got.warnings.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+            anyhow::bail!("{}: no kind could be read from the cluster API ({why})", conn.server);
+        }
+        if let Some(s) = got.summary() {
+            tracing::warn!("{s}");
+            got.warnings.push(s);
         }
         let name = src.cluster_name.clone().unwrap_or_else(|| conn.context.clone());
         return Ok((got.objects, name, got.warnings));

@@ -239,3 +239,48 @@ fn admission_test_gives_the_webhook_verdict_offline() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Pod/shop/bad warned"));
 }
+
+/// Every list forbidden (403, as kube-apiserver answers an identity without RBAC): the
+/// assessment read nothing, so it must fail with the reason rather than pass `--exit-code 1`
+/// with perfect scores. The API server is a stand-in over real HTTPS answering kube-apiserver's
+/// Status objects.
+#[test]
+fn posture_fails_when_every_list_is_forbidden() {
+    use base64::Engine as _;
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap_or_else(|e| panic!("{e}"));
+    let tls = palisade_https::server_config(
+        &palisade_https::TlsConfig {
+            cert_pem: cert.cert.pem().into_bytes(),
+            key_pem: cert.key_pair.serialize_pem().into_bytes(),
+            client_ca_pem: None,
+        },
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let handler: palisade_https::Handler = Arc::new(|_r: &palisade_https::Request| {
+        palisade_https::Response::json(
+            403,
+            br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden: User \"system:anonymous\" cannot list resource","reason":"Forbidden","code":403}"#
+                .to_vec(),
+        )
+    });
+    let server = palisade_https::Server::bind("127.0.0.1:0", Some(tls), Default::default(), "forbidding-apiserver", handler)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let kc = dir.path().join("kubeconfig");
+    let ca = base64::engine::general_purpose::STANDARD.encode(cert.cert.pem());
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {ca}\ncontexts:\n- name: t\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    token: nobody\n",
+            server.local_addr().port()
+        ),
+    )
+    .ok();
+    let out = palisade(&["posture", "--kubeconfig", kc.to_str().unwrap_or(""), "--exit-code", "1", "--format", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an assessment that read nothing passed the gate: {err}");
+    assert!(err.contains("no kind could be read"), "{err}");
+    assert!(err.contains("403") || err.to_lowercase().contains("forbidden"), "{err}");
+}

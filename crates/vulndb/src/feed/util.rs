@@ -117,7 +117,8 @@ pub(crate) fn parse_yaml(data: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    palisade_yaml::from_slice::<Value>(data).map(|(v, _lossy)| v).map_err(|e| e.to_string())
+    // Feeds are written by other ecosystems' YAML 1.2 tools: `y` or `no` is text there.
+    palisade_yaml::from_slice_in::<Value>(data, palisade_yaml::Schema::Core).map(|(v, _lossy)| v).map_err(|e| e.to_string())
 }
 
 /// Whether a range has an upper end (a fix, a last affected version or a limit).
