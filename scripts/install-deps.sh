@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and test-image build need (only what is missing).
 set -euo pipefail
 PKGS=(debootstrap umoci skopeo docker-registry golang-go apache2-utils jq ca-certificates time openssl curl
-      clang llvm libelf-dev zlib1g-dev pkg-config bpftool runc busybox-static)
+      clang llvm libelf-dev zlib1g-dev pkg-config bpftool runc busybox-static postgresql)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,6 +23,15 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
+# A throwaway PostgreSQL on 127.0.0.1 (scripts/postgres.sh): the store and server tests run on
+# it as well as on SQLite.
+PG_PORT=$((PLAIN + 3))
+PG_DIR=$(mktemp -d /tmp/palisade-pg.XXXXXX)
+cleanup_pg() { "$HERE/postgres.sh" stop "$PG_PORT" "$PG_DIR" >/dev/null 2>&1 || true; cleanup; }
+trap cleanup_pg EXIT
+export PALISADE_TEST_DATABASE_URL
+PALISADE_TEST_DATABASE_URL=$("$HERE/postgres.sh" start "$PG_PORT" "$PG_DIR" | tail -1)
+echo "test database: $PALISADE_TEST_DATABASE_URL"
 "$HERE/registry.sh" start "$PLAIN"
 "$HERE/registry.sh" start-auth "$AUTH"
 "$HERE/registry.sh" start-token "$TOKEN"

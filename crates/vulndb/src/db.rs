@@ -324,7 +324,7 @@ pub fn replace_refusals(prev: Option<&Meta>, new: &Meta, feed_errors: &[String],
                 Some(p) if *p > 0 => {
                     out.push(format!("source {name} yields no records (the current database has {p})"))
                 }
-                _ if prev.is_some() && !allow_shrink => out.push(format!("source {name} yields no records")),
+                _ if !allow_shrink => out.push(format!("source {name} yields no records")),
                 _ => {}
             }
         }

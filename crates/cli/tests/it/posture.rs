@@ -258,12 +258,18 @@ fn posture_fails_when_every_list_is_forbidden() {
         false,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let handler: palisade_https::Handler = Arc::new(|_r: &palisade_https::Request| {
-        palisade_https::Response::json(
+    // Discovery is open to every authenticated identity (system:discovery); lists are not.
+    let handler: palisade_https::Handler = Arc::new(|r: &palisade_https::Request| match r.path.as_str() {
+        "/api" => palisade_https::Response::json(200, br#"{"kind":"APIVersions","versions":["v1"]}"#.to_vec()),
+        "/apis" => palisade_https::Response::json(
+            200,
+            br#"{"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"apps","versions":[{"groupVersion":"apps/v1","version":"v1"}],"preferredVersion":{"groupVersion":"apps/v1","version":"v1"}}]}"#.to_vec(),
+        ),
+        _ => palisade_https::Response::json(
             403,
             br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden: User \"system:anonymous\" cannot list resource","reason":"Forbidden","code":403}"#
                 .to_vec(),
-        )
+        ),
     });
     let server = palisade_https::Server::bind("127.0.0.1:0", Some(tls), Default::default(), "forbidding-apiserver", handler)
         .unwrap_or_else(|e| panic!("{e}"));
