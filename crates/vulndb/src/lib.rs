@@ -8,6 +8,7 @@
 //! - [`report`]: table, JSON, SARIF and CycloneDX renderings (pure).
 //! - [`update`]: downloading feeds with resume (the I/O shell of `db update`).
 
+pub mod build;
 pub mod db;
 pub mod feed;
 pub mod filter;

@@ -2,7 +2,7 @@
 
 use crate::args::{DbCommand, DbPath};
 use anyhow::Context;
-use palisade_vulndb::db::{self, BuildInput, SourceInfo, VulnDb};
+use palisade_vulndb::db::{self, BuildInput, VulnDb};
 use palisade_vulndb::feed;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,81 +18,44 @@ fn now_unix() -> u64 {
 
 /// Merge feed sets into build input.
 pub fn merge(sets: Vec<feed::FeedSet>) -> BuildInput {
-    let mut input = BuildInput::default();
-    for s in sets {
-        input.advisories.extend(s.advisories);
-        input.kev.extend(s.kev);
-        input.epss.extend(s.epss);
-        input.sources.extend(s.sources.into_iter().map(|x| SourceInfo {
-            name: x.name,
-            path: x.path,
-            records: x.records,
-            skipped: x.skipped,
-        }));
-    }
-    input
+    palisade_vulndb::build::merge(sets)
 }
 
 pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     match c {
         DbCommand::Build { db, from, allow_shrink, allow_feed_errors } => {
             let target = path(&db);
-            let mut sets = Vec::new();
-            let mut errors = Vec::new();
-            for dir in &from {
-                let mut s = feed::load_dir(dir).with_context(|| format!("reading feeds under {}", dir.display()))?;
-                errors.extend(s.errors.drain(..).map(|e| e.to_string()));
-                if s.sources.is_empty() && errors.is_empty() {
-                    anyhow::bail!("no recognised feeds under {}", dir.display());
+            let opts = palisade_vulndb::build::BuildOptions { allow_shrink, allow_feed_errors };
+            match palisade_vulndb::build::build_from_dirs(&from, &target, opts, now_unix()) {
+                Ok(built) => {
+                    for w in &built.warnings {
+                        tracing::warn!("{w}");
+                    }
+                    if !quiet {
+                        eprintln!(
+                            "built {} ({} bytes): {} vulnerabilities, {} sources",
+                            target.display(),
+                            built.bytes,
+                            built.db.meta().vulnerabilities,
+                            built.db.meta().sources.len()
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
-                sets.push(s);
-            }
-            let input = merge(sets);
-            for s in &input.sources {
-                if s.skipped > 0 {
-                    tracing::warn!(source = %s.name, skipped = s.skipped, "malformed records skipped");
+                Err(palisade_vulndb::build::BuildError::Refused { target, replacing, refusals }) => {
+                    for r in &refusals {
+                        eprintln!("error: {r}");
+                    }
+                    eprintln!(
+                        "error: {} not {} ({} problem(s) above)",
+                        target.display(),
+                        if replacing { "replaced" } else { "written" },
+                        refusals.len()
+                    );
+                    Ok(ExitCode::FAILURE)
                 }
+                Err(e) => Err(e.into()),
             }
-            let bytes = db::build(input, now_unix());
-            let new = VulnDb::from_bytes(&target, bytes.clone())?;
-            let prev = match VulnDb::open(&target) {
-                Ok(d) => Some(d),
-                Err(db::DbError::Missing { .. }) => None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the current database is unreadable; it will be replaced");
-                    None
-                }
-            };
-            if allow_feed_errors {
-                for e in errors.drain(..) {
-                    tracing::warn!(error = %e, "feed file failed (--allow-feed-errors)");
-                }
-            }
-            let refusals = db::replace_refusals(prev.as_ref().map(|d| d.meta()), new.meta(), &errors, allow_shrink);
-            if !refusals.is_empty() {
-                for r in &refusals {
-                    eprintln!("error: {r}");
-                }
-                eprintln!(
-                    "error: {} not {} ({} problem(s) above)",
-                    target.display(),
-                    if prev.is_some() { "replaced" } else { "written" },
-                    refusals.len()
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-            db::write_atomic(&target, &bytes)?;
-            let opened = VulnDb::open(&target)?;
-            if !quiet {
-                eprintln!(
-                    "built {} ({} bytes): {} vulnerabilities, {} sources",
-                    target.display(),
-                    bytes.len(),
-                    opened.meta().vulnerabilities,
-                    opened.meta().sources.len()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
         }
         DbCommand::Update { db, mirror, only, feed_dir } => {
             let target = path(&db);

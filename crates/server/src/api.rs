@@ -1,0 +1,292 @@
+//! The HTTP surface. Every `/api/v1` route needs `Authorization: Bearer TOKEN`; reads need
+//! `viewer`, writes `operator`, administration `admin`. Refusals are logged and counted, and
+//! every write is in the store's audit log (the store records it in the write's transaction).
+//! Errors are JSON `{"error": "..."}` with 400 (malformed input, nothing changed), 401 (no or
+//! bad token), 403 (role too low), 404, 413 (body over [`MAX_BODY_BYTES`]) or 503 (store down).
+
+use crate::{Server, DB_UPDATE_JOB, MAX_BODY_BYTES};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use palisade_store::{
+    AuditQuery, AuthOutcome, EventQuery, FindingInput, FindingQuery, ImageQuery, ImageUpload, NewToken, Role, StoreError,
+    TokenInfo,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// An API error: a status and a reason for the client.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let status = match &e {
+            StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "store error");
+        }
+        ApiError(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn need(tok: &TokenInfo, role: Role) -> ApiResult<()> {
+    if tok.role.allows(role) {
+        Ok(())
+    } else {
+        Err(ApiError(StatusCode::FORBIDDEN, format!("this needs the {} role; the token has {}", role.as_str(), tok.role.as_str())))
+    }
+}
+
+fn actor(tok: &TokenInfo) -> String {
+    format!("token:{}({})", tok.id, tok.name)
+}
+
+/// The whole HTTP surface of `server`.
+pub fn router(server: Arc<Server>) -> Router {
+    let api = Router::new()
+        .route("/images", get(list_images).post(ingest_images))
+        .route("/images/{digest}", get(get_image))
+        .route("/images/{digest}/findings", get(image_findings))
+        .route("/findings", get(list_findings))
+        .route("/vulnerabilities/{id}", get(blast_radius))
+        .route("/events", get(list_events))
+        .route("/audit", get(list_audit))
+        .route("/tokens", post(create_token))
+        .route("/admin/db/update", post(request_db_update))
+        .route("/admin/jobs", get(list_jobs))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) })
+        .layer(middleware::from_fn_with_state(server.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(server)
+}
+
+async fn authenticate(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Response {
+    s.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_string();
+    let refuse = |why: &str| {
+        s.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%path, reason = why, "API request refused");
+        let mut r = ApiError(StatusCode::UNAUTHORIZED, format!("unauthorized: {why}")).into_response();
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        r
+    };
+    let Some(token) = bearer(req.headers()).map(str::to_string) else {
+        return refuse("no bearer token");
+    };
+    match s.store.authenticate(&token).await {
+        Ok(AuthOutcome::Valid(info)) => {
+            req.extensions_mut().insert(info);
+            next.run(req).await
+        }
+        Ok(AuthOutcome::Refused(why)) => refuse(&format!("token {}", serde_json::to_value(why).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn bearer(h: &HeaderMap) -> Option<&str> {
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+}
+
+async fn readyz(State(s): State<Arc<Server>>) -> Response {
+    match s.store.ping().await {
+        Ok(()) if s.vulndb().is_some() => "ready\n".into_response(),
+        Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "no vulnerability database yet\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<Arc<Server>>) -> Response {
+    let m = &s.metrics;
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+    };
+    counter("palisade_server_api_requests_total", "API requests received.", m.requests.load(Ordering::Relaxed));
+    counter("palisade_server_auth_failures_total", "API requests refused for their token.", m.auth_failures.load(Ordering::Relaxed));
+    counter("palisade_server_images_ingested_total", "Images accepted by uploads.", m.images_ingested.load(Ordering::Relaxed));
+    counter("palisade_server_reassessments_total", "Re-assessment runs finished.", m.reassessments.load(Ordering::Relaxed));
+    counter("palisade_server_images_reassessed_total", "Stored SBOMs re-matched.", m.images_reassessed.load(Ordering::Relaxed));
+    counter("palisade_server_job_failures_total", "Job runs that failed.", m.job_failures.load(Ordering::Relaxed));
+    let vulns = s.vulndb().map(|d| d.meta().vulnerabilities).unwrap_or(0);
+    out.push_str(&format!(
+        "# HELP palisade_server_vulndb_vulnerabilities Vulnerabilities in the server's database.\n# TYPE palisade_server_vulndb_vulnerabilities gauge\npalisade_server_vulndb_vulnerabilities {vulns}\n"
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn list_images(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<ImageQuery>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    let page = s.store.list_images(&q).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+async fn get_image(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Path(digest): Path<String>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    match s.store.get_image(&digest).await? {
+        Some(i) => Ok(Json(json!(i))),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("image {digest} not found"))),
+    }
+}
+
+async fn image_findings(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Path(digest): Path<String>,
+    Query(mut q): Query<FindingQuery>,
+) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    if s.store.get_image(&digest).await?.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("image {digest} not found")));
+    }
+    q.image_digest = Some(digest);
+    let page = s.store.list_findings(&q).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+async fn list_findings(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<FindingQuery>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    let page = s.store.list_findings(&q).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+#[derive(Debug, Deserialize)]
+struct BlastQuery {
+    #[serde(default)]
+    max_images: Option<u32>,
+}
+
+async fn blast_radius(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Path(id): Path<String>,
+    Query(q): Query<BlastQuery>,
+) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    Ok(Json(json!(s.store.blast_radius(&id, q.max_images.unwrap_or(1000).min(10_000)).await?)))
+}
+
+async fn list_events(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<EventQuery>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    let page = s.store.list_events(&q).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+async fn list_audit(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Admin)?;
+    let page = s.store.list_audit(&q).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed request body: {e}")))
+}
+
+async fn create_token(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, body: Bytes) -> ApiResult<Response> {
+    need(&t, Role::Admin)?;
+    let new: NewToken = parse_json(&body)?;
+    let (info, secret) = s.store.create_token(&new, &actor(&t)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"token": secret, "info": info}))).into_response())
+}
+
+/// `POST /api/v1/images`: `{"images": [ImageUpload, …]}` (or one `ImageUpload`). An image
+/// with an SBOM and no findings is matched against the server's own database.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IngestBody {
+    Many { images: Vec<ImageUpload> },
+    One(Box<ImageUpload>),
+}
+
+async fn ingest_images(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, body: Bytes) -> ApiResult<Json<Value>> {
+    need(&t, Role::Operator)?;
+    let mut images = match parse_json::<IngestBody>(&body)? {
+        IngestBody::Many { images } => images,
+        IngestBody::One(one) => vec![*one],
+    };
+    if images.is_empty() {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "no images in the upload".into()));
+    }
+    let now = s.store.now();
+    for i in &mut images {
+        // A scan pulled the image now: that keeps it in re-assessment scope (pulled within 30 days).
+        if i.pulled_at.is_none() && i.sbom.is_some() {
+            i.pulled_at = Some(now);
+        }
+    }
+    let db = s.vulndb();
+    let assessed: Vec<bool> = images.iter().map(|i| i.findings.is_some() || (i.sbom.is_some() && db.is_some())).collect();
+    if let Some(db) = db {
+        let (tx_images, matched) = tokio::task::spawn_blocking(move || {
+            let mut errs = Vec::new();
+            for i in &mut images {
+                if let (Some(sbom), None) = (&i.sbom, &i.findings) {
+                    match palisade_vulndb::matcher::match_sbom(&db, sbom) {
+                        Ok(m) => i.findings = Some(m.findings.iter().map(FindingInput::from_vulndb).collect()),
+                        Err(e) => errs.push(format!("{}: {e}", i.digest)),
+                    }
+                }
+            }
+            (images, errs)
+        })
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        if !matched.is_empty() {
+            return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("matching failed: {}", matched.join("; "))));
+        }
+        images = tx_images;
+    }
+    let outcomes = s.store.ingest_images(&images, &actor(&t)).await?;
+    s.metrics.images_ingested.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (o, assessed) in outcomes.iter().zip(assessed) {
+        let findings = s
+            .store
+            .list_findings(&FindingQuery { image_digest: Some(o.digest.clone()), limit: Some(1000), ..FindingQuery::default() })
+            .await?;
+        out.push(json!({
+            "digest": o.digest, "new_image": o.new_image, "sbom_changed": o.sbom_changed,
+            "events": o.events.len(), "assessed": assessed,
+            "findings": findings.items, "more_findings": findings.next_cursor.is_some(),
+        }));
+    }
+    Ok(Json(json!({"images": out})))
+}
+
+async fn request_db_update(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>) -> ApiResult<Response> {
+    need(&t, Role::Admin)?;
+    s.store.request_run(DB_UPDATE_JOB, &actor(&t)).await?;
+    s.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(json!({"job": DB_UPDATE_JOB, "requested": true}))).into_response())
+}
+
+async fn list_jobs(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    Ok(Json(json!({"items": s.store.list_jobs().await?})))
+}
