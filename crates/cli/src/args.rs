@@ -44,6 +44,37 @@ pub enum Command {
     /// The eBPF node sensor: run-time detection and binary drift on this node.
     #[command(subcommand)]
     Sensor(SensorCommand),
+    /// The central server: stores inventories, SBOMs, findings and alerts; serves the REST API;
+    /// updates its vulnerability database and re-assesses every stored SBOM.
+    Server(Box<ServerArgs>),
+}
+
+/// `palisade server` (every flag is also an environment variable).
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Data directory: SQLite store, vulnerability database, feed downloads, `admin.token`.
+    /// Default: `$XDG_DATA_HOME/palisade` (or `~/.local/share/palisade`).
+    #[arg(long, env = "PALISADE_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "PALISADE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// PostgreSQL instead of the embedded SQLite: `postgres://user:pass@host:5432/db`.
+    #[arg(long, env = "PALISADE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Build the vulnerability database from these offline feed directories (the
+    /// `db build --from` logic) instead of downloading (`db update`). Repeatable.
+    #[arg(long, env = "PALISADE_DB_FROM", value_delimiter = ',')]
+    pub db_from: Vec<std::path::PathBuf>,
+    /// Interval of the scheduled database update and re-assessment.
+    #[arg(long, env = "PALISADE_DB_UPDATE_INTERVAL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub db_update_interval: std::time::Duration,
+    /// Accept a rebuilt database that lost a source or more than 10 % of its records.
+    #[arg(long, env = "PALISADE_DB_ALLOW_SHRINK")]
+    pub db_allow_shrink: bool,
+    /// Per-file feed errors of `--db-from` are warnings instead of refusing the build.
+    #[arg(long, env = "PALISADE_DB_ALLOW_FEED_ERRORS")]
+    pub db_allow_feed_errors: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -473,6 +504,14 @@ pub enum ScanFormat {
 pub struct ScanArgs {
     #[command(flatten)]
     pub db: DbPath,
+    /// Send the SBOM to this Palisade server (`http(s)://host:port`), which stores it, matches it
+    /// against its own vulnerability database and answers the findings shown here (no local
+    /// database needed).
+    #[arg(long, env = "PALISADE_SERVER")]
+    pub server: Option<String>,
+    /// API token for `--server` (a role of operator or higher).
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Report format.
     #[arg(short, long, value_enum, env = "PALISADE_FORMAT")]
     pub format: Option<ScanFormat>,

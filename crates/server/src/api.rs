@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use palisade_store::{
-    AuditQuery, AuthOutcome, EventQuery, FindingInput, FindingQuery, ImageQuery, ImageUpload, NewToken, Role, StoreError,
-    TokenInfo,
+    AuditQuery, AuthOutcome, EventQuery, FindingInput, FindingQuery, ImageQuery, ImageUpload, NewToken, Role,
+    StoreError, TokenInfo,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -53,7 +53,10 @@ fn need(tok: &TokenInfo, role: Role) -> ApiResult<()> {
     if tok.role.allows(role) {
         Ok(())
     } else {
-        Err(ApiError(StatusCode::FORBIDDEN, format!("this needs the {} role; the token has {}", role.as_str(), tok.role.as_str())))
+        Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("this needs the {} role; the token has {}", role.as_str(), tok.role.as_str()),
+        ))
     }
 }
 
@@ -103,7 +106,10 @@ async fn authenticate(State(s): State<Arc<Server>>, mut req: Request, next: Next
             req.extensions_mut().insert(info);
             next.run(req).await
         }
-        Ok(AuthOutcome::Refused(why)) => refuse(&format!("token {}", serde_json::to_value(why).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())),
+        Ok(AuthOutcome::Refused(why)) => refuse(&format!(
+            "token {}",
+            serde_json::to_value(why).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        )),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -129,10 +135,26 @@ async fn metrics(State(s): State<Arc<Server>>) -> Response {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
     };
     counter("palisade_server_api_requests_total", "API requests received.", m.requests.load(Ordering::Relaxed));
-    counter("palisade_server_auth_failures_total", "API requests refused for their token.", m.auth_failures.load(Ordering::Relaxed));
-    counter("palisade_server_images_ingested_total", "Images accepted by uploads.", m.images_ingested.load(Ordering::Relaxed));
-    counter("palisade_server_reassessments_total", "Re-assessment runs finished.", m.reassessments.load(Ordering::Relaxed));
-    counter("palisade_server_images_reassessed_total", "Stored SBOMs re-matched.", m.images_reassessed.load(Ordering::Relaxed));
+    counter(
+        "palisade_server_auth_failures_total",
+        "API requests refused for their token.",
+        m.auth_failures.load(Ordering::Relaxed),
+    );
+    counter(
+        "palisade_server_images_ingested_total",
+        "Images accepted by uploads.",
+        m.images_ingested.load(Ordering::Relaxed),
+    );
+    counter(
+        "palisade_server_reassessments_total",
+        "Re-assessment runs finished.",
+        m.reassessments.load(Ordering::Relaxed),
+    );
+    counter(
+        "palisade_server_images_reassessed_total",
+        "Stored SBOMs re-matched.",
+        m.images_reassessed.load(Ordering::Relaxed),
+    );
     counter("palisade_server_job_failures_total", "Job runs that failed.", m.job_failures.load(Ordering::Relaxed));
     let vulns = s.vulndb().map(|d| d.meta().vulnerabilities).unwrap_or(0);
     out.push_str(&format!(
@@ -141,13 +163,21 @@ async fn metrics(State(s): State<Arc<Server>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-async fn list_images(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<ImageQuery>) -> ApiResult<Json<Value>> {
+async fn list_images(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Query(q): Query<ImageQuery>,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Viewer)?;
     let page = s.store.list_images(&q).await?;
     Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
 }
 
-async fn get_image(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Path(digest): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_image(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Path(digest): Path<String>,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Viewer)?;
     match s.store.get_image(&digest).await? {
         Some(i) => Ok(Json(json!(i))),
@@ -170,7 +200,11 @@ async fn image_findings(
     Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
 }
 
-async fn list_findings(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<FindingQuery>) -> ApiResult<Json<Value>> {
+async fn list_findings(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Query(q): Query<FindingQuery>,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Viewer)?;
     let page = s.store.list_findings(&q).await?;
     Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
@@ -192,13 +226,21 @@ async fn blast_radius(
     Ok(Json(json!(s.store.blast_radius(&id, q.max_images.unwrap_or(1000).min(10_000)).await?)))
 }
 
-async fn list_events(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<EventQuery>) -> ApiResult<Json<Value>> {
+async fn list_events(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Viewer)?;
     let page = s.store.list_events(&q).await?;
     Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
 }
 
-async fn list_audit(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+async fn list_audit(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Admin)?;
     let page = s.store.list_audit(&q).await?;
     Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
@@ -208,7 +250,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed request body: {e}")))
 }
 
-async fn create_token(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, body: Bytes) -> ApiResult<Response> {
+async fn create_token(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    body: Bytes,
+) -> ApiResult<Response> {
     need(&t, Role::Admin)?;
     let new: NewToken = parse_json(&body)?;
     let (info, secret) = s.store.create_token(&new, &actor(&t)).await?;
@@ -224,7 +270,11 @@ enum IngestBody {
     One(Box<ImageUpload>),
 }
 
-async fn ingest_images(State(s): State<Arc<Server>>, Extension(t): Extension<TokenInfo>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn ingest_images(
+    State(s): State<Arc<Server>>,
+    Extension(t): Extension<TokenInfo>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
     let mut images = match parse_json::<IngestBody>(&body)? {
         IngestBody::Many { images } => images,
@@ -241,7 +291,8 @@ async fn ingest_images(State(s): State<Arc<Server>>, Extension(t): Extension<Tok
         }
     }
     let db = s.vulndb();
-    let assessed: Vec<bool> = images.iter().map(|i| i.findings.is_some() || (i.sbom.is_some() && db.is_some())).collect();
+    let assessed: Vec<bool> =
+        images.iter().map(|i| i.findings.is_some() || (i.sbom.is_some() && db.is_some())).collect();
     if let Some(db) = db {
         let (tx_images, matched) = tokio::task::spawn_blocking(move || {
             let mut errs = Vec::new();
@@ -258,7 +309,10 @@ async fn ingest_images(State(s): State<Arc<Server>>, Extension(t): Extension<Tok
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         if !matched.is_empty() {
-            return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("matching failed: {}", matched.join("; "))));
+            return Err(ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("matching failed: {}", matched.join("; ")),
+            ));
         }
         images = tx_images;
     }
@@ -268,7 +322,11 @@ async fn ingest_images(State(s): State<Arc<Server>>, Extension(t): Extension<Tok
     for (o, assessed) in outcomes.iter().zip(assessed) {
         let findings = s
             .store
-            .list_findings(&FindingQuery { image_digest: Some(o.digest.clone()), limit: Some(1000), ..FindingQuery::default() })
+            .list_findings(&FindingQuery {
+                image_digest: Some(o.digest.clone()),
+                limit: Some(1000),
+                ..FindingQuery::default()
+            })
             .await?;
         out.push(json!({
             "digest": o.digest, "new_image": o.new_image, "sbom_changed": o.sbom_changed,

@@ -101,8 +101,9 @@ pub async fn run_db_update(server: &Arc<Server>, lease: &Lease) -> Result<RunRep
         (true, Some(db)) => db,
         _ => {
             let s = server.clone();
-            let (db, warnings) =
-                tokio::task::spawn_blocking(move || update_db(&s)).await.map_err(|e| ServerError::Task(e.to_string()))??;
+            let (db, warnings) = tokio::task::spawn_blocking(move || update_db(&s))
+                .await
+                .map_err(|e| ServerError::Task(e.to_string()))??;
             report.warnings = warnings;
             server.set_vulndb(db);
             server.vulndb().ok_or_else(|| ServerError::Task("database vanished".into()))?
@@ -119,7 +120,8 @@ fn update_db(server: &Server) -> Result<(VulnDb, Vec<String>), ServerError> {
     let target = server.db_path();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     if !server.config.db_from.is_empty() {
-        let built = palisade_vulndb::build::build_from_dirs(&server.config.db_from, &target, server.config.db_build, now)?;
+        let built =
+            palisade_vulndb::build::build_from_dirs(&server.config.db_from, &target, server.config.db_build, now)?;
         return Ok((built.db, built.warnings));
     }
     let opts = palisade_vulndb::update::UpdateOptions::new(server.config.data_dir.join("feeds"));
@@ -135,13 +137,19 @@ fn update_db(server: &Server) -> Result<(VulnDb, Vec<String>), ServerError> {
     Ok((VulnDb::open(&target)?, outcome.warnings))
 }
 
-async fn reassess(server: &Arc<Server>, lease: &Lease, db: &Arc<VulnDb>, report: &mut RunReport) -> Result<(), ServerError> {
+async fn reassess(
+    server: &Arc<Server>,
+    lease: &Lease,
+    db: &Arc<VulnDb>,
+    report: &mut RunReport,
+) -> Result<(), ServerError> {
     let policy = ScopePolicy::default();
     let mut cursor = lease.resume_cursor.clone();
     let mut lease = lease.clone();
     let actor = format!("system:reassessment:{}", server.replica);
     loop {
-        let page = server.store.reassessment_scope(&policy, cursor.as_deref(), Some(server.config.reassess_batch)).await?;
+        let page =
+            server.store.reassessment_scope(&policy, cursor.as_deref(), Some(server.config.reassess_batch)).await?;
         if page.items.is_empty() {
             break;
         }
@@ -169,7 +177,8 @@ async fn reassess(server: &Arc<Server>, lease: &Lease, db: &Arc<VulnDb>, report:
         server.metrics.images_reassessed.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let events = server.store.apply_reassessment(&report.run_id, &batch, &actor).await?;
         report.events += events.len();
-        let kev: Vec<String> = events.iter().filter(|e| e.kind == ChangeKind::KevAdded).map(|e| e.image_digest.clone()).collect();
+        let kev: Vec<String> =
+            events.iter().filter(|e| e.kind == ChangeKind::KevAdded).map(|e| e.image_digest.clone()).collect();
         if !kev.is_empty() {
             let in_use = server.store.images_in_use(&kev).await?;
             let now = server.store.now();

@@ -222,7 +222,9 @@ fn secs(d: Duration) -> i64 {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "palisade".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "palisade".into())
 }
 
 /// Write `secret` to `path` readable by the owner only (created 0600, never widened).

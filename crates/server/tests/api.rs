@@ -83,8 +83,10 @@ impl PgSchema {
             .unwrap_or_else(|_| panic!("PALISADE_TEST_DATABASE_URL is set but PostgreSQL did not answer in 20 s"))
             .unwrap_or_else(|e| panic!("PALISADE_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let schema = format!("srv{}_{}_{nanos}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let schema =
+            format!("srv{}_{}_{nanos}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.unwrap_or_else(|e| panic!("{e}"));
         let _ = admin.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -135,7 +137,8 @@ async fn call(e: &Env, method: &str, uri: &str, token: Option<&str>, body: Optio
     let resp = palisade_server::router(e.server.clone()).oneshot(req).await.unwrap_or_else(|e| match e {});
     let status = resp.status();
     let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let v =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, v)
 }
 
@@ -152,7 +155,8 @@ async fn run_update(e: &Env) {
         .unwrap_or_else(|| panic!("the requested job is not due"));
     palisade_server::jobs::run_claimed(&e.server, lease).await;
     let (_, jobs) = call(e, "GET", "/api/v1/admin/jobs", Some(&e.admin), None).await;
-    let job = jobs["items"].as_array().and_then(|a| a.iter().find(|j| j["name"] == "db-update")).cloned().unwrap_or_default();
+    let job =
+        jobs["items"].as_array().and_then(|a| a.iter().find(|j| j["name"] == "db-update")).cloned().unwrap_or_default();
     assert!(job["last_error"].is_null(), "the update failed: {job}");
 }
 
@@ -199,7 +203,8 @@ async fn scan_then_reassess(pg: bool) {
     let first = &f["items"][0];
     assert_eq!(first["package"]["name"], "requests");
     assert_eq!(first["package"]["version"], "2.28.0");
-    let known: Vec<&str> = first["ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let known: Vec<&str> =
+        first["ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     assert!(known.contains(&"GHSA-j8r2-6x86-q33q") && known.contains(&"CVE-2023-32681"), "{first}");
 
     // New advisory data arrive; the update re-assesses the stored SBOM without any upload.
@@ -242,12 +247,17 @@ async fn scan_then_reassess_postgres() {
 async fn auth_and_bad_input(pg: bool) {
     let Some(e) = env(pg).await else { return };
     // No token, a malformed one, a well-formed unknown one: 401, counted.
-    for t in [None, Some("nonsense"), Some("pal_0123456789abcdef_0000000000000000000000000000000000000000000000000000000000000000")] {
+    for t in [
+        None,
+        Some("nonsense"),
+        Some("pal_0123456789abcdef_0000000000000000000000000000000000000000000000000000000000000000"),
+    ] {
         let (s, v) = call(&e, "GET", "/api/v1/images", t, None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{t:?}: {v}");
     }
     // A viewer token may read but not write.
-    let (s, v) = call(&e, "POST", "/api/v1/tokens", Some(&e.admin), Some(br#"{"name":"dash","role":"viewer"}"#.to_vec())).await;
+    let (s, v) =
+        call(&e, "POST", "/api/v1/tokens", Some(&e.admin), Some(br#"{"name":"dash","role":"viewer"}"#.to_vec())).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let viewer = v["token"].as_str().unwrap_or_default().to_string();
     let (s, _) = call(&e, "GET", "/api/v1/images", Some(&viewer), None).await;
@@ -279,7 +289,8 @@ async fn auth_and_bad_input(pg: bool) {
     // Every write is in the audit log; the refused ones are not.
     let (s, a) = call(&e, "GET", "/api/v1/audit", Some(&e.admin), None).await;
     assert_eq!(s, StatusCode::OK, "{a}");
-    let actions: Vec<&str> = a["items"].as_array().map(|x| x.iter().filter_map(|i| i["action"].as_str()).collect()).unwrap_or_default();
+    let actions: Vec<&str> =
+        a["items"].as_array().map(|x| x.iter().filter_map(|i| i["action"].as_str()).collect()).unwrap_or_default();
     assert!(actions.iter().any(|x| x.contains("token")), "{actions:?}");
     assert!(!actions.iter().any(|x| x.contains("image")), "{actions:?}");
     let (s, m) = call(&e, "GET", "/metrics", None, None).await;

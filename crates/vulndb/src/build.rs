@@ -74,7 +74,12 @@ pub fn merge(sets: Vec<FeedSet>) -> BuildInput {
 
 /// Build from every feed under `dirs` and write it atomically to `target` (refusing, and keeping
 /// the current file, as [`BuildError::Refused`] says). `now_unix` stamps the build.
-pub fn build_from_dirs(dirs: &[PathBuf], target: &Path, opts: BuildOptions, now_unix: u64) -> Result<Built, BuildError> {
+pub fn build_from_dirs(
+    dirs: &[PathBuf],
+    target: &Path,
+    opts: BuildOptions,
+    now_unix: u64,
+) -> Result<Built, BuildError> {
     let mut sets = Vec::new();
     let mut errors = Vec::new();
     for dir in dirs {

@@ -10,6 +10,7 @@ mod k8s;
 mod posture;
 mod sbom;
 mod scan;
+mod server;
 #[cfg(feature = "sensor")]
 pub(crate) mod sensor;
 #[cfg(feature = "sensor")]
@@ -39,5 +40,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(not(feature = "sensor"))]
         Command::Sensor(_) => no_sensor(),
         Command::Admission(c) => admission::run(c),
+        Command::Server(a) => server::run(*a),
     }
 }

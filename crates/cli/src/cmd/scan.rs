@@ -64,6 +64,11 @@ pub fn run(c: ScanCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     let db_path = crate::cmd::db::path(&args.db);
     let max_age =
         humantime::parse_duration(&args.db_max_age).with_context(|| format!("--db-max-age {:?}", args.db_max_age))?;
+    if let Some(url) = &args.server {
+        let sbom = produce_sbom(&c, &name, quiet)?;
+        let (findings, warnings) = send_to_server(url, args.token.as_deref(), &sbom)?;
+        return finish(args, &pol, sbom, findings, warnings, DbFacts { path: url.clone(), built_at: String::new() });
+    }
     // Open the database while the image is read.
     let (db, sbom) = std::thread::scope(|s| -> anyhow::Result<(VulnDb, Sbom)> {
         let db = s.spawn(|| VulnDb::open(&db_path));
@@ -83,14 +88,27 @@ pub fn run(c: ScanCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     }
     let result = palisade_vulndb::matcher::match_sbom(&db, &sbom)?;
     warnings.extend(result.warnings);
-    let (kept, suppressed) = filter::apply(result.findings, &pol, &today());
+    let facts = DbFacts { path: db.path().display().to_string(), built_at: db.meta().built_at.clone() };
+    finish(args, &pol, sbom, result.findings, warnings, facts)
+}
+
+/// Filter, render and gate.
+fn finish(
+    args: &ScanArgs,
+    pol: &Policy,
+    sbom: Sbom,
+    findings: Vec<palisade_vulndb::matcher::Finding>,
+    warnings: Vec<String>,
+    facts: DbFacts,
+) -> anyhow::Result<ExitCode> {
+    let (kept, suppressed) = filter::apply(findings, pol, &today());
     for w in &warnings {
         tracing::warn!("{w}");
     }
     let rep = Report {
         target: sbom.target.clone(),
         os: sbom.os.clone(),
-        db: DbFacts { path: db.path().display().to_string(), built_at: db.meta().built_at.clone() },
+        db: facts,
         summary: report::summarize(&kept),
         findings: kept,
         suppressed,
@@ -117,6 +135,72 @@ pub fn run(c: ScanCommand, quiet: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(args.exit_code));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Largest server answer read.
+const MAX_SERVER_ANSWER: u64 = 256 << 20;
+
+/// The digest an SBOM is stored under: the image's manifest digest, or (a root filesystem, an
+/// SBOM file without one) the sha256 of the SBOM's JSON.
+fn storage_digest(sbom: &Sbom) -> anyhow::Result<String> {
+    let d = &sbom.target.digest;
+    if d.len() == 71
+        && d.starts_with("sha256:")
+        && d[7..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Ok(d.clone());
+    }
+    use sha2::Digest as _;
+    Ok(format!("sha256:{}", hex::encode(sha2::Sha256::digest(serde_json::to_vec(sbom)?))))
+}
+
+/// Upload the SBOM; the server matches it and answers the stored findings.
+fn send_to_server(
+    url: &str,
+    token: Option<&str>,
+    sbom: &Sbom,
+) -> anyhow::Result<(Vec<palisade_vulndb::matcher::Finding>, Vec<String>)> {
+    let digest = storage_digest(sbom)?;
+    let (repo, tag) = match sbom.target.name.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') && !r.is_empty() => (Some(r.to_string()), vec![t.to_string()]),
+        _ => (None, Vec::new()),
+    };
+    let body = serde_json::to_vec(
+        &serde_json::json!({"images": [{"digest": digest, "repo": repo, "tags": tag, "sbom": sbom}]}),
+    )?;
+    let client = palisade_net::Client::new(palisade_net::ClientOptions::default());
+    let endpoint = format!("{}/api/v1/images", url.trim_end_matches('/'));
+    let req = palisade_net::Request::post(endpoint.clone(), &body)
+        .header("content-type", "application/json")
+        .credential(token.map(|t| format!("Bearer {t}")));
+    let resp = client
+        .send_with_retry(&req, &palisade_net::RetryPolicy::default())
+        .with_context(|| format!("sending the SBOM to {endpoint}"))?;
+    if !resp.is_success() {
+        let status = resp.status();
+        anyhow::bail!("{endpoint}: HTTP {status}: {}", resp.error_excerpt());
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&resp.read_to_vec(MAX_SERVER_ANSWER)?)
+        .with_context(|| format!("{endpoint}: the answer is not JSON"))?;
+    let img = &answer["images"][0];
+    let mut warnings = Vec::new();
+    if img["assessed"] != serde_json::Value::Bool(true) {
+        warnings.push(format!(
+            "{url} has no vulnerability database yet: the SBOM is stored and will be assessed after its first update"
+        ));
+    }
+    if img["more_findings"] == serde_json::Value::Bool(true) {
+        warnings
+            .push(format!("more findings than one answer holds; read them at {url}/api/v1/images/{digest}/findings"));
+    }
+    let mut out = Vec::new();
+    for f in img["findings"].as_array().into_iter().flatten() {
+        match serde_json::from_value::<palisade_vulndb::matcher::Finding>(f["doc"].clone()) {
+            Ok(x) => out.push(x),
+            Err(e) => warnings.push(format!("a finding from the server could not be read: {e}")),
+        }
+    }
+    Ok((out, warnings))
 }
 
 fn produce_sbom(c: &ScanCommand, name: &str, quiet: bool) -> anyhow::Result<Sbom> {

@@ -12,6 +12,7 @@ mod posture;
 mod registry;
 mod rootfs;
 mod scan;
+mod server;
 #[cfg(feature = "sensor")]
 mod sensor;
 mod update;

@@ -1,0 +1,199 @@
+//! `palisade server` as a process on 127.0.0.1 with `palisade scan sbom --server` as its client:
+//! the bootstrap token, an upload matched by the server's own database, a database update that
+//! re-assesses the stored SBOM (no upload), and a restart that keeps everything.
+
+use crate::util::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn osv(id: &str, cve: &str, fixed: &str, modified: &str) -> Value {
+    json!({
+        "schema_version": "1.4.0", "id": id, "modified": modified, "aliases": [cve],
+        "summary": format!("{cve} in requests"),
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "requests", "purl": "pkg:pypi/requests"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}],
+        "database_specific": {"severity": "MODERATE"}
+    })
+}
+
+fn write_osv(feeds: &Path, v: &Value) {
+    let d = feeds.join("osv/PyPI");
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+    let name = format!("{}.json", v["id"].as_str().unwrap_or("x"));
+    std::fs::write(d.join(name), serde_json::to_vec(v).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+struct Running(Child);
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(data: &Path, feeds: &Path, port: u16) -> Running {
+    let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["server", "--data-dir"])
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--db-from"])
+        .arg(feeds)
+        .env("PALISADE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting palisade server: {e}"));
+    let r = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(port, "/healthz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "the server did not answer /healthz in 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    r
+}
+
+fn client() -> palisade_net::Client {
+    palisade_net::Client::new(palisade_net::ClientOptions { deadline: Duration::from_secs(30), ..Default::default() })
+}
+
+fn get(port: u16, path: &str, token: Option<&str>) -> (u16, Value) {
+    let req = palisade_net::Request::get(format!("http://127.0.0.1:{port}{path}"))
+        .credential(token.map(|t| format!("Bearer {t}")));
+    match client().send(req) {
+        Ok(r) => {
+            let s = r.status();
+            let b = r.read_to_vec(64 << 20).unwrap_or_default();
+            (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+fn post(port: u16, path: &str, token: &str) -> u16 {
+    let req = palisade_net::Request::post(format!("http://127.0.0.1:{port}{path}"), b"")
+        .credential(Some(format!("Bearer {token}")));
+    client().send(req).map(|r| r.status()).unwrap_or(0)
+}
+
+/// Ask for a database update and wait until a later run of the job (a higher lease
+/// generation) has finished.
+fn update_and_wait(port: u16, token: &str) {
+    let before = get(port, "/api/v1/admin/jobs", Some(token)).1["items"][0]["generation"].as_i64().unwrap_or(0);
+    assert_eq!(post(port, "/api/v1/admin/db/update", token), 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, jobs) = get(port, "/api/v1/admin/jobs", Some(token));
+        let job = &jobs["items"][0];
+        if job["state"] != "running" && job["generation"].as_i64().unwrap_or(0) > before {
+            assert!(job["last_error"].is_null(), "the update failed: {job}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "the update did not finish in 60 s: {job}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+fn vuln_ids(findings: &Value) -> Vec<String> {
+    let mut v: Vec<String> = findings
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["vuln_id"].as_str().or_else(|| f["id"].as_str()).map(String::from))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn scans_sent_to_the_server_are_reassessed_after_a_db_update() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (data, feeds) = (dir.path().join("data"), dir.path().join("feeds"));
+    write_osv(&feeds, &osv("GHSA-j8r2-6x86-q33q", "CVE-2023-32681", "2.31.0", "2023-06-01T00:00:00Z"));
+    let port = free_port();
+    let server = start(&data, &feeds, port);
+    let token_file = data.join("admin.token");
+    let token = std::fs::read_to_string(&token_file).unwrap_or_default().trim().to_string();
+    assert!(token.starts_with("pal_"), "no bootstrap token in {}", token_file.display());
+    assert_eq!(get(port, "/api/v1/images", None).0, 401);
+    // The first database is built at start (no database yet): wait for it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(port, "/readyz", None).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "no database after 60 s: {:?}",
+            get(port, "/api/v1/admin/jobs", Some(&token))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let sbom = dir.path().join("web.sbom.json");
+    std::fs::write(
+        &sbom,
+        serde_json::to_vec(&json!({
+            "target": {"name": "registry.example/shop/web:1.0"},
+            "packages": [{"name": "requests", "version": "2.28.0", "type": "pypi", "purl": "pkg:pypi/requests@2.28.0",
+                          "found_in": "/usr/lib/python3/site-packages/requests-2.28.0.dist-info/METADATA"}]
+        }))
+        .unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let out = palisade(&[
+        "scan",
+        "sbom",
+        sbom.to_str().unwrap_or_default(),
+        "--server",
+        &url,
+        "--token",
+        &token,
+        "-f",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rep: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(vuln_ids(&rep["findings"]), vec!["CVE-2023-32681"], "{rep}");
+    // A wrong token is refused, and the scan fails rather than reporting nothing.
+    let bad = palisade(&[
+        "scan",
+        "sbom",
+        sbom.to_str().unwrap_or_default(),
+        "--server",
+        &url,
+        "--token",
+        "wrong",
+        "-f",
+        "json",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("401"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let (_, imgs) = get(port, "/api/v1/images", Some(&token));
+    let digest = imgs["items"][0]["digest"].as_str().unwrap_or_default().to_string();
+    assert!(digest.starts_with("sha256:"), "{imgs}");
+
+    // New data; the stored SBOM is re-assessed with no upload.
+    write_osv(&feeds, &osv("GHSA-9wx4-h78v-vm56", "CVE-2024-35195", "2.32.0", "2024-06-01T00:00:00Z"));
+    update_and_wait(port, &token);
+    let (s, f) = get(port, &format!("/api/v1/images/{digest}/findings"), Some(&token));
+    assert_eq!(s, 200, "{f}");
+    assert_eq!(vuln_ids(&f["items"]), vec!["CVE-2023-32681", "CVE-2024-35195"], "{f}");
+
+    // Restart: the data and the token survive; no second bootstrap token.
+    drop(server);
+    let before = std::fs::metadata(&token_file).and_then(|m| m.modified()).ok();
+    let _server = start(&data, &feeds, port);
+    assert_eq!(
+        std::fs::metadata(&token_file).and_then(|m| m.modified()).ok(),
+        before,
+        "admin.token rewritten on restart"
+    );
+    let (s, f) = get(port, &format!("/api/v1/images/{digest}/findings"), Some(&token));
+    assert_eq!(s, 200, "{f}");
+    assert_eq!(vuln_ids(&f["items"]), vec!["CVE-2023-32681", "CVE-2024-35195"], "{f}");
+}
