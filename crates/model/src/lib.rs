@@ -456,6 +456,25 @@ impl Sbom {
     }
 }
 
+/// `s` with every control character (C0, DEL, C1 such as the 8-bit CSI) and
+/// bidirectional override escaped as `\u{..}`, so image content printed to
+/// a terminal cannot move the cursor, recolour or rewrite what is shown.
+pub fn terminal_safe(s: &str) -> String {
+    let bad = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(bad) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!( "\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,24 +37,7 @@ pub fn now_and_uuid() -> (String, String) {
     (humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(), uuid::Uuid::new_v4().to_string())
 }
 
-/// `s` with every control character (C0, DEL, C1 such as the 8-bit CSI) and
-/// bidirectional override escaped as `\u{..}`, so image content printed to
-/// a terminal cannot move the cursor, recolour or rewrite what is shown.
-pub fn terminal_safe(s: &str) -> String {
-    let bad = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !s.chars().any(bad) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if bad(c) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use palisade_model::terminal_safe;
 
 /// An aligned text table with a summary line. Text from the image is passed
 /// through [`terminal_safe`].

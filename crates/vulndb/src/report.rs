@@ -74,9 +74,11 @@ fn trunc(s: &str, n: usize) -> String {
 /// A table grouped by package.
 pub fn table(r: &Report) -> String {
     let mut out = String::new();
-    let _ = write!(out, "{}", r.target.name);
+    // Everything printed here came from the image or a feed: escape control characters.
+    use palisade_model::terminal_safe as t;
+    let _ = write!(out, "{}", t(&r.target.name));
     if let Some(os) = &r.os {
-        let _ = write!(out, " ({} {})", os.family, os.version);
+        let _ = write!(out, " ({} {})", t(&os.family), t(&os.version));
     }
     let _ = writeln!(out, "\n{}", counts_line(&r.findings));
     let mut groups: BTreeMap<(String, String, String, String), Vec<&Finding>> = BTreeMap::new();
@@ -89,7 +91,10 @@ pub fn table(r: &Report) -> String {
     for ((kind, pkg, ver, path), fs) in &groups {
         let _ = writeln!(
             out,
-            "\n{pkg} {ver} ({kind}, {path}) — {}",
+            "\n{} {} ({kind}, {}) — {}",
+            t(pkg),
+            t(ver),
+            t(path),
             counts_line(&fs.iter().map(|f| (*f).clone()).collect::<Vec<_>>())
         );
         let _ = writeln!(
@@ -109,23 +114,23 @@ pub fn table(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "  {:<20} {:<10} {:<13} {:<22} {:<14} {}",
-                f.id,
+                t(&f.id),
                 f.severity.as_str(),
                 status,
-                trunc(&f.fixed_versions.join(", "), 22),
+                t(&trunc(&f.fixed_versions.join(", "), 22)),
                 exploit,
-                trunc(&f.summary, 70)
+                t(&trunc(&f.summary, 70))
             );
         }
     }
     if !r.suppressed.is_empty() {
         let _ = writeln!(out, "\n{} finding(s) suppressed:", r.suppressed.len());
         for s in &r.suppressed {
-            let _ = writeln!(out, "  {} {} {}: {}", s.id, s.package, s.installed, s.reason);
+            let _ = writeln!(out, "  {} {} {}: {}", t(&s.id), t(&s.package), t(&s.installed), t(&s.reason));
         }
     }
     for w in &r.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", t(w));
     }
     out
 }
@@ -269,5 +274,28 @@ fn id_source(id: &str) -> &'static str {
         "PyPA"
     } else {
         "OSV"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_escapes_terminal_control_sequences_from_the_image() {
+        let r = Report {
+            target: Target { name: "evil\u{1b}]0;owned\u{7}:1.0".into(), ..Target::default() },
+            os: Some(OsInfo { family: "alpine\u{1b}[2J".into(), version: "3.19\u{202e}".into(), ..OsInfo::default() }),
+            db: DbFacts { path: "db".into(), built_at: String::new() },
+            summary: BTreeMap::new(),
+            findings: Vec::new(),
+            suppressed: Vec::new(),
+            warnings: vec!["package \u{9b}31m name".into()],
+        };
+        let text = table(&r);
+        assert!(!text.chars().any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{9b}' || c == '\u{202e}'), "{text:?}");
+        assert!(text.contains("evil\\u{1b}]0;owned\\u{7}:1.0"), "{text}");
+        assert!(text.contains("alpine\\u{1b}[2J 3.19\\u{202e}"), "{text}");
+        assert!(text.contains("package \\u{9b}31m name"), "{text}");
     }
 }
