@@ -74,6 +74,16 @@ pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
             }
             let input = merge(outcome.sets);
             let bytes = db::build(input, now_unix());
+            let new = VulnDb::from_bytes(&target, bytes.clone())?;
+            let prev = VulnDb::open(&target).ok();
+            let refusals = db::replace_refusals(prev.as_ref().map(|d| d.meta()), new.meta(), &[], false);
+            if !refusals.is_empty() {
+                for r in &refusals {
+                    eprintln!("error: {r}");
+                }
+                eprintln!("error: {} not replaced ({} problem(s) above)", target.display(), refusals.len());
+                return Ok(ExitCode::FAILURE);
+            }
             db::write_atomic(&target, &bytes)?;
             let opened = VulnDb::open(&target)?;
             if !quiet {
@@ -84,6 +94,14 @@ pub fn run(c: DbCommand, quiet: bool) -> anyhow::Result<ExitCode> {
                     opened.meta().sources.len(),
                     outcome.downloaded,
                     outcome.reused
+                );
+            }
+            if !outcome.failed.is_empty() && !quiet {
+                // Written from the previous copies of these sources (each also has a warning).
+                eprintln!(
+                    "warning: {} source(s) could not be refreshed, previous copies used: {}",
+                    outcome.failed.len(),
+                    outcome.failed.join(", ")
                 );
             }
             Ok(ExitCode::SUCCESS)
