@@ -11,7 +11,8 @@ fn engine() -> &'static Mutex<palisade_detect::engine::Engine> {
     static E: OnceLock<Mutex<palisade_detect::engine::Engine>> = OnceLock::new();
     E.get_or_init(|| {
         let rules = palisade_detect::rules::RuleSet::builtin().unwrap_or_else(|e| panic!("built-in rules: {e}"));
-        let engine = palisade_detect::engine::Engine::new(&rules, Default::default()).unwrap_or_else(|e| panic!("engine: {e}"));
+        let engine =
+            palisade_detect::engine::Engine::new(&rules, Default::default()).unwrap_or_else(|e| panic!("engine: {e}"));
         Mutex::new(engine)
     })
 }

@@ -526,7 +526,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.path().join("bad.json"), r#"{"items":[{"kind":"Pod","metadata":{"name":"c"}}, {"#)
             .unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("y.yaml"), "kind: Pod\nmetadata: {name: 'y'}\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("y.yaml"), "kind: Pod\nmetadata: {name: 'y'}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut ids = Vec::new();
         let w =
             for_each_object(&[dir.path().to_path_buf()], &mut |o| ids.push(o.id())).unwrap_or_else(|e| panic!("{e}"));
@@ -554,7 +555,8 @@ mod tests {
     /// One anchor of `n` items referenced by `m` aliases, inside an object.
     fn fan_out(n: usize, m: usize) -> String {
         let items: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
-        let mut s = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\nx: &a [{}]\ndata:\n", items.join(","));
+        let mut s =
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\nx: &a [{}]\ndata:\n", items.join(","));
         for i in 0..m {
             s.push_str(&format!("  k{i}: *a\n"));
         }
@@ -569,7 +571,12 @@ mod tests {
             let p = i - 1;
             laughs.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
         }
-        for bomb in [fan_out(3_000, 3_000), laughs, format!("x: {}\n", "[".repeat(100_000)), format!("y: {}\n", "{a: ".repeat(60_000))] {
+        for bomb in [
+            fan_out(3_000, 3_000),
+            laughs,
+            format!("x: {}\n", "[".repeat(100_000)),
+            format!("y: {}\n", "{a: ".repeat(60_000)),
+        ] {
             let t = std::time::Instant::now();
             let l = load(&format!("{bomb}{good}"));
             assert!(t.elapsed() < std::time::Duration::from_secs(3), "{:?}", t.elapsed());

@@ -467,7 +467,7 @@ pub fn terminal_safe(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if bad(c) {
-            let _ = std::fmt::Write::write_fmt(&mut out, format_args!( "\\u{{{:x}}}", c as u32));
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
         }

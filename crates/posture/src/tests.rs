@@ -2052,7 +2052,8 @@ fn yaml_1_1_booleans_count_as_kubectl_reads_them() {
         for id in ["PAL-K8S-001", "PAL-K8S-003", "PAL-K8S-004", "PAL-K8S-005"] {
             assert!(ids.contains(id), "{t}: {id} missing from {ids:?}");
         }
-        let ids = eval_ids((*yaml_docs(&text.replace(&format!(": {t}"), &format!(": {f}")), "p.yaml")[0].value).clone());
+        let ids =
+            eval_ids((*yaml_docs(&text.replace(&format!(": {t}"), &format!(": {f}")), "p.yaml")[0].value).clone());
         for id in ["PAL-K8S-001", "PAL-K8S-003", "PAL-K8S-004", "PAL-K8S-005"] {
             assert!(!ids.contains(id), "{f}: {id} present");
         }

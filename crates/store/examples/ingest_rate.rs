@@ -25,12 +25,16 @@ async fn main() -> anyhow::Result<()> {
         sbom.target.digest = d.clone();
         for i in 0..packages {
             sbom.packages.push(
-                palisade_model::PackageBuilder::new(palisade_model::PackageType::Deb, format!("package-{i}"), "1.2.3-4")
-                    .namespace("debian")
-                    .arch("amd64")
-                    .qualifier("distro", "debian-12")
-                    .found_in("/var/lib/dpkg/status")
-                    .build(),
+                palisade_model::PackageBuilder::new(
+                    palisade_model::PackageType::Deb,
+                    format!("package-{i}"),
+                    "1.2.3-4",
+                )
+                .namespace("debian")
+                .arch("amd64")
+                .qualifier("distro", "debian-12")
+                .found_in("/var/lib/dpkg/status")
+                .build(),
             );
         }
         let findings = (0..nfind)
@@ -64,8 +68,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     // Build payloads first: the measurement is the store, not the generator.
-    let uploads: Vec<Vec<ImageUpload>> =
-        (0..images as u64).collect::<Vec<_>>().chunks(per.max(1)).map(|c| c.iter().map(|&n| make(n)).collect()).collect();
+    let uploads: Vec<Vec<ImageUpload>> = (0..images as u64)
+        .collect::<Vec<_>>()
+        .chunks(per.max(1))
+        .map(|c| c.iter().map(|&n| make(n)).collect())
+        .collect();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(uploads));
     let started = Instant::now();
     let mut handles = Vec::new();

@@ -83,10 +83,12 @@ impl Store {
                         new += 1;
                         id
                     }
-                    None => sqlx::query_scalar("SELECT id FROM alerts WHERE alert_key = $1")
-                        .bind(key.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?,
+                    None => {
+                        sqlx::query_scalar("SELECT id FROM alerts WHERE alert_key = $1")
+                            .bind(key.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?
+                    }
                 };
                 ids.push(id);
             }
@@ -145,7 +147,8 @@ impl Store {
     pub async fn list_alerts(&self, q: &AlertQuery) -> Result<Page<Alert>> {
         let limit = sql::page_size(q.limit);
         retrying!(self, "list_alerts", async {
-            let mut s = Sql::new(&format!("SELECT {ALERT_COLS} FROM alerts a LEFT JOIN clusters c ON c.id = a.cluster_id"));
+            let mut s =
+                Sql::new(&format!("SELECT {ALERT_COLS} FROM alerts a LEFT JOIN clusters c ON c.id = a.cluster_id"));
             let mut w = false;
             if let Some(c) = &q.cluster {
                 sql::and(&mut s, &mut w);
@@ -245,12 +248,14 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound { what: "incident", key: id.to_string() });
             }
-            sqlx::query("UPDATE alerts SET resolved_at = $1, resolved_by = $2 WHERE incident_id = $3 AND resolved_at IS NULL")
-                .bind(now)
-                .bind(actor)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE alerts SET resolved_at = $1, resolved_by = $2 WHERE incident_id = $3 AND resolved_at IS NULL",
+            )
+            .bind(now)
+            .bind(actor)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             crate::auth::audit_tx(&mut tx, now, actor, "incident.resolve", &id.to_string(), None).await?;
             tx.commit().await?;
             Ok(())

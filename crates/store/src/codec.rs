@@ -58,7 +58,11 @@ pub(crate) fn unpack(what: &'static str, key: &str, raw: &[u8]) -> Result<Vec<u8
 /// Decode a `doc` column into a type.
 pub(crate) fn unpack_as<T: DeserializeOwned>(what: &'static str, key: &str, raw: &[u8]) -> Result<T> {
     let bytes = unpack(what, key, raw)?;
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { what, key: key.to_string(), reason: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        what,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Decode an optional `doc` column into JSON.

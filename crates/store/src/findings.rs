@@ -596,11 +596,13 @@ impl Store {
             });
         }
         // Everything still open was confirmed now.
-        sqlx::query("UPDATE findings SET last_seen = $1 WHERE image_digest = $2 AND resolved_at IS NULL AND last_seen < $1")
-            .bind(now)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE findings SET last_seen = $1 WHERE image_digest = $2 AND resolved_at IS NULL AND last_seen < $1",
+        )
+        .bind(now)
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?;
         insert_events(tx, digest, events, cause, run_id, now).await
     }
 
@@ -632,9 +634,9 @@ impl Store {
                 // A no-op update: locks the image row on PostgreSQL (see `ingest_one`).
                 let known: Option<i64> =
                     sqlx::query_scalar("UPDATE images SET last_seen = last_seen WHERE digest = $1 RETURNING id")
-                    .bind(*digest)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                        .bind(*digest)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if known.is_none() {
                     continue;
                 }
@@ -766,7 +768,10 @@ impl Store {
                 return Err(StoreError::Invalid("not_affected needs a justification".into()));
             }
             (s, Some(_)) if s != TriageState::NotAffected => {
-                return Err(StoreError::Invalid(format!("a justification goes only with not_affected, not {}", s.as_str())));
+                return Err(StoreError::Invalid(format!(
+                    "a justification goes only with not_affected, not {}",
+                    s.as_str()
+                )));
             }
             _ => {}
         }
@@ -874,7 +879,9 @@ async fn insert_events(
     for size in chunk_sizes(events.len()) {
         let part = &events[at..at + size];
         at += size;
-        let mut q = Sql::new("INSERT INTO finding_events (at, image_digest, finding_id, vuln_id, kind, cause, run_id, old, new) VALUES ");
+        let mut q = Sql::new(
+            "INSERT INTO finding_events (at, image_digest, finding_id, vuln_id, kind, cause, run_id, old, new) VALUES ",
+        );
         for (k, e) in part.iter().enumerate() {
             if k > 0 {
                 q.push(", ");

@@ -145,7 +145,9 @@ impl Store {
                 out.objects_upserted += 1;
                 sqlx::query("DELETE FROM workload_images WHERE workload_id = $1").bind(id).execute(&mut *tx).await?;
                 if !o.images.is_empty() {
-                    let mut q = Sql::new("INSERT INTO workload_images (workload_id, container, image_ref, image_digest) VALUES ");
+                    let mut q = Sql::new(
+                        "INSERT INTO workload_images (workload_id, container, image_ref, image_digest) VALUES ",
+                    );
                     let mut containers = HashSet::new();
                     let mut first = true;
                     for c in &o.images {
@@ -326,8 +328,11 @@ impl Store {
                 }
             }
             if snap.full {
-                let gone: Vec<i64> =
-                    existing.values().filter(|(id, resolved, _)| !resolved && !touched.contains(id)).map(|v| v.0).collect();
+                let gone: Vec<i64> = existing
+                    .values()
+                    .filter(|(id, resolved, _)| !resolved && !touched.contains(id))
+                    .map(|v| v.0)
+                    .collect();
                 for chunk in gone.chunks(500) {
                     let mut q = Sql::new("UPDATE posture_findings SET resolved_at = ");
                     q.arg(now).push(" WHERE id IN ").list(chunk.iter().copied());
@@ -478,7 +483,9 @@ impl Store {
                 });
             }
             if !items.is_empty() {
-                let mut s = Sql::new("SELECT workload_id, container, image_ref, image_digest FROM workload_images WHERE workload_id IN ");
+                let mut s = Sql::new(
+                    "SELECT workload_id, container, image_ref, image_digest FROM workload_images WHERE workload_id IN ",
+                );
                 s.list(items.iter().map(|w| w.id)).push(" ORDER BY workload_id, container");
                 let mut by: HashMap<i64, Vec<ContainerImage>> = HashMap::new();
                 for r in s.query().fetch_all(&mut *conn).await? {

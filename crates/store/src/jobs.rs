@@ -195,7 +195,12 @@ impl Store {
     /// Finish a run: success clears the cursor (`done`), failure keeps it so the next run
     /// resumes (`failed`, `last_error`). The lease is released and the job is next due at
     /// `next_run`.
-    pub async fn finish(&self, lease: &Lease, outcome: std::result::Result<(), &str>, next_run: Option<Timestamp>) -> Result<()> {
+    pub async fn finish(
+        &self,
+        lease: &Lease,
+        outcome: std::result::Result<(), &str>,
+        next_run: Option<Timestamp>,
+    ) -> Result<()> {
         let (state, err) = match outcome {
             Ok(()) => (JobState::Done, None),
             Err(e) => (JobState::Failed, Some(truncate(e, 4096).to_string())),
@@ -270,7 +275,8 @@ impl Store {
     /// Every job, by name.
     pub async fn list_jobs(&self) -> Result<Vec<JobInfo>> {
         retrying!(self, "list_jobs", async {
-            let rows = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs ORDER BY name")).fetch_all(&self.inner.read).await?;
+            let rows =
+                sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs ORDER BY name")).fetch_all(&self.inner.read).await?;
             rows.iter().map(job_from_row).collect()
         })
     }

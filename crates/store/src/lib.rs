@@ -51,7 +51,7 @@ mod sql;
 pub use error::{Result, StoreError};
 pub use types::*;
 
-use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -314,15 +314,14 @@ impl Store {
                     _ => "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
                 };
                 let mk = |n: u32| {
-                    AnyPoolOptions::new()
-                        .max_connections(n)
-                        .acquire_timeout(config.acquire_timeout)
-                        .after_connect(move |conn, _| {
+                    AnyPoolOptions::new().max_connections(n).acquire_timeout(config.acquire_timeout).after_connect(
+                        move |conn, _| {
                             Box::pin(async move {
                                 conn.execute(pragmas).await?;
                                 Ok(())
                             })
-                        })
+                        },
+                    )
                 };
                 // The writer first: it switches the file to WAL before readers open it.
                 let write = mk(1).connect_with(opts.clone()).await?;

@@ -3,7 +3,7 @@
 use crate::codec;
 use crate::error::{Result, StoreError};
 use crate::findings::{fill_ids, finding_from_row, in_use_sql, FINDING_COLS};
-use crate::sql::{self, Sql, SortVal};
+use crate::sql::{self, SortVal, Sql};
 use crate::types::*;
 use crate::{retrying, Store};
 use sqlx::{AnyConnection, Row};
@@ -151,12 +151,13 @@ impl Store {
             let mut conn = self.inner.read.acquire().await?;
             let affected = "SELECT f.image_digest FROM findings f JOIN finding_ids fi ON fi.finding_id = f.id \
                             WHERE fi.vuln_id = $1 AND f.resolved_at IS NULL";
-            let digests: Vec<String> =
-                sqlx::query_scalar(&format!("SELECT DISTINCT image_digest FROM ({affected}) a ORDER BY image_digest LIMIT $2"))
-                    .bind(vuln_id)
-                    .bind(max_images + 1)
-                    .fetch_all(&mut *conn)
-                    .await?;
+            let digests: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT DISTINCT image_digest FROM ({affected}) a ORDER BY image_digest LIMIT $2"
+            ))
+            .bind(vuln_id)
+            .bind(max_images + 1)
+            .fetch_all(&mut *conn)
+            .await?;
             let truncated = digests.len() as i64 > max_images;
             let digests: Vec<String> = digests.into_iter().take(max_images as usize).collect();
             let mut images = Vec::with_capacity(digests.len());
@@ -166,7 +167,10 @@ impl Store {
                     "SELECT {FINDING_COLS} FROM findings f WHERE f.resolved_at IS NULL AND \
                      f.id IN (SELECT finding_id FROM finding_ids WHERE vuln_id = "
                 ));
-                s.arg(vuln_id).push(") AND f.image_digest IN ").list(digests.iter()).push(" ORDER BY f.image_digest, f.id");
+                s.arg(vuln_id)
+                    .push(") AND f.image_digest IN ")
+                    .list(digests.iter())
+                    .push(" ORDER BY f.image_digest, f.id");
                 let rows = s.query().fetch_all(&mut *conn).await?;
                 let mut found = rows.iter().map(finding_from_row).collect::<Result<Vec<_>>>()?;
                 fill_ids(&mut conn, &mut found).await?;
@@ -229,8 +233,9 @@ impl Store {
     pub async fn list_events(&self, q: &EventQuery) -> Result<Page<ChangeEvent>> {
         let limit = sql::page_size(q.limit);
         retrying!(self, "list_events", async {
-            let mut s =
-                Sql::new("SELECT id, at, image_digest, finding_id, vuln_id, kind, cause, run_id, old, new FROM finding_events");
+            let mut s = Sql::new(
+                "SELECT id, at, image_digest, finding_id, vuln_id, kind, cause, run_id, old, new FROM finding_events",
+            );
             let mut w = false;
             if let Some(d) = &q.image_digest {
                 sql::and(&mut s, &mut w);
@@ -294,11 +299,15 @@ impl Store {
             .fetch_one(&mut *conn)
             .await?;
             c.sboms = one("SELECT COUNT(*) FROM sboms").fetch_one(&mut *conn).await?;
-            c.open_kev_findings =
-                one("SELECT COUNT(*) FROM findings WHERE resolved_at IS NULL AND kev = 1").fetch_one(&mut *conn).await?;
+            c.open_kev_findings = one("SELECT COUNT(*) FROM findings WHERE resolved_at IS NULL AND kev = 1")
+                .fetch_one(&mut *conn)
+                .await?;
             c.open_alerts = one("SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL").fetch_one(&mut *conn).await?;
-            c.open_incidents = one("SELECT COUNT(*) FROM incidents WHERE resolved_at IS NULL").fetch_one(&mut *conn).await?;
-            for (table, target) in [("findings", &mut c.open_findings), ("posture_findings", &mut c.open_posture_findings)] {
+            c.open_incidents =
+                one("SELECT COUNT(*) FROM incidents WHERE resolved_at IS NULL").fetch_one(&mut *conn).await?;
+            for (table, target) in
+                [("findings", &mut c.open_findings), ("posture_findings", &mut c.open_posture_findings)]
+            {
                 let rows = sqlx::query(&format!(
                     "SELECT severity, COUNT(*) FROM {table} WHERE resolved_at IS NULL GROUP BY severity"
                 ))

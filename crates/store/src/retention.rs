@@ -44,14 +44,15 @@ impl Store {
             for chunk in retired.chunks(200) {
                 let digests = || chunk.iter().map(|(_, d)| d.as_str());
                 let ids = || chunk.iter().map(|(i, _)| *i);
-                let mut q = Sql::new(
-                    "INSERT INTO finding_events (at, image_digest, finding_id, vuln_id, kind, cause) SELECT ",
-                );
+                let mut q =
+                    Sql::new("INSERT INTO finding_events (at, image_digest, finding_id, vuln_id, kind, cause) SELECT ");
                 q.arg(now).push(", image_digest, id, vuln_id, 'fixed', 'retention' FROM findings WHERE resolved_at IS NULL AND image_digest IN ");
                 q.list(digests());
                 q.query().execute(&mut *tx).await?;
                 let mut q = Sql::new("UPDATE findings SET resolved_at = ");
-                q.arg(now).push(", resolution = 'image_removed' WHERE resolved_at IS NULL AND image_digest IN ").list(digests());
+                q.arg(now)
+                    .push(", resolution = 'image_removed' WHERE resolved_at IS NULL AND image_digest IN ")
+                    .list(digests());
                 out.findings_resolved += q.query().execute(&mut *tx).await?.rows_affected();
                 let mut q = Sql::new("DELETE FROM image_tags WHERE image_id IN ");
                 q.list(ids());

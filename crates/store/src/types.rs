@@ -1531,7 +1531,9 @@ pub fn validate_digest(d: &str) -> Result<()> {
         Some(("sha256", h)) => h.len() == 64,
         Some(("sha512", h)) => h.len() == 128,
         _ => false,
-    } && d.split_once(':').is_some_and(|(_, h)| h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    } && d
+        .split_once(':')
+        .is_some_and(|(_, h)| h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
     if ok {
         Ok(())
     } else {

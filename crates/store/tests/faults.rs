@@ -73,7 +73,8 @@ async fn killed_writer_loses_no_acknowledged_write(h: Harness) {
     assert_eq!(acked.len(), 25);
     let store = h.reopen().await;
     for i in acked {
-        let img = store.get_image(&digest(10_000 + i)).await.unwrap().unwrap_or_else(|| panic!("acked upload {i} lost"));
+        let img =
+            store.get_image(&digest(10_000 + i)).await.unwrap().unwrap_or_else(|| panic!("acked upload {i} lost"));
         assert_eq!(img.open_findings.high, 50, "upload {i} is whole");
     }
 }
@@ -177,7 +178,8 @@ async fn outage_mid_ingest_is_retried(h: Harness) {
                 .await
                 .unwrap();
             let s = h.store.clone();
-            let writer = tokio::spawn(async move { s.ingest_images(&[upload(&digest(20_000), findings(30))], "t").await });
+            let writer =
+                tokio::spawn(async move { s.ingest_images(&[upload(&digest(20_000), findings(30))], "t").await });
             tokio::time::sleep(Duration::from_millis(1500)).await;
             assert!(!writer.is_finished(), "the writer waits for the lock");
             tx.commit().await.unwrap();

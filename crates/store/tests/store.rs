@@ -31,7 +31,8 @@ async fn migrations_apply_once_and_data_survives_reopen(h: Harness) {
 both!(migrations_apply_once_and_data_survives_reopen);
 
 async fn same_upload_twice_is_one_record(h: Harness) {
-    let up = upload(&digest(7), vec![finding("CVE-2024-1", "a", Severity::High), finding("CVE-2024-2", "b", Severity::Low)]);
+    let up =
+        upload(&digest(7), vec![finding("CVE-2024-1", "a", Severity::High), finding("CVE-2024-2", "b", Severity::Low)]);
     let first = h.store.ingest_images(std::slice::from_ref(&up), "alice").await.unwrap();
     assert!(first[0].new_image && first[0].sbom_changed);
     assert_eq!(kinds(&first[0].events).len(), 2);
@@ -47,7 +48,8 @@ async fn same_upload_twice_is_one_record(h: Harness) {
         let c: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&raw).await.unwrap();
         assert_eq!(c, n, "{table}");
     }
-    let audit = h.store.list_audit(&AuditQuery { action: Some("images.ingest".into()), ..Default::default() }).await.unwrap();
+    let audit =
+        h.store.list_audit(&AuditQuery { action: Some("images.ingest".into()), ..Default::default() }).await.unwrap();
     assert_eq!(audit.items.len(), 2, "every write is audited");
     assert_eq!(audit.items[0].actor, "alice");
     // The SBOM round-trips exactly.
@@ -77,7 +79,11 @@ async fn finding_changes_become_events_and_nothing_is_deleted(h: Harness) {
     let mut c_small = c.clone();
     c_small.epss = Some(0.30);
     let dnew = finding("CVE-D", "pd", Severity::High);
-    let ev = h.store.apply_reassessment("run-1", &[(d.clone(), vec![a2.clone(), c2.clone(), dnew.clone()])], "system").await.unwrap();
+    let ev = h
+        .store
+        .apply_reassessment("run-1", &[(d.clone(), vec![a2.clone(), c2.clone(), dnew.clone()])], "system")
+        .await
+        .unwrap();
     assert_eq!(
         kinds(&ev),
         vec![
@@ -88,7 +94,9 @@ async fn finding_changes_become_events_and_nothing_is_deleted(h: Harness) {
             ("CVE-D".to_string(), ChangeKind::New),
         ]
     );
-    assert!(ev.iter().all(|e| e.cause == ChangeCause::Reassessment && e.run_id.as_deref() == Some("run-1") && e.id > 0));
+    assert!(ev
+        .iter()
+        .all(|e| e.cause == ChangeCause::Reassessment && e.run_id.as_deref() == Some("run-1") && e.id > 0));
     let sev = ev.iter().find(|e| e.kind == ChangeKind::SeverityChanged).unwrap();
     assert_eq!((sev.old.clone(), sev.new.clone()), (Some(json!("MEDIUM")), Some(json!("CRITICAL"))));
     // B is resolved, not deleted.
@@ -104,7 +112,11 @@ async fn finding_changes_become_events_and_nothing_is_deleted(h: Harness) {
     assert_eq!(open_findings(&h.store, &d).await.len(), 3);
     // A small EPSS drift is no event; stored score still follows.
     h.advance(DAY);
-    let ev = h.store.apply_reassessment("run-2", &[(d.clone(), vec![a2.clone(), c_small, dnew.clone()])], "system").await.unwrap();
+    let ev = h
+        .store
+        .apply_reassessment("run-2", &[(d.clone(), vec![a2.clone(), c_small, dnew.clone()])], "system")
+        .await
+        .unwrap();
     assert!(ev.is_empty(), "0.35 → 0.30 is below the 0.1 threshold: {ev:?}");
     let fc = open_findings(&h.store, &d).await.into_iter().find(|f| f.vuln_id == "CVE-C").unwrap();
     assert_eq!(fc.epss, Some(0.30));
@@ -181,12 +193,12 @@ async fn reassessment_scope_pages_and_resumes_after_a_crash(h: Harness) {
         ..Default::default()
     };
     let ups = vec![
-        mk(10, Some(now - 5 * DAY), None),          // pushed recently: in
-        mk(11, Some(now - 100 * DAY), None),        // pushed long ago: out
+        mk(10, Some(now - 5 * DAY), None),                   // pushed recently: in
+        mk(11, Some(now - 100 * DAY), None),                 // pushed long ago: out
         mk(12, Some(now - 100 * DAY), Some(now - 10 * DAY)), // pulled recently: in
         mk(13, Some(now - 100 * DAY), Some(now - 40 * DAY)), // pulled long ago, but in use: in
         mk(14, Some(now - 200 * DAY), Some(now - 31 * DAY)), // out
-        mk(15, None, None),                          // uploaded scan, no times: counts as pulled now: in
+        mk(15, None, None),                                  // uploaded scan, no times: counts as pulled now: in
     ];
     h.store.ingest_images(&ups, "t").await.unwrap();
     h.store
@@ -198,7 +210,11 @@ async fn reassessment_scope_pages_and_resumes_after_a_crash(h: Harness) {
                 nodes: vec![],
                 objects: vec![ObjectInput {
                     object: ObjectRef { kind: "Deployment".into(), namespace: "web".into(), name: "shop".into() },
-                    images: vec![ContainerImage { container: "app".into(), image_ref: "r/app:1".into(), digest: Some(digest(13)) }],
+                    images: vec![ContainerImage {
+                        container: "app".into(),
+                        image_ref: "r/app:1".into(),
+                        digest: Some(digest(13)),
+                    }],
                     doc: None,
                 }],
                 removed_nodes: vec![],
@@ -226,7 +242,8 @@ async fn reassessment_scope_pages_and_resumes_after_a_crash(h: Harness) {
     // replica-a dies (no finish). Its lease expires; replica-b claims and resumes.
     assert!(h.store.claim_due("replica-b", Duration::from_secs(60)).await.unwrap().is_none(), "lease still held");
     h.advance(61);
-    let lease_b = h.store.claim_due("replica-b", Duration::from_secs(60)).await.unwrap().expect("expired lease reclaimed");
+    let lease_b =
+        h.store.claim_due("replica-b", Duration::from_secs(60)).await.unwrap().expect("expired lease reclaimed");
     assert_eq!(lease_b.resume_cursor, cursor);
     assert_eq!(lease_b.progress, Some(json!({"done": 2})));
     assert!(lease_b.generation > lease.generation);
@@ -246,7 +263,10 @@ async fn reassessment_scope_pages_and_resumes_after_a_crash(h: Harness) {
     assert_eq!(seen.len(), want.len(), "each in-scope SBOM exactly once: {seen:?}");
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), want);
     let job = h.store.get_job("reassess").await.unwrap().unwrap();
-    assert_eq!((job.state, job.cursor.clone(), job.owner.clone(), job.next_run), (JobState::Done, None, None, Some(now + DAY)));
+    assert_eq!(
+        (job.state, job.cursor.clone(), job.owner.clone(), job.next_run),
+        (JobState::Done, None, None, Some(now + DAY))
+    );
     let sb = h.store.reassessment_scope(&policy, None, Some(10)).await.unwrap();
     assert_eq!(sb.items[0].sbom.packages.len(), 3);
     assert!(matches!(h.store.reassessment_scope(&policy, Some("nonsense"), None).await, Err(StoreError::Invalid(_))));
@@ -258,7 +278,7 @@ async fn a_job_lease_is_held_by_one_replica_at_a_time(h: Harness) {
         h.store.ensure_job(j, prio, Some(T0)).await.unwrap();
     }
     h.store.ensure_job("a", 99, None).await.unwrap(); // existing jobs keep their state
-    // Eight replicas race for due jobs: each job goes to exactly one.
+                                                      // Eight replicas race for due jobs: each job goes to exactly one.
     let mut tasks = Vec::new();
     for r in 0..8 {
         let s = h.store.clone();
@@ -288,7 +308,10 @@ async fn a_job_lease_is_held_by_one_replica_at_a_time(h: Harness) {
     h.store.save_progress(&l, Some("cur-1"), None).await.unwrap();
     h.store.finish(&l, Err("feed unreachable"), None).await.unwrap();
     let j = h.store.get_job("a").await.unwrap().unwrap();
-    assert_eq!((j.state, j.cursor.as_deref(), j.last_error.as_deref()), (JobState::Failed, Some("cur-1"), Some("feed unreachable")));
+    assert_eq!(
+        (j.state, j.cursor.as_deref(), j.last_error.as_deref()),
+        (JobState::Failed, Some("cur-1"), Some("feed unreachable"))
+    );
     assert!(matches!(h.store.finish(&l, Ok(()), None).await, Err(StoreError::LeaseLost { .. })));
     h.store.request_run("a", "admin").await.unwrap();
     let again = h.store.claim_due("r1", Duration::from_secs(30)).await.unwrap().unwrap();
@@ -302,12 +325,17 @@ both!(a_job_lease_is_held_by_one_replica_at_a_time);
 async fn tokens_are_hashed_checked_and_revocable(h: Harness) {
     let (info, token) = h
         .store
-        .create_token(&NewToken { name: "ci".into(), role: Role::Operator, expires_at: None, single_use: false, cluster: None }, "admin")
+        .create_token(
+            &NewToken { name: "ci".into(), role: Role::Operator, expires_at: None, single_use: false, cluster: None },
+            "admin",
+        )
         .await
         .unwrap();
     assert!(token.starts_with("pal_") && token.contains(&info.id));
     match h.store.authenticate(&token).await.unwrap() {
-        AuthOutcome::Valid(t) => assert_eq!((t.role, t.name.as_str(), t.last_used_at), (Role::Operator, "ci", Some(T0))),
+        AuthOutcome::Valid(t) => {
+            assert_eq!((t.role, t.name.as_str(), t.last_used_at), (Role::Operator, "ci", Some(T0)))
+        }
         other => panic!("{other:?}"),
     }
     // Only the hash is stored.
@@ -321,14 +349,26 @@ async fn tokens_are_hashed_checked_and_revocable(h: Harness) {
     let last = wrong.pop().unwrap();
     wrong.push(if last == '0' { '1' } else { '0' });
     for bad in [wrong.as_str(), "", "Bearer x", "pal_zz_zz", &format!("pal_{}_{}", "0".repeat(16), "0".repeat(64))] {
-        assert!(matches!(h.store.authenticate(bad).await.unwrap(), AuthOutcome::Refused(TokenRefusal::Unknown)), "{bad}");
+        assert!(
+            matches!(h.store.authenticate(bad).await.unwrap(), AuthOutcome::Refused(TokenRefusal::Unknown)),
+            "{bad}"
+        );
     }
     h.store.revoke_token(&info.id, "admin").await.unwrap();
     assert!(matches!(h.store.authenticate(&token).await.unwrap(), AuthOutcome::Refused(TokenRefusal::Revoked)));
     // Expiry.
     let (_, exp) = h
         .store
-        .create_token(&NewToken { name: "tmp".into(), role: Role::Viewer, expires_at: Some(T0 + 10), single_use: false, cluster: None }, "admin")
+        .create_token(
+            &NewToken {
+                name: "tmp".into(),
+                role: Role::Viewer,
+                expires_at: Some(T0 + 10),
+                single_use: false,
+                cluster: None,
+            },
+            "admin",
+        )
         .await
         .unwrap();
     assert!(matches!(h.store.authenticate(&exp).await.unwrap(), AuthOutcome::Valid(_)));
@@ -338,7 +378,13 @@ async fn tokens_are_hashed_checked_and_revocable(h: Harness) {
     let (_, once) = h
         .store
         .create_token(
-            &NewToken { name: "register prod".into(), role: Role::Operator, expires_at: None, single_use: true, cluster: Some("prod".into()) },
+            &NewToken {
+                name: "register prod".into(),
+                role: Role::Operator,
+                expires_at: None,
+                single_use: true,
+                cluster: Some("prod".into()),
+            },
             "admin",
         )
         .await
@@ -357,12 +403,22 @@ async fn tokens_are_hashed_checked_and_revocable(h: Harness) {
     assert!(matches!(h.store.authenticate(&once).await.unwrap(), AuthOutcome::Refused(TokenRefusal::Consumed)));
     assert!(!h.store.has_admin_token().await.unwrap());
     h.store
-        .create_token(&NewToken { name: "bootstrap".into(), role: Role::Admin, expires_at: None, single_use: false, cluster: None }, "system")
+        .create_token(
+            &NewToken {
+                name: "bootstrap".into(),
+                role: Role::Admin,
+                expires_at: None,
+                single_use: false,
+                cluster: None,
+            },
+            "system",
+        )
         .await
         .unwrap();
     assert!(h.store.has_admin_token().await.unwrap());
     assert_eq!(h.store.list_tokens().await.unwrap().len(), 4);
-    let audit = h.store.list_audit(&AuditQuery { action: Some("token.revoke".into()), ..Default::default() }).await.unwrap();
+    let audit =
+        h.store.list_audit(&AuditQuery { action: Some("token.revoke".into()), ..Default::default() }).await.unwrap();
     assert_eq!(audit.items.len(), 1);
     assert!(Role::Admin.allows(Role::Operator) && !Role::Viewer.allows(Role::Operator));
 }
@@ -375,7 +431,11 @@ async fn triage_has_an_audit_trail_and_survives_reingest(h: Harness) {
     let id = open_findings(&h.store, &d).await[0].id;
     let bad = TriageUpdate { state: TriageState::NotAffected, justification: None, detail: None };
     assert!(matches!(h.store.set_triage(id, &bad, "bob").await, Err(StoreError::Invalid(_))));
-    let bad = TriageUpdate { state: TriageState::Exploitable, justification: Some(Justification::CodeNotPresent), detail: None };
+    let bad = TriageUpdate {
+        state: TriageState::Exploitable,
+        justification: Some(Justification::CodeNotPresent),
+        detail: None,
+    };
     assert!(matches!(h.store.set_triage(id, &bad, "bob").await, Err(StoreError::Invalid(_))));
     let u1 = TriageUpdate { state: TriageState::InTriage, justification: None, detail: Some("looking".into()) };
     h.store.set_triage(id, &u1, "bob").await.unwrap();
@@ -387,7 +447,10 @@ async fn triage_has_an_audit_trail_and_survives_reingest(h: Harness) {
     };
     let f = h.store.set_triage(id, &u2, "carol").await.unwrap();
     let t = f.triage.unwrap();
-    assert_eq!((t.state, t.justification, t.by.as_str(), t.at), (TriageState::NotAffected, Some(Justification::CodeNotReachable), "carol", T0 + 100));
+    assert_eq!(
+        (t.state, t.justification, t.by.as_str(), t.at),
+        (TriageState::NotAffected, Some(Justification::CodeNotReachable), "carol", T0 + 100)
+    );
     let hist = h.store.triage_history(id).await.unwrap();
     assert_eq!(hist.len(), 2);
     assert_eq!((hist[0].old_state, hist[0].new_state, hist[0].actor.as_str()), (None, TriageState::InTriage, "bob"));
@@ -397,7 +460,8 @@ async fn triage_has_an_audit_trail_and_survives_reingest(h: Harness) {
     assert_eq!(again.triage.map(|t| t.state), Some(TriageState::NotAffected));
     let q = FindingQuery { triage: Some(TriageState::NotAffected), ..Default::default() };
     assert_eq!(h.store.list_findings(&q).await.unwrap().items.len(), 1);
-    let audit = h.store.list_audit(&AuditQuery { action: Some("triage.set".into()), ..Default::default() }).await.unwrap();
+    let audit =
+        h.store.list_audit(&AuditQuery { action: Some("triage.set".into()), ..Default::default() }).await.unwrap();
     assert_eq!(audit.items.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(), vec!["carol", "bob"]);
     assert!(matches!(h.store.set_triage(999_999, &u1, "bob").await, Err(StoreError::NotFound { .. })));
 }
@@ -427,7 +491,11 @@ async fn lists_filter_sort_and_page(h: Harness) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let p = h.store.list_images(&ImageQuery { limit: Some(10), cursor: cursor.clone(), ..Default::default() }).await.unwrap();
+        let p = h
+            .store
+            .list_images(&ImageQuery { limit: Some(10), cursor: cursor.clone(), ..Default::default() })
+            .await
+            .unwrap();
         seen.extend(p.items.iter().map(|i| (i.last_seen, i.digest.clone())));
         match p.next_cursor {
             Some(c) => cursor = Some(c),
@@ -438,12 +506,21 @@ async fn lists_filter_sort_and_page(h: Harness) {
     assert!(seen.windows(2).all(|w| w[0].0 > w[1].0));
     let by_repo = h
         .store
-        .list_images(&ImageQuery { repo: Some("registry.test/r1".into()), sort: ImageSort::Digest, order: Order::Asc, ..Default::default() })
+        .list_images(&ImageQuery {
+            repo: Some("registry.test/r1".into()),
+            sort: ImageSort::Digest,
+            order: Order::Asc,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(by_repo.items.len(), 8);
     assert!(by_repo.items.windows(2).all(|w| w[0].digest < w[1].digest));
-    let crit = h.store.list_images(&ImageQuery { min_severity: Some(Severity::Critical), ..Default::default() }).await.unwrap();
+    let crit = h
+        .store
+        .list_images(&ImageQuery { min_severity: Some(Severity::Critical), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(crit.items.len(), 5);
     assert!(crit.items.iter().all(|i| i.open_findings.critical == 1 && i.open_findings.medium == 1));
     // Findings.
@@ -453,13 +530,24 @@ async fn lists_filter_sort_and_page(h: Harness) {
     };
     assert_eq!(q(FindingQuery { min_severity: Some(Severity::Critical), ..Default::default() }).await.len(), 5);
     assert_eq!(q(FindingQuery { kev: Some(true), ..Default::default() }).await.len(), 3);
-    assert_eq!(q(FindingQuery { vuln_id: Some("CVE-SHARED".into()), limit: Some(1000), ..Default::default() }).await.len(), 25);
-    assert_eq!(q(FindingQuery { vuln_id: Some("DEBIAN-CVE-SHARED".into()), limit: Some(1000), ..Default::default() }).await.len(), 25);
+    assert_eq!(
+        q(FindingQuery { vuln_id: Some("CVE-SHARED".into()), limit: Some(1000), ..Default::default() }).await.len(),
+        25
+    );
+    assert_eq!(
+        q(FindingQuery { vuln_id: Some("DEBIAN-CVE-SHARED".into()), limit: Some(1000), ..Default::default() })
+            .await
+            .len(),
+        25
+    );
     assert_eq!(q(FindingQuery { package: Some("p3".into()), ..Default::default() }).await.len(), 1);
     let fixable = q(FindingQuery { fixable: Some(false), limit: Some(1000), ..Default::default() }).await;
     assert_eq!(fixable.len(), 13);
     let by_epss = q(FindingQuery { sort: FindingSort::Epss, limit: Some(3), ..Default::default() }).await;
-    assert_eq!(by_epss.iter().map(|f| f.vuln_id.as_str()).collect::<Vec<_>>(), ["CVE-2025-24", "CVE-2025-23", "CVE-2025-22"]);
+    assert_eq!(
+        by_epss.iter().map(|f| f.vuln_id.as_str()).collect::<Vec<_>>(),
+        ["CVE-2025-24", "CVE-2025-23", "CVE-2025-22"]
+    );
     // Paging findings by severity: 50 rows in pages of 7, no duplicates, non-increasing severity.
     let mut ids = Vec::new();
     let mut sevs = Vec::new();
@@ -481,13 +569,17 @@ async fn lists_filter_sort_and_page(h: Harness) {
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 50);
     assert!(sevs.windows(2).all(|w| w[0] >= w[1]));
     // A cursor of another sort order, or garbage, is refused.
-    let p = h.store.list_images(&ImageQuery { limit: Some(2), sort: ImageSort::Repo, ..Default::default() }).await.unwrap();
+    let p =
+        h.store.list_images(&ImageQuery { limit: Some(2), sort: ImageSort::Repo, ..Default::default() }).await.unwrap();
     let wrong = ImageQuery { cursor: p.next_cursor.clone(), sort: ImageSort::LastSeen, ..Default::default() };
     assert!(matches!(h.store.list_images(&wrong).await, Err(StoreError::Invalid(_))));
     let garbage = FindingQuery { cursor: Some("'; DROP TABLE findings; --".into()), ..Default::default() };
     assert!(matches!(h.store.list_findings(&garbage).await, Err(StoreError::Invalid(_))));
     let c = h.store.dashboard_counts().await.unwrap();
-    assert_eq!((c.images, c.sboms, c.open_findings.total(), c.open_findings.critical, c.open_kev_findings), (25, 25, 50, 5, 3));
+    assert_eq!(
+        (c.images, c.sboms, c.open_findings.total(), c.open_findings.critical, c.open_kev_findings),
+        (25, 25, 50, 5, 3)
+    );
 }
 both!(lists_filter_sort_and_page);
 
@@ -496,12 +588,21 @@ fn inv(cluster: &str, objects: Vec<(&str, &str, Option<String>)>, full: bool) ->
         cluster: cluster.into(),
         k8s_version: Some("1.31".into()),
         cluster_doc: None,
-        nodes: vec![NodeInput { name: format!("{cluster}-node-1"), kubelet_version: Some("v1.31.0".into()), os_image: None, doc: None }],
+        nodes: vec![NodeInput {
+            name: format!("{cluster}-node-1"),
+            kubelet_version: Some("v1.31.0".into()),
+            os_image: None,
+            doc: None,
+        }],
         objects: objects
             .into_iter()
             .map(|(ns, name, d)| ObjectInput {
                 object: ObjectRef { kind: "Deployment".into(), namespace: ns.into(), name: name.into() },
-                images: vec![ContainerImage { container: "main".into(), image_ref: format!("registry.test/{name}:1"), digest: d }],
+                images: vec![ContainerImage {
+                    container: "main".into(),
+                    image_ref: format!("registry.test/{name}:1"),
+                    digest: d,
+                }],
                 doc: Some(json!({"kind": "Deployment", "metadata": {"name": name, "namespace": ns}})),
             })
             .collect(),
@@ -524,8 +625,20 @@ async fn inventory_and_blast_radius(h: Harness) {
         )
         .await
         .unwrap();
-    h.store.apply_inventory(&inv("prod", vec![("web", "shop", Some(x.clone())), ("web", "cart", Some(z.clone()))], true), "agent").await.unwrap();
-    h.store.apply_inventory(&inv("stage", vec![("web", "shop", Some(x.clone())), ("batch", "etl", Some(y.clone()))], true), "agent").await.unwrap();
+    h.store
+        .apply_inventory(
+            &inv("prod", vec![("web", "shop", Some(x.clone())), ("web", "cart", Some(z.clone()))], true),
+            "agent",
+        )
+        .await
+        .unwrap();
+    h.store
+        .apply_inventory(
+            &inv("stage", vec![("web", "shop", Some(x.clone())), ("batch", "etl", Some(y.clone()))], true),
+            "agent",
+        )
+        .await
+        .unwrap();
     let b = h.store.blast_radius("DEBIAN-CVE-2024-3094", 100).await.unwrap();
     assert_eq!(b.images.iter().map(|i| i.digest.clone()).collect::<Vec<_>>(), vec![x.clone(), y.clone()]);
     assert!(b.images.iter().all(|i| i.findings.len() == 1 && i.repo == "registry.test/app"));
@@ -543,7 +656,8 @@ async fn inventory_and_blast_radius(h: Harness) {
     assert_eq!(used.items.len(), 3);
     // A full snapshot without etl marks it removed; y is no longer in use.
     h.advance(10);
-    let out = h.store.apply_inventory(&inv("stage", vec![("web", "shop", Some(x.clone()))], true), "agent").await.unwrap();
+    let out =
+        h.store.apply_inventory(&inv("stage", vec![("web", "shop", Some(x.clone()))], true), "agent").await.unwrap();
     assert_eq!(out.objects_removed, 1);
     let y_img = h.store.get_image(&y).await.unwrap().unwrap();
     assert!(!y_img.in_use);
@@ -553,11 +667,13 @@ async fn inventory_and_blast_radius(h: Harness) {
     assert_eq!(all.items.len(), 4, "removed objects are kept, marked");
     let etl = all.items.iter().find(|w| w.name == "etl").unwrap();
     assert_eq!(etl.removed_at, Some(T0 + 10));
-    let live = h.store.list_workloads(&WorkloadQuery { cluster: Some("prod".into()), ..Default::default() }).await.unwrap();
+    let live =
+        h.store.list_workloads(&WorkloadQuery { cluster: Some("prod".into()), ..Default::default() }).await.unwrap();
     assert_eq!(live.items.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["cart", "shop"]);
     assert_eq!(live.items[1].images[0].digest.as_deref(), Some(x.as_str()));
     assert_eq!(live.items[1].doc.as_ref().unwrap()["metadata"]["name"], "shop");
-    let by_img = h.store.list_workloads(&WorkloadQuery { image_digest: Some(x.clone()), ..Default::default() }).await.unwrap();
+    let by_img =
+        h.store.list_workloads(&WorkloadQuery { image_digest: Some(x.clone()), ..Default::default() }).await.unwrap();
     assert_eq!(by_img.items.len(), 2);
     // Delta removal and node listing.
     let mut delta = inv("prod", vec![], false);
@@ -569,7 +685,10 @@ async fn inventory_and_blast_radius(h: Harness) {
     let nodes = h.store.list_nodes(&NameQuery::default()).await.unwrap();
     assert_eq!(nodes.items.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["stage-node-1"]);
     let clusters = h.store.list_clusters(&NameQuery::default()).await.unwrap();
-    assert_eq!(clusters.items.iter().map(|c| (c.name.as_str(), c.workloads)).collect::<Vec<_>>(), [("prod", 1), ("stage", 1)]);
+    assert_eq!(
+        clusters.items.iter().map(|c| (c.name.as_str(), c.workloads)).collect::<Vec<_>>(),
+        [("prod", 1), ("stage", 1)]
+    );
     assert_eq!(clusters.items[0].k8s_version.as_deref(), Some("1.31"));
     // Inventory images that were never scanned are recorded (seen, in use).
     h.store.apply_inventory(&inv("prod", vec![("ops", "new", Some(digest(299)))], false), "agent").await.unwrap();
@@ -591,7 +710,11 @@ async fn posture_snapshots_open_and_resolve(h: Harness) {
     };
     let snap = PostureSnapshot {
         cluster: "prod".into(),
-        findings: vec![pf("PAL-K8S-001", "a", Severity::High), pf("PAL-K8S-002", "a", Severity::Low), pf("PAL-K8S-001", "b", Severity::High)],
+        findings: vec![
+            pf("PAL-K8S-001", "a", Severity::High),
+            pf("PAL-K8S-002", "a", Severity::Low),
+            pf("PAL-K8S-001", "b", Severity::High),
+        ],
         full: true,
     };
     let o = h.store.ingest_posture(&snap, "agent").await.unwrap();
@@ -605,11 +728,13 @@ async fn posture_snapshots_open_and_resolve(h: Harness) {
     let open = h.store.list_posture_findings(&PostureQuery::default()).await.unwrap();
     assert_eq!(open.items.len(), 2);
     assert_eq!(open.items[0].severity, Severity::High);
-    let all = h.store.list_posture_findings(&PostureQuery { include_resolved: true, ..Default::default() }).await.unwrap();
+    let all =
+        h.store.list_posture_findings(&PostureQuery { include_resolved: true, ..Default::default() }).await.unwrap();
     assert_eq!(all.items.len(), 3);
     let o = h.store.ingest_posture(&snap, "agent").await.unwrap();
     assert_eq!(o.opened, 1, "reopened");
-    let q = PostureQuery { check_id: Some("PAL-K8S-001".into()), min_severity: Some(Severity::High), ..Default::default() };
+    let q =
+        PostureQuery { check_id: Some("PAL-K8S-001".into()), min_severity: Some(Severity::High), ..Default::default() };
     assert_eq!(h.store.list_posture_findings(&q).await.unwrap().items.len(), 2);
     assert_eq!(h.store.dashboard_counts().await.unwrap().open_posture_findings.high, 2);
 }
@@ -634,7 +759,15 @@ async fn alerts_incidents_health_and_retention(h: Harness) {
     assert_eq!(page.items.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["drift", "shell"]);
     let inc = h
         .store
-        .open_incident(&IncidentInput { cluster: Some("prod".into()), title: "shop compromised".into(), severity: Severity::Critical, alert_ids: ids.clone() }, "op")
+        .open_incident(
+            &IncidentInput {
+                cluster: Some("prod".into()),
+                title: "shop compromised".into(),
+                severity: Severity::Critical,
+                alert_ids: ids.clone(),
+            },
+            "op",
+        )
         .await
         .unwrap();
     assert_eq!(inc.alerts, 2);
@@ -647,22 +780,40 @@ async fn alerts_incidents_health_and_retention(h: Harness) {
     assert_eq!(a.resolved_at, Some(T0));
     assert!(matches!(h.store.resolve_alert(424_242, "op").await, Err(StoreError::NotFound { .. })));
     // Health.
-    let hb = |c: Component, inst: &str| Heartbeat { cluster: "prod".into(), component: c, instance: inst.into(), node: None, version: Some("0.1".into()), doc: None };
+    let hb = |c: Component, inst: &str| Heartbeat {
+        cluster: "prod".into(),
+        component: c,
+        instance: inst.into(),
+        node: None,
+        version: Some("0.1".into()),
+        doc: None,
+    };
     h.store.record_heartbeats(&[hb(Component::Agent, "agent-0"), hb(Component::Sensor, "node-1")]).await.unwrap();
     h.advance(90);
     h.store.record_heartbeats(&[hb(Component::Agent, "agent-0")]).await.unwrap();
-    let health = h.store.list_health(&HealthQuery { cluster: Some("prod".into()), ..Default::default() }).await.unwrap();
+    let health =
+        h.store.list_health(&HealthQuery { cluster: Some("prod".into()), ..Default::default() }).await.unwrap();
     let states: Vec<_> = health.items.iter().map(|r| (r.component, r.state)).collect();
     assert_eq!(states, vec![(Component::Agent, HealthState::Healthy), (Component::Sensor, HealthState::Degraded)]);
     h.advance(200);
-    let sensors = h.store.list_health(&HealthQuery { component: Some(Component::Sensor), ..Default::default() }).await.unwrap();
+    let sensors =
+        h.store.list_health(&HealthQuery { component: Some(Component::Sensor), ..Default::default() }).await.unwrap();
     assert_eq!(sensors.items[0].state, HealthState::Unhealthy);
-    assert!(h.store.list_health(&HealthQuery { cluster: Some("nope".into()), ..Default::default() }).await.unwrap().items.is_empty());
+    assert!(h
+        .store
+        .list_health(&HealthQuery { cluster: Some("nope".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     // Retention: images.
     let (old, used, fresh) = (digest(300), digest(301), digest(302));
     h.store
         .ingest_images(
-            &[upload(&old, vec![finding("CVE-R", "r", Severity::High)]), upload(&used, vec![finding("CVE-R", "r", Severity::High)])],
+            &[
+                upload(&old, vec![finding("CVE-R", "r", Severity::High)]),
+                upload(&used, vec![finding("CVE-R", "r", Severity::High)]),
+            ],
             "t",
         )
         .await
@@ -705,7 +856,13 @@ async fn concurrent_uploads_of_the_same_images(h: Harness) {
                 let ups: Vec<ImageUpload> = (0..4u64)
                     .map(|i| {
                         let n = (i + t + round) % 6;
-                        upload(&digest(400 + n), vec![finding("CVE-C1", "a", Severity::High), finding(&format!("CVE-N{n}"), "b", Severity::Low)])
+                        upload(
+                            &digest(400 + n),
+                            vec![
+                                finding("CVE-C1", "a", Severity::High),
+                                finding(&format!("CVE-N{n}"), "b", Severity::Low),
+                            ],
+                        )
                     })
                     .collect();
                 s.ingest_images(&ups, &format!("sender-{t}")).await.unwrap();

@@ -100,7 +100,10 @@ fn yaml_1_1_scalars_as_kubectl_reads_them() {
     assert!(v["f"].as_array().unwrap().iter().all(|b| b == &json!(false)), "{}", v["f"]);
     assert!(v["s"].as_array().unwrap().iter().all(Value::is_string), "{}", v["s"]);
     assert!(v["nul"].as_array().unwrap().iter().all(Value::is_null), "{}", v["nul"]);
-    assert_eq!(v["i"], json!([0, 12, -7, 3, 31, 15, 15, 5, -3, 1000, 9223372036854775807_i64, 18446744073709551615_u64]));
+    assert_eq!(
+        v["i"],
+        json!([0, 12, -7, 3, 31, 15, 15, 5, -3, 1000, 9223372036854775807_i64, 18446744073709551615_u64])
+    );
     assert_eq!(v["fl"], json!([1.5, 0.5, -1500.0, 1000.0, 8.0, 6.0]));
     assert!(v["str"].as_array().unwrap().iter().all(Value::is_string), "{}", v["str"]);
     assert_eq!(v["tagged"], json!([7, 2.0, true, "5"]));
@@ -144,7 +147,11 @@ fn typed_reading_and_positions() {
     let nodes = parse_tree("a: 1\nb:\n  - x\n  - !!str 'y'\n", &Limits::for_input(100)).unwrap();
     let Kind::Map(entries) = &nodes[0].kind else { panic!("not a map") };
     let Kind::Seq(items) = &entries[1].1.kind else { panic!("not a seq") };
-    assert_eq!((items[1].line, items[1].col, items[1].tag.as_deref()), (4, 11, Some("!!str")), "a tagged scalar is marked at its text");
+    assert_eq!(
+        (items[1].line, items[1].col, items[1].tag.as_deref()),
+        (4, 11, Some("!!str")),
+        "a tagged scalar is marked at its text"
+    );
     assert!(matches!(items[1].kind, Kind::Scalar(_, Style::SingleQuoted)));
 }
 

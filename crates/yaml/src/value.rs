@@ -253,7 +253,9 @@ pub fn to_value(n: &Node) -> Result<Value, Error> {
 pub fn to_value_in(n: &Node, schema: Schema) -> Result<Value, Error> {
     match &n.kind {
         Kind::Scalar(s, style) => scalar(s, *style, n.tag.as_deref(), n.line, n.col, schema),
-        Kind::Seq(items) => items.iter().map(|i| to_value_in(i, schema)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Kind::Seq(items) => {
+            items.iter().map(|i| to_value_in(i, schema)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+        }
         Kind::Map(entries) => {
             let mut m = Map::new();
             for (k, v) in entries {

@@ -51,9 +51,9 @@ impl Sinks {
             ..RenderOptions::default()
         };
         let primary: Box<dyn Sink> = match &a.output {
-            Some(p) => Box::new(
-                sinks::FileSink::append(p, format, opts.clone()).with_context(|| p.display().to_string())?,
-            ),
+            Some(p) => {
+                Box::new(sinks::FileSink::append(p, format, opts.clone()).with_context(|| p.display().to_string())?)
+            }
             None => Box::new(sinks::WriterSink::new(std::io::stdout(), format, opts.clone())),
         };
         let mut extra: Vec<Box<dyn Sink>> = Vec::new();

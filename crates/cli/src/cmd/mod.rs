@@ -10,9 +10,9 @@ mod k8s;
 mod posture;
 mod sbom;
 mod scan;
-mod server;
 #[cfg(feature = "sensor")]
 pub(crate) mod sensor;
+mod server;
 #[cfg(feature = "sensor")]
 pub(crate) mod simnode;
 

@@ -51,7 +51,8 @@ fn options(a: &PostureArgs) -> anyhow::Result<Options> {
     let mut cfg = Config::default();
     if let Some(p) = &a.config {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        cfg = palisade_yaml::from_str(&text).with_context(|| format!("{}: invalid posture configuration", p.display()))?;
+        cfg = palisade_yaml::from_str(&text)
+            .with_context(|| format!("{}: invalid posture configuration", p.display()))?;
         let base = p.parent().unwrap_or(Path::new("."));
         cfg.policies = cfg.policies.iter().map(|x| if x.is_absolute() { x.clone() } else { base.join(x) }).collect();
     }

@@ -146,9 +146,7 @@ fn follow_survives_sigterm_without_losing_or_repeating_alerts() {
         written = to;
         // wait until this run is following (some of this round's alerts are on disk)
         let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().ok().flatten().is_none()
-            && alerts_in(&out).len() <= before
-            && Instant::now() < deadline
+        while child.try_wait().ok().flatten().is_none() && alerts_in(&out).len() <= before && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(20));
         }

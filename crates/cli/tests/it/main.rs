@@ -12,8 +12,8 @@ mod posture;
 mod registry;
 mod rootfs;
 mod scan;
-mod server;
 #[cfg(feature = "sensor")]
 mod sensor;
+mod server;
 mod update;
 mod util;

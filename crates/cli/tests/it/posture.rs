@@ -259,7 +259,8 @@ fn posture_fails_when_every_list_is_forbidden() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     // Discovery is open to every authenticated identity (system:discovery); lists are not.
-    let handler: palisade_https::Handler = Arc::new(|r: &palisade_https::Request| match r.path.as_str() {
+    let handler: palisade_https::Handler = Arc::new(|r: &palisade_https::Request| {
+        match r.path.as_str() {
         "/api" => palisade_https::Response::json(200, br#"{"kind":"APIVersions","versions":["v1"]}"#.to_vec()),
         "/apis" => palisade_https::Response::json(
             200,
@@ -270,9 +271,11 @@ fn posture_fails_when_every_list_is_forbidden() {
             br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden: User \"system:anonymous\" cannot list resource","reason":"Forbidden","code":403}"#
                 .to_vec(),
         ),
+    }
     });
-    let server = palisade_https::Server::bind("127.0.0.1:0", Some(tls), Default::default(), "forbidding-apiserver", handler)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let server =
+        palisade_https::Server::bind("127.0.0.1:0", Some(tls), Default::default(), "forbidding-apiserver", handler)
+            .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let kc = dir.path().join("kubeconfig");
     let ca = base64::engine::general_purpose::STANDARD.encode(cert.cert.pem());

@@ -118,7 +118,9 @@ pub(crate) fn parse_yaml(data: &[u8]) -> Result<Value, String> {
         }
     }
     // Feeds are written by other ecosystems' YAML 1.2 tools: `y` or `no` is text there.
-    palisade_yaml::from_slice_in::<Value>(data, palisade_yaml::Schema::Core).map(|(v, _lossy)| v).map_err(|e| e.to_string())
+    palisade_yaml::from_slice_in::<Value>(data, palisade_yaml::Schema::Core)
+        .map(|(v, _lossy)| v)
+        .map_err(|e| e.to_string())
 }
 
 /// Whether a range has an upper end (a fix, a last affected version or a limit).
