@@ -75,6 +75,12 @@ pub struct ServerArgs {
     /// Per-file feed errors of `--db-from` are warnings instead of refusing the build.
     #[arg(long, env = "PALISADE_DB_ALLOW_FEED_ERRORS")]
     pub db_allow_feed_errors: bool,
+    /// Serve HTTPS with this certificate chain (PEM; reloaded when the file changes).
+    #[arg(long, env = "PALISADE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key of `--tls-cert` (PEM).
+    #[arg(long, env = "PALISADE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -267,6 +267,19 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(limits: Limits, tls: Option<Arc<rustls::ServerConfig>>) -> Arc<Shared> {
+        let (stop, _) = watch::channel(false);
+        Arc::new(Shared {
+            epoch: Instant::now(),
+            limits,
+            tls: RwLock::new(tls),
+            conns: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+            stop,
+        })
+    }
+
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
@@ -480,16 +493,7 @@ impl Server {
             .thread_name(name.to_string())
             .enable_all()
             .build()?;
-        let (stop, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            epoch: Instant::now(),
-            limits,
-            tls: RwLock::new(tls),
-            conns: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(0),
-            live: AtomicUsize::new(0),
-            stop,
-        });
+        let shared = Shared::new(limits, tls);
         let listener = {
             let _g = rt.enter();
             TcpListener::from_std(std_listener)?
@@ -525,6 +529,65 @@ impl Server {
             rt.shutdown_timeout(Duration::from_millis(100));
         }
     }
+}
+
+/// A handle on a server hosted by [`serve_on`]: certificate rotation and connection counts.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Replaces the TLS configuration for new connections (certificate rotation).
+    pub fn set_tls(&self, cfg: Arc<rustls::ServerConfig>) {
+        *self.shared.tls.write().unwrap_or_else(|p| p.into_inner()) = Some(cfg);
+    }
+
+    /// Connections open now (including evicted ones still closing).
+    pub fn active_connections(&self) -> usize {
+        self.shared.live.load(Ordering::SeqCst)
+    }
+}
+
+/// The serving core of [`Server::bind_service`] on the caller's tokio runtime (the Palisade
+/// server hosts its axum router this way): the same TLS, deadlines, connection cap and
+/// eviction. The returned future accepts until `shutdown` completes, then stops accepting,
+/// closes idle connections and waits up to `grace` for requests in flight.
+pub fn serve_on<S, B>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> (Handle, impl Future<Output = ()> + Send)
+where
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let shared = Shared::new(limits, tls);
+    let handle = Handle { shared: shared.clone() };
+    let run = async move {
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), service));
+        shutdown.await;
+        shared.stop.send_replace(true);
+        let _ = accept.await;
+        let until = Instant::now() + grace;
+        while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    (handle, run)
 }
 
 impl Drop for Server {

@@ -78,6 +78,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/admin/db/update", post(request_db_update))
         .route("/admin/jobs", get(list_jobs))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) })
+        .layer(middleware::from_fn_with_state(server.clone(), bounded_body))
         .layer(middleware::from_fn_with_state(server.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -112,6 +113,50 @@ async fn authenticate(State(s): State<Arc<Server>>, mut req: Request, next: Next
         )),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Runs after authentication (so an unauthenticated client never has its body read): takes
+/// the body's share of [`crate::BODY_BUDGET_MIB`] (503 when none frees up within the request
+/// timeout), then reads the body within the request timeout (408 for a body that trickles) and
+/// at most [`MAX_BODY_BYTES`] (413, also before reading when `Content-Length` says so).
+async fn bounded_body(State(s): State<Arc<Server>>, req: Request, next: Next) -> Response {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bodiless = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::DELETE)
+        && declared.is_none_or(|n| n == 0)
+        && req.headers().get(header::TRANSFER_ENCODING).is_none();
+    if bodiless {
+        return next.run(req).await;
+    }
+    let too_large = || {
+        ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {MAX_BODY_BYTES} bytes")).into_response()
+    };
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let mib = declared.map_or(crate::BODY_BUDGET_MIB, |n| ((n >> 20) as u32 + 1).min(crate::BODY_BUDGET_MIB));
+    let wait = s.config.http.request_timeout;
+    let Ok(Ok(_permit)) = tokio::time::timeout(wait, s.bodies.acquire_many(mib)).await else {
+        return ApiError(StatusCode::SERVICE_UNAVAILABLE, "too many uploads in flight; retry later".into())
+            .into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(wait, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let length_limit = std::error::Error::source(&e)
+                .is_some_and(|c| c.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if length_limit {
+                return too_large();
+            }
+            return ApiError(StatusCode::BAD_REQUEST, format!("reading the request body: {e}")).into_response();
+        }
+        Err(_) => {
+            return ApiError(StatusCode::REQUEST_TIMEOUT, format!("request body not received within {wait:?}"))
+                .into_response()
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 fn bearer(h: &HeaderMap) -> Option<&str> {

@@ -38,6 +38,11 @@ pub const VULN_DB_FILE: &str = "vuln.db";
 /// Largest request body accepted (an upload of many SBOMs): larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
+/// Request bodies held in memory at once, in MiB: a body takes its `Content-Length` (rounded
+/// up to MiB; a chunked body the whole [`MAX_BODY_BYTES`]) from this budget while it is read
+/// and handled, so memory for bodies stays bounded however many uploads arrive together.
+pub const BODY_BUDGET_MIB: u32 = 192;
+
 /// Why the server could not start or a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -85,6 +90,24 @@ pub struct Config {
     pub reassess_batch: u32,
     /// How often idle replicas look for a due job.
     pub job_poll: Duration,
+    /// Connection handling: deadlines, connection cap, body limit ([`http_limits`]).
+    pub http: palisade_https::Limits,
+    /// How long a stop waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+/// Connection handling of the API: the webhooks' defaults, with bodies up to
+/// [`MAX_BODY_BYTES`] given a minute to arrive (an upload of many SBOMs) and more connections.
+pub fn http_limits() -> palisade_https::Limits {
+    palisade_https::Limits {
+        max_body_bytes: MAX_BODY_BYTES,
+        max_connections: 1024,
+        request_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(90),
+        handshake_timeout: Duration::from_secs(5),
+        first_byte_timeout: Duration::from_secs(10),
+        max_inflight_bodies: 16,
+    }
 }
 
 impl Config {
@@ -99,6 +122,8 @@ impl Config {
             db_update_interval: Duration::from_secs(24 * 3600),
             reassess_batch: 200,
             job_poll: Duration::from_secs(5),
+            http: http_limits(),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -134,6 +159,8 @@ pub struct Server {
     pub replica: String,
     /// Woken by `POST /api/v1/admin/db/update`.
     pub(crate) wake: tokio::sync::Notify,
+    /// Body memory in flight, in MiB permits ([`BODY_BUDGET_MIB`]).
+    pub(crate) bodies: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Server {
@@ -196,6 +223,7 @@ impl Server {
             metrics: Metrics::default(),
             replica: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
             wake: tokio::sync::Notify::new(),
+            bodies: tokio::sync::Semaphore::new(BODY_BUDGET_MIB as usize),
             config,
         };
         Ok((Arc::new(server), boot))
@@ -256,14 +284,47 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_with(server, listener, None, shutdown).await.map(|_| ())
+}
+
+/// [`serve`] over TLS when `tls` is given. The router is hosted by the webhooks' serving core
+/// ([`palisade_https::serve_on`]): handshake, first-byte, request-head and idle deadlines, a
+/// connection cap that evicts idle connections first, and a graceful drain bounded by
+/// [`Config::shutdown_grace`]. The returned handle is already detached when this returns; use
+/// [`serve_tls_handle`] to rotate certificates while running.
+pub async fn serve_with(
+    server: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<palisade_https::Handle, ServerError> {
+    let (handle, run) = serve_tls_handle(server, listener, tls, shutdown);
+    run.await;
+    Ok(handle)
+}
+
+/// The parts of [`serve_with`]: a handle (certificate rotation, connection count) and the
+/// future that serves until `shutdown`, then drains, stops the jobs and closes the store.
+pub fn serve_tls_handle(
+    server: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (palisade_https::Handle, impl std::future::Future<Output = ()> + Send) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let jobs = tokio::spawn(jobs::run_loop(server.clone(), stop_rx));
     let app = router(server.clone());
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "palisade server listening");
-    let r = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    let _ = stop_tx.send(true);
-    let _ = jobs.await;
-    server.store.close().await;
-    r.map_err(|error| ServerError::Io { path: PathBuf::from("listener"), error })
+    let limits = server.config.http.clone();
+    let grace = server.config.shutdown_grace;
+    let svc = hyper_util::service::TowerToHyperService::new(app);
+    let (handle, serving) = palisade_https::serve_on(listener, tls, limits, svc, shutdown, grace);
+    let run = async move {
+        let jobs = tokio::spawn(jobs::run_loop(server.clone(), stop_rx));
+        tracing::info!(?addr, "palisade server listening");
+        serving.await;
+        let _ = stop_tx.send(true);
+        let _ = jobs.await;
+        server.store.close().await;
+    };
+    (handle, run)
 }

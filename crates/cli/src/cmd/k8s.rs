@@ -5,7 +5,9 @@ use palisade_k8s::{load, Object};
 use std::process::ExitCode;
 
 /// Objects, the cluster name, and warnings, from files or a live cluster.
-pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<String>)> {
+/// Objects, cluster name, warnings, and whether input was lost (a file skipped whole or in
+/// part: an assessment of what remains must not pass a gate as if it were complete).
+pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<String>, bool)> {
     if src.files.is_empty() {
         let conn = match src.kubeconfig.clone().or_else(palisade_k8s::live::default_kubeconfig) {
             Some(p) => palisade_k8s::live::from_kubeconfig(&p, src.context.as_deref())?,
@@ -25,7 +27,7 @@ pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<Stri
             got.warnings.push(s);
         }
         let name = src.cluster_name.clone().unwrap_or_else(|| conn.context.clone());
-        return Ok((got.objects, name, got.warnings));
+        return Ok((got.objects, name, got.warnings, false));
     }
     let loaded = load::load_paths(&src.files)?;
     let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
@@ -33,7 +35,7 @@ pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<Stri
         tracing::warn!("{w}");
     }
     let name = src.cluster_name.clone().unwrap_or_else(|| "files".into());
-    Ok((loaded.objects, name, warnings))
+    Ok((loaded.objects, name, warnings, load::incomplete(&loaded.warnings)))
 }
 
 pub fn run(c: K8sCommand) -> anyhow::Result<ExitCode> {

@@ -195,7 +195,7 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
     let streamable = !a.source.files.is_empty()
         && a.source.files.iter().all(|f| f.as_os_str() != "-")
         && input_bytes(&a.source.files) > STREAM_ABOVE;
-    let (mut assessment, cluster) = if streamable {
+    let (mut assessment, cluster, incomplete) = if streamable {
         // Files are read twice rather than held in memory: a pass for the cross-object facts,
         // then the objects in chunks (a 50,000-object dump would otherwise hold every object).
         let mut ctx = palisade_posture::Context { complete: true, ..Default::default() };
@@ -224,12 +224,13 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
         assessment.warnings.splice(0..0, warnings.iter().map(|w| w.to_string()));
-        (assessment, a.source.cluster_name.clone().unwrap_or_else(|| "files".into()))
+        let incomplete = palisade_k8s::load::incomplete(&warnings);
+        (assessment, a.source.cluster_name.clone().unwrap_or_else(|| "files".into()), incomplete)
     } else {
-        let (objects, cluster, load_warnings) = crate::cmd::k8s::collect(&a.source)?;
+        let (objects, cluster, load_warnings, incomplete) = crate::cmd::k8s::collect(&a.source)?;
         let mut assessment = palisade_posture::assess(&objects, &opts);
         assessment.warnings.splice(0..0, load_warnings);
-        (assessment, cluster)
+        (assessment, cluster, incomplete)
     };
     if !a.severity.is_empty() {
         let mut keep = Vec::new();
@@ -249,6 +250,12 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
         PostureFormat::Sarif => serde_json::to_string_pretty(&sarif(&assessment))? + "\n",
     };
     crate::cmd::sbom::emit(&a.output, &text)?;
+    if a.exit_code != 0 && incomplete {
+        // a file that could not be read (or only in part) must fail the gate: the findings
+        // above describe only what was read
+        eprintln!("posture: input was skipped (see the warnings); failing --exit-code");
+        return Ok(ExitCode::from(a.exit_code));
+    }
     if !assessment.findings.is_empty() && a.exit_code != 0 {
         return Ok(ExitCode::from(a.exit_code));
     }

@@ -293,3 +293,28 @@ fn posture_fails_when_every_list_is_forbidden() {
     assert!(err.contains("no kind could be read"), "{err}");
     assert!(err.contains("403") || err.to_lowercase().contains("forbidden"), "{err}");
 }
+
+/// A file that could not be read fails `--exit-code` even when what was read is clean: the
+/// score describes only the objects read (hardening issue, item 6).
+#[test]
+fn a_skipped_file_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  mode: fast\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let clean = palisade(&["posture", "-f", &dir.path().display().to_string(), "--format", "json", "--exit-code", "3"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stderr));
+    std::fs::write(dir.path().join("broken.json"), "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"spec\": ")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ungated = palisade(&["posture", "-f", &dir.path().display().to_string(), "--format", "json"]);
+    assert_eq!(ungated.status.code(), Some(0));
+    let gated = palisade(&["posture", "-f", &dir.path().display().to_string(), "--format", "json", "--exit-code", "3"]);
+    assert_eq!(gated.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&gated.stderr);
+    assert!(err.contains("skipped"), "{err}");
+    let r: Value = serde_json::from_slice(&gated.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let warnings: Vec<String> = r["warnings"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
+    assert!(warnings.iter().any(|w| w.contains("broken.json") && w.contains("invalid JSON")), "{warnings:?}");
+}
