@@ -533,7 +533,7 @@ fn strings(n: &Node, what: &str, d: &mut Diags) -> Vec<String> {
 }
 
 fn boolean(n: &Node, what: &str, d: &mut Diags) -> Option<bool> {
-    let b = n.as_bool();
+    let b = yaml::as_bool(n);
     if b.is_none() {
         d.err(n, format!("`{what}` must be true or false"));
     }

@@ -1,89 +1,16 @@
-//! A small YAML tree that remembers where each node was written, built from yaml-rust2's event
-//! parser, so rule diagnostics can point at a line and column.
+//! Rule files as positioned YAML trees, read with the workspace's one YAML reader
+//! ([`palisade_yaml`]), so rule diagnostics can point at a line and column.
+//!
+//! Aliases are expanded under [`palisade_yaml::Limits::for_input`]: every node an alias
+//! replays counts against a budget proportional to the file (with an absolute cap), so an
+//! alias bomb (nested "billion laughs", one anchor fanned out by many aliases) is a
+//! positioned error, never an unbounded expansion.
 
-use std::collections::HashMap;
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use palisade_yaml::{Error, Limits, Schema};
+pub use palisade_yaml::{Kind, Node, Style};
 
-/// How a scalar was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// `foo`
-    Plain,
-    /// `'foo'`
-    SingleQuoted,
-    /// `"foo"`
-    DoubleQuoted,
-    /// `|` block
-    Literal,
-    /// `>` block
-    Folded,
-}
-
-/// A node's content.
-#[derive(Debug, Clone)]
-pub enum Kind {
-    /// A scalar, as text.
-    Scalar(String, Style),
-    /// A sequence.
-    Seq(Vec<Node>),
-    /// A mapping, in document order.
-    Map(Vec<(Node, Node)>),
-}
-
-/// A YAML node and its position (1-based line and column).
-#[derive(Debug, Clone)]
-pub struct Node {
-    /// Content.
-    pub kind: Kind,
-    /// Line of the node's first character.
-    pub line: usize,
-    /// Column of the node's first character.
-    pub col: usize,
-}
-
-impl Node {
-    /// The scalar text, if a scalar.
-    pub fn as_str(&self) -> Option<&str> {
-        match &self.kind {
-            Kind::Scalar(s, _) => Some(s),
-            _ => None,
-        }
-    }
-    /// Whether this is a plain `null` / `~` / empty scalar.
-    pub fn is_null(&self) -> bool {
-        matches!(&self.kind, Kind::Scalar(s, Style::Plain) if s.is_empty() || s == "~" || s == "null" || s == "Null" || s == "NULL")
-    }
-    /// A YAML 1.2 core-schema boolean.
-    pub fn as_bool(&self) -> Option<bool> {
-        match &self.kind {
-            Kind::Scalar(s, Style::Plain) => match s.as_str() {
-                "true" | "True" | "TRUE" => Some(true),
-                "false" | "False" | "FALSE" => Some(false),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-    /// A plain integer.
-    pub fn as_i64(&self) -> Option<i64> {
-        match &self.kind {
-            Kind::Scalar(s, Style::Plain) => s.parse().ok(),
-            _ => None,
-        }
-    }
-    /// A short description of the node's type, for messages.
-    pub fn type_name(&self) -> &'static str {
-        match &self.kind {
-            Kind::Scalar(..) if self.is_null() => "null",
-            Kind::Scalar(..) => "a scalar",
-            Kind::Seq(_) => "a list",
-            Kind::Map(_) => "a mapping",
-        }
-    }
-}
-
-/// A YAML syntax error.
+/// A YAML error in a rule file (syntax, an unknown alias, or a document over the expansion
+/// budget or depth limit).
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
     /// Line (1-based).
@@ -94,111 +21,30 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-enum Frame {
-    Seq(Vec<Node>, Marker, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Marker, usize),
-}
-
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Frame>,
-    docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
-    error: Option<SyntaxError>,
-    nodes: usize,
-}
-
-const MAX_NODES: usize = 1_000_000;
-
-fn pos(m: &Marker) -> (usize, usize) {
-    (m.line(), m.col() + 1)
-}
-
-impl Builder {
-    fn push_node(&mut self, node: Node) {
-        self.nodes += 1;
-        if self.nodes > MAX_NODES && self.error.is_none() {
-            self.error = Some(SyntaxError { line: node.line, col: node.col, message: "document too large".into() });
-        }
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            Some(Frame::Map(entries, key, _, _)) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
-        }
-    }
-}
-
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        let (line, col) = pos(&mark);
-        match ev {
-            Event::Scalar(value, style, anchor, _tag) => {
-                let style = match style {
-                    TScalarStyle::Plain => Style::Plain,
-                    TScalarStyle::SingleQuoted => Style::SingleQuoted,
-                    TScalarStyle::DoubleQuoted => Style::DoubleQuoted,
-                    TScalarStyle::Literal => Style::Literal,
-                    TScalarStyle::Folded => Style::Folded,
-                };
-                let node = Node { kind: Kind::Scalar(value, style), line, col };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_node(node);
-            }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), mark, anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Vec::new(), None, mark, anchor)),
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(items, m, a)) => {
-                        let (line, col) = pos(&m);
-                        (Node { kind: Kind::Seq(items), line, col }, a)
-                    }
-                    Some(Frame::Map(entries, _, m, a)) => {
-                        let (line, col) = pos(&m);
-                        (Node { kind: Kind::Map(entries), line, col }, a)
-                    }
-                    None => return,
-                };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_node(node);
-            }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
-                    let mut n = n.clone();
-                    n.line = line;
-                    n.col = col;
-                    self.push_node(n)
-                }
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some(SyntaxError { line, col, message: "unknown alias".into() });
-                    }
-                    self.push_node(Node { kind: Kind::Scalar(String::new(), Style::Plain), line, col });
-                }
-            },
-            _ => {}
-        }
-    }
-}
-
 /// Parses `text` into its documents.
 pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    let mut b = Builder::default();
-    let mut p = Parser::new_from_str(text);
-    if let Err(e) = p.load(&mut b, true) {
-        let (line, col) = pos(e.marker());
-        return Err(SyntaxError { line, col, message: e.info().to_string() });
-    }
-    if let Some(e) = b.error {
-        return Err(e);
-    }
-    Ok(b.docs)
+    palisade_yaml::parse_tree(text, &Limits::for_input(text.len())).map_err(|e| {
+        let (line, col) = (e.line().unwrap_or(1), e.col().unwrap_or(1));
+        let message = match e {
+            Error::Syntax { message, .. } | Error::Value { message, .. } => message,
+            Error::UnknownAlias { .. } => "unknown alias".to_string(),
+            Error::TooManyNodes { limit, .. } => {
+                format!("more than {limit} nodes after alias expansion (an alias bomb?); refused")
+            }
+            Error::TooManyBytes { limit, .. } => {
+                format!("more than {limit} bytes of text after alias expansion (an alias bomb?); refused")
+            }
+            Error::TooDeep { limit, .. } => format!("nested deeper than {limit} levels; refused"),
+            e @ (Error::Deserialize(_) | Error::MultipleDocuments(_)) => e.to_string(),
+        };
+        SyntaxError { line, col, message }
+    })
+}
+
+/// A plain YAML 1.2 core-schema boolean (`true`/`false`, `True`/`False`, `TRUE`/`FALSE`): rule
+/// files are not Kubernetes manifests, so `yes`, `on` and `y` are not booleans here.
+pub fn as_bool(n: &Node) -> Option<bool> {
+    n.as_bool_in(Schema::Core)
 }
 
 #[cfg(test)]
@@ -228,5 +74,53 @@ mod tests {
         assert!(e.line >= 1, "{e:?}");
         assert!(parse("key: \"unterminated\n").is_err());
         assert!(parse("a: *nope\n").is_err());
+    }
+
+    #[test]
+    fn booleans_are_core_schema() {
+        let docs = parse("[true, False, yes, on, y, 'true']\n").unwrap();
+        let Kind::Seq(items) = &docs[0].kind else { panic!() };
+        let b: Vec<_> = items.iter().map(as_bool).collect();
+        assert_eq!(b, [Some(true), Some(false), None, None, None, None]);
+    }
+
+    /// Nine strings, then `levels - 1` levels of nine aliases of the previous level.
+    pub(crate) fn billion_laughs(levels: usize) -> String {
+        let mut s = String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        for i in 1..levels {
+            let p = i - 1;
+            s.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        use std::time::{Duration, Instant};
+        let text = billion_laughs(9);
+        assert!(text.len() < 700, "{}", text.len());
+        let t = Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(e.message.contains("after alias expansion"), "{e:?}");
+        assert!(e.line > 1, "{e:?}");
+        // One anchor of 2,000 items, 2,000 aliases of it.
+        let mut text = String::from("a: &a [");
+        for i in 0..2_000 {
+            text.push_str(&format!("{}v{i}", if i > 0 { "," } else { "" }));
+        }
+        text.push_str("]\nb:\n");
+        for i in 0..2_000 {
+            text.push_str(&format!("  k{i}: *a\n"));
+        }
+        let t = Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(e.message.contains("after alias expansion"), "{e:?}");
+        // A few aliases are fine, and replay the anchor at the alias's position.
+        let docs = parse("a: &x [1, 2]\nb: *x\n").unwrap();
+        let Kind::Map(entries) = &docs[0].kind else { panic!() };
+        assert!(matches!(&entries[1].1.kind, Kind::Seq(v) if v.len() == 2));
+        assert_eq!((entries[1].1.line, entries[1].1.col), (2, 4));
     }
 }

@@ -1864,3 +1864,58 @@ fn benign_node_activity_raises_no_sensor_alert() {
     assert_eq!(eng.stats().cel_errors, 0);
     assert!(fired.is_empty(), "{fired:#?}");
 }
+
+/// A rule file whose `lists` hold a nested billion laughs: nine strings, then nine levels of
+/// nine aliases of the previous level (9^10 strings once expanded) in about 500 bytes.
+fn billion_laughs_rule_file() -> String {
+    let mut s =
+        String::from("lists:\n  l0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        s.push_str(&format!("  l{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
+    }
+    s
+}
+
+/// A rule file with one anchor of `n` items referenced by `m` aliases.
+fn fan_out_rule_file(n: usize, m: usize) -> String {
+    let mut s = String::from("lists:\n  big: &a [");
+    for i in 0..n {
+        s.push_str(&format!("{}item{i}", if i > 0 { "," } else { "" }));
+    }
+    s.push_str("]\n");
+    for i in 0..m {
+        s.push_str(&format!("  copy{i}: *a\n"));
+    }
+    s
+}
+
+fn assert_refused_quickly(text: &str, file: &str) {
+    let t = std::time::Instant::now();
+    let diags = validate(text, file);
+    assert!(t.elapsed() < std::time::Duration::from_secs(2), "validate took {:?}", t.elapsed());
+    let e = diags.iter().find(|d| d.level == DiagLevel::Error).unwrap_or_else(|| panic!("no error: {diags:?}"));
+    assert!(e.message.contains("after alias expansion"), "{e}");
+    assert_eq!(e.file, file);
+    assert!(e.line > 1, "{e}");
+    assert!(e.to_string().contains(file), "{e}");
+    // Loading refuses it the same way.
+    let t = std::time::Instant::now();
+    let err = rules().add_file(text, file).unwrap_err();
+    assert!(t.elapsed() < std::time::Duration::from_secs(2), "add_file took {:?}", t.elapsed());
+    assert!(err.0.iter().any(|d| d.message.contains("after alias expansion")), "{err}");
+}
+
+#[test]
+fn rule_file_alias_bombs_are_refused_quickly() {
+    let text = billion_laughs_rule_file();
+    assert!((400..700).contains(&text.len()), "{}", text.len());
+    assert_refused_quickly(&text, "laughs.yaml");
+    // 3,000 items × 3,000 aliases = 9M strings from about 100 KB.
+    let text = fan_out_rule_file(3_000, 3_000);
+    assert_refused_quickly(&text, "fanout.yaml");
+    // A few aliases are still fine.
+    let ok = fan_out_rule_file(5, 3);
+    let diags = validate(&ok, "ok.yaml");
+    assert!(!diags.iter().any(|d| d.level == DiagLevel::Error), "{diags:?}");
+}

@@ -15,7 +15,8 @@ pub(crate) fn fan_out(n: usize, m: usize) -> String {
     s
 }
 
-/// The classic nested billion laughs: each level is ten aliases of the previous one.
+/// The classic nested billion laughs: nine strings, then each level is nine aliases of the
+/// previous one (9^levels strings once expanded).
 pub(crate) fn billion_laughs(levels: usize) -> String {
     let mut s = String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for i in 1..levels {
@@ -163,4 +164,15 @@ fn core_schema_keeps_yaml_1_1_booleans_as_text() {
     assert_eq!(v["y"], 1);
     let (k, _): (serde_json::Value, _) = crate::from_slice(b"a: [y, yes]\n").unwrap();
     assert_eq!(k["a"], serde_json::json!([true, true]));
+}
+
+#[test]
+fn tree_booleans_by_schema() {
+    let nodes = parse_tree("[yes, on, y, true, FALSE, 'true', !!str true]\n", &Limits::for_input(100)).unwrap();
+    let Kind::Seq(items) = &nodes[0].kind else { panic!("not a seq") };
+    let kubectl: Vec<_> = items.iter().map(|n| n.as_bool_in(Schema::Kubectl)).collect();
+    let core: Vec<_> = items.iter().map(|n| n.as_bool_in(Schema::Core)).collect();
+    assert_eq!(kubectl, [Some(true), Some(true), Some(true), Some(true), Some(false), None, None]);
+    assert_eq!(core, [None, None, None, Some(true), Some(false), None, None]);
+    assert_eq!(kubectl, items.iter().map(Node::as_bool).collect::<Vec<_>>());
 }

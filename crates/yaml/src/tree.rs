@@ -69,6 +69,18 @@ impl Node {
             _ => None,
         }
     }
+    /// A plain boolean as `schema` reads it: [`Schema::Kubectl`] as [`Node::as_bool`];
+    /// [`Schema::Core`] only `true`/`false` in their three casings (`yes`, `on`, `y` are not
+    /// booleans there).
+    pub fn as_bool_in(&self, schema: crate::Schema) -> Option<bool> {
+        match schema {
+            crate::Schema::Kubectl => self.as_bool(),
+            crate::Schema::Core => match &self.kind {
+                Kind::Scalar(s, Style::Plain) if self.tag.is_none() => crate::value::core_bool_of(s),
+                _ => None,
+            },
+        }
+    }
     /// A plain decimal integer.
     pub fn as_i64(&self) -> Option<i64> {
         match &self.kind {

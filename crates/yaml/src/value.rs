@@ -37,7 +37,7 @@ pub enum Schema {
 }
 
 /// A plain scalar's YAML 1.2 core-schema boolean value.
-fn core_bool_of(s: &str) -> Option<bool> {
+pub(crate) fn core_bool_of(s: &str) -> Option<bool> {
     match s {
         "true" | "True" | "TRUE" => Some(true),
         "false" | "False" | "FALSE" => Some(false),
