@@ -30,7 +30,14 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// Base delay of the exponential backoff.
     pub backoff: Duration,
+    /// Deadline of everything one client does (a whole pull: token, manifests, config and every
+    /// layer, retries included); `None` is [`PULL_DEADLINE`]. A registry that answers slowly or
+    /// keeps asking for retries ends with an error rather than holding the command forever.
+    pub pull_deadline: Option<Duration>,
 }
+
+/// Default of [`RegistryOptions::pull_deadline`].
+pub const PULL_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 
 impl RegistryOptions {
     /// Defaults: three attempts, 500 ms base backoff, credentials from the Docker config.
@@ -169,6 +176,7 @@ pub struct Client {
     creds: Option<(String, String)>,
     auth: Mutex<Auth>,
     opts: RegistryOptions,
+    started: std::time::Instant,
 }
 
 /// Deadline of a manifest, config or token request.
@@ -193,7 +201,15 @@ impl Client {
                 .and_then(|p| docker_config_credentials(&p, &reference.registry)),
         };
         let scheme = if opts.insecure { "http" } else { "https" };
-        Client { net, reference, scheme: Mutex::new(scheme), creds, auth: Mutex::new(Auth::None), opts }
+        Client {
+            net,
+            reference,
+            scheme: Mutex::new(scheme),
+            creds,
+            auth: Mutex::new(Auth::None),
+            opts,
+            started: std::time::Instant::now(),
+        }
     }
 
     fn image(&self) -> String {
@@ -218,9 +234,18 @@ impl Client {
         };
         let mut attempt = 0u32;
         let mut authenticated_once = false;
+        let mut https_error: Option<String> = None;
+        let overall = self.opts.pull_deadline.unwrap_or(PULL_DEADLINE);
         loop {
             let url = self.url(path);
-            let mut req = palisade_net::Request::get(url.clone()).deadline(deadline);
+            let left = overall.saturating_sub(self.started.elapsed());
+            if left.is_zero() {
+                return Err(self.err(
+                    "deadline".into(),
+                    format!("the pull did not finish within {}s (pull deadline)", overall.as_secs_f64()),
+                ));
+            }
+            let mut req = palisade_net::Request::get(url.clone()).deadline(deadline.min(left));
             if let Some(a) = accept {
                 req = req.header("Accept", a);
             }
@@ -274,14 +299,27 @@ impl Client {
                     if *scheme == "https" && self.reference.is_loopback() {
                         // Like Docker: loopback registries (IP literals or localhost) may speak plain HTTP.
                         *scheme = "http";
+                        https_error = Some(e.to_string());
                         continue;
                     }
                     drop(scheme);
                     attempt += 1;
                     if !e.is_transient() || attempt >= policy.max_attempts {
-                        return Err(self.err("connection error".into(), e.to_string()));
+                        // when plain HTTP was only the fallback, the HTTPS cause (a TLS error,
+                        // usually) is what the user needs to see
+                        let reason = match &https_error {
+                            Some(tls) => format!("over HTTPS: {tls}; over plain HTTP: {e}"),
+                            None => e.to_string(),
+                        };
+                        return Err(self.err("connection error".into(), reason));
                     }
                     std::thread::sleep(policy.wait(attempt, None));
+                }
+                Err(palisade_net::NetError::Deadline { .. }) if self.started.elapsed() >= overall => {
+                    return Err(self.err(
+                        "deadline".into(),
+                        format!("the pull did not finish within {}s (pull deadline)", overall.as_secs_f64()),
+                    ));
                 }
                 Err(e) => return Err(self.err("request refused".into(), e.to_string())),
             }
@@ -543,6 +581,48 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    #[test]
+    fn the_pull_deadline_spans_requests_and_retries() {
+        // A registry that asks for retries forever (503 with Retry-After: 0) and then trickles.
+        let (addr, _seen) = hostile_server(|path| {
+            if path.contains("manifests") {
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n".to_string()
+            } else {
+                String::new()
+            }
+        });
+        let reference =
+            RegistryRef { registry: addr, repository: "team/app".into(), tag: Some("1.0".into()), digest: None };
+        let c = Client::new(
+            reference,
+            RegistryOptions {
+                insecure: true,
+                retries: 1_000_000,
+                backoff: Duration::from_millis(20),
+                pull_deadline: Some(Duration::from_millis(800)),
+                ..Default::default()
+            },
+        );
+        let t = std::time::Instant::now();
+        let e = c.get("manifests/1.0", Some(ACCEPT), DOCUMENT_DEADLINE).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("pull deadline"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    }
+
+    #[test]
+    fn the_tls_cause_is_kept_when_the_plain_http_fallback_fails_too() {
+        // Something on a loopback port that speaks neither TLS nor HTTP.
+        let (addr, _seen) = hostile_server(|_| "SSH-2.0-OpenSSH_9.2\r\n\r\n".to_string());
+        let reference =
+            RegistryRef { registry: addr, repository: "team/app".into(), tag: Some("1.0".into()), digest: None };
+        let c = Client::new(
+            reference,
+            RegistryOptions { retries: 1, backoff: Duration::from_millis(1), ..Default::default() },
+        );
+        let e = c.get("manifests/1.0", Some(ACCEPT), DOCUMENT_DEADLINE).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("over HTTPS:") && e.contains("over plain HTTP:"), "{e}");
     }
 
     #[test]
