@@ -102,7 +102,13 @@ pub struct UpdateOptions {
     pub max_bytes: u64,
     /// Overall deadline of one request (default [`DOWNLOAD_DEADLINE`]).
     pub deadline: Duration,
+    /// Deadline of the whole update, every source and retry (default [`UPDATE_DEADLINE`]).
+    /// Sources not fetched in time contribute their previous copies, with a warning.
+    pub overall: Duration,
 }
+
+/// Default of [`UpdateOptions::overall`].
+pub const UPDATE_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 
 impl UpdateOptions {
     /// Defaults for `dir`.
@@ -117,6 +123,7 @@ impl UpdateOptions {
             sources: default_sources(),
             max_bytes: MAX_DOWNLOAD_BYTES,
             deadline: DOWNLOAD_DEADLINE,
+            overall: UPDATE_DEADLINE,
         }
     }
 
@@ -233,6 +240,8 @@ pub struct FetchOptions {
     pub deadline: Duration,
     /// Send `If-None-Match` / `If-Modified-Since` from the previous copy's validators.
     pub conditional: bool,
+    /// No request (or retry) starts after this, and none runs past it.
+    pub until: Option<std::time::Instant>,
 }
 
 impl Default for FetchOptions {
@@ -242,6 +251,7 @@ impl Default for FetchOptions {
             max_bytes: MAX_DOWNLOAD_BYTES,
             deadline: DOWNLOAD_DEADLINE,
             conditional: true,
+            until: None,
         }
     }
 }
@@ -350,10 +360,26 @@ pub fn fetch(client: &Client, url: &str, dest: &Path, opts: &FetchOptions) -> Re
     let attempts = opts.policy.max_attempts.max(1);
     for attempt in 0..attempts {
         if attempt > 0 {
-            std::thread::sleep(opts.policy.wait(attempt, retry_after.take().as_deref()));
+            let mut wait = opts.policy.wait(attempt, retry_after.take().as_deref());
+            if let Some(until) = opts.until {
+                wait = wait.min(until.saturating_duration_since(std::time::Instant::now()));
+            }
+            std::thread::sleep(wait);
         }
         let have = if partial.is_some() { std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) } else { 0 };
-        let mut req = Request::get(url).deadline(opts.deadline);
+        let mut deadline = opts.deadline;
+        if let Some(until) = opts.until {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                discard_part(dest);
+                return Err(FetchError::Transfer {
+                    url: url.into(),
+                    reason: format!("the update deadline passed ({last_err})"),
+                });
+            }
+            deadline = deadline.min(left);
+        }
+        let mut req = Request::get(url).deadline(deadline);
         let mut conditional = false;
         match partial.as_ref().and_then(Validators::if_range) {
             Some(validator) if have > 0 => {
@@ -574,6 +600,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateOutcome, UpdateError> {
         max_bytes: opts.max_bytes,
         deadline: opts.deadline,
         conditional: true,
+        until: Some(std::time::Instant::now() + opts.overall),
     };
     let mut out = UpdateOutcome::default();
     let mut errors = Vec::new();

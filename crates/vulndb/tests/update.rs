@@ -300,6 +300,20 @@ fn a_404_reuses_the_previous_copy_and_names_the_source() {
 }
 
 #[test]
+fn the_update_deadline_spans_sources_and_retries_and_keeps_previous_copies() {
+    let (_tmp, server, mut o) = seeded();
+    // A mirror that asks for retries forever.
+    server.answer(|_: &Seen| Answer::Full(503, vec![("Retry-After".into(), "1".into())], vec![]));
+    o.retries = 1_000_000;
+    o.overall = Duration::from_millis(1500);
+    let t = std::time::Instant::now();
+    let out = run(&o);
+    assert!(t.elapsed() < Duration::from_secs(6), "the update took {:?}", t.elapsed());
+    assert_eq!((count_go(&out), count_kev(&out)), (3, 2), "previous copies kept: {:?}", out.warnings);
+    assert!(out.warnings.iter().any(|w| w.contains("deadline")), "{:?}", out.warnings);
+}
+
+#[test]
 fn a_valid_but_empty_download_does_not_replace_a_good_copy() {
     let (tmp, server, o) = seeded();
     let before = std::fs::read(tmp.path().join("osv/Go/all.zip")).unwrap_or_default();
