@@ -174,6 +174,9 @@ pub enum Finding {
     Release(String),
     /// The file could not be catalogued; the scan goes on.
     Warning(String),
+    /// Packages found, but part of the file was not searched (a limit was reached): both are
+    /// reported.
+    Partial(Vec<Package>, String),
 }
 
 /// Routes files to catalogers.
@@ -239,6 +242,13 @@ impl Analyzer for Catalogers {
         }
         let mut data = Vec::with_capacity(meta.size.min(64 << 20) as usize);
         content.read_to_end(&mut data)?;
+        if kind == Kind::Jar {
+            return Ok(Some(match java::parse_noted(meta.path, &data) {
+                Ok((p, notes)) if notes.is_empty() => Finding::Packages(p),
+                Ok((p, notes)) => Finding::Partial(p, notes.join("; ")),
+                Err(e) => Finding::Warning(e.to_string()),
+            }));
+        }
         if kind == Kind::Release {
             return Ok(Some(Finding::Release(
                 String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]).into_owned(),

@@ -175,6 +175,14 @@ pub fn assemble(name: &str, info: Option<&ImageInfo>, merged: Merged<Finding>) -
                     sbom.packages.push(p);
                 }
             }
+            Finding::Partial(pkgs, message) => {
+                for mut p in pkgs {
+                    p.layer = layer_name(found.layer);
+                    sbom.packages.push(p);
+                }
+                tracing::warn!(path = %path, %message, "file searched in part");
+                sbom.warnings.push(ScanWarning { path, message });
+            }
             Finding::Warning(message) => {
                 tracing::warn!(path = %path, %message, "file skipped");
                 sbom.warnings.push(ScanWarning { path, message });

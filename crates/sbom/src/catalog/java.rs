@@ -140,6 +140,8 @@ struct Walk {
     entries: usize,
     seen: HashSet<(String, String)>,
     out: Vec<Package>,
+    /// What was not searched (a limit reached), for the scan's warnings.
+    notes: Vec<String>,
 }
 
 impl Walk {
@@ -375,6 +377,7 @@ fn walk_archive(
     for index in 0..archive.len() {
         if walk.entries >= walk.limits.entries {
             tracing::warn!(location, limit = walk.limits.entries, "java archive entry limit reached; rest skipped");
+            walk.notes.push(format!("{location}: entry limit ({}) reached; the rest was not searched", walk.limits.entries));
             break;
         }
         walk.entries += 1;
@@ -397,6 +400,10 @@ fn walk_archive(
             limit = walk.limits.depth,
             "java archives nested deeper than the limit; not searched"
         );
+        walk.notes.push(format!(
+            "{location}: {too_deep} archive(s) nested deeper than {} levels not searched",
+            walk.limits.depth
+        ));
     }
 
     // This archive's own metadata.
@@ -464,6 +471,10 @@ fn walk_archive(
                 limit = walk.limits.decompressed,
                 "java archive decompression limit reached; rest skipped"
             );
+            walk.notes.push(format!(
+                "{location}: decompression limit ({} bytes) reached; nested archives not searched",
+                walk.limits.decompressed
+            ));
             break;
         }
         let Some(bytes) = read_entry(walk, &mut archive, index, cap) else {
@@ -479,9 +490,24 @@ fn walk_archive(
 }
 
 fn parse_with_limits(path: &str, data: &[u8], limits: Limits) -> Result<Vec<Package>, CatalogError> {
-    let mut walk = Walk { limits, decompressed: 0, entries: 0, seen: HashSet::new(), out: Vec::new() };
+    parse_noted_with_limits(path, data, limits).map(|(p, _)| p)
+}
+
+fn parse_noted_with_limits(
+    path: &str,
+    data: &[u8],
+    limits: Limits,
+) -> Result<(Vec<Package>, Vec<String>), CatalogError> {
+    let mut walk =
+        Walk { limits, decompressed: 0, entries: 0, seen: HashSet::new(), out: Vec::new(), notes: Vec::new() };
     walk_archive(&mut walk, path, base_name(path), data, 0)?;
-    Ok(walk.out)
+    Ok((walk.out, walk.notes))
+}
+
+/// [`parse`], plus what was not searched because a limit was reached (nesting depth, entries,
+/// decompressed bytes): the scan reports these as warnings next to the packages found.
+pub fn parse_noted(path: &str, data: &[u8]) -> Result<(Vec<Package>, Vec<String>), CatalogError> {
+    parse_noted_with_limits(path, data, LIMITS)
 }
 
 /// Catalog a Java archive (`.jar`, `.war`, `.ear`, `.jpi`, `.hpi`) given its
@@ -745,8 +771,12 @@ mod tests {
                 CompressionMethod::Deflated,
             );
         }
-        let names: Vec<String> = parse("/a.jar", &jar).unwrap().into_iter().map(|p| p.name).collect();
+        let (pkgs, notes) = parse_noted("/a.jar", &jar).unwrap();
+        let names: Vec<String> = pkgs.into_iter().map(|p| p.name).collect();
         assert_eq!(names, vec!["g:l0", "g:l1", "g:l2", "g:l3", "g:l4"]);
+        // what was left unsearched is said, with where
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("nested deeper than 4 levels") && notes[0].starts_with("/a.jar!/lib/inner.jar"), "{notes:?}");
     }
 
     #[test]
