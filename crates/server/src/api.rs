@@ -4,7 +4,7 @@
 //! Errors are JSON `{"error": "..."}` with 400 (malformed input, nothing changed), 401 (no or
 //! bad token), 403 (role too low), 404, 413 (body over [`MAX_BODY_BYTES`]) or 503 (store down).
 
-use crate::{Server, DB_UPDATE_JOB, MAX_BODY_BYTES};
+use crate::{routes, Server, DB_UPDATE_JOB, MAX_BODY_BYTES};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 /// An API error: a status and a reason for the client.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -47,9 +47,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-fn need(tok: &TokenInfo, role: Role) -> ApiResult<()> {
+pub(crate) fn need(tok: &TokenInfo, role: Role) -> ApiResult<()> {
     if tok.role.allows(role) {
         Ok(())
     } else {
@@ -60,7 +60,7 @@ fn need(tok: &TokenInfo, role: Role) -> ApiResult<()> {
     }
 }
 
-fn actor(tok: &TokenInfo) -> String {
+pub(crate) fn actor(tok: &TokenInfo) -> String {
     format!("token:{}({})", tok.id, tok.name)
 }
 
@@ -74,8 +74,26 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/vulnerabilities/{id}", get(blast_radius))
         .route("/events", get(list_events))
         .route("/audit", get(list_audit))
-        .route("/tokens", post(create_token))
+        .route("/findings/{id}", get(routes::get_finding))
+        .route("/findings/{id}/triage", get(routes::triage_history).put(routes::set_triage))
+        .route("/clusters", get(routes::list_clusters))
+        .route("/nodes", get(routes::list_nodes))
+        .route("/workloads", get(routes::list_workloads))
+        .route("/inventory", post(routes::ingest_inventory))
+        .route("/posture", post(routes::ingest_posture))
+        .route("/posture/findings", get(routes::list_posture_findings))
+        .route("/alerts", get(routes::list_alerts).post(routes::ingest_alerts))
+        .route("/alerts/{id}", get(routes::get_alert))
+        .route("/alerts/{id}/resolve", post(routes::resolve_alert))
+        .route("/incidents", get(routes::list_incidents).post(routes::open_incident))
+        .route("/incidents/{id}", get(routes::get_incident))
+        .route("/incidents/{id}/resolve", post(routes::resolve_incident))
+        .route("/heartbeats", post(routes::ingest_heartbeats))
+        .route("/health", get(routes::list_health))
+        .route("/tokens", get(routes::list_tokens).post(create_token))
+        .route("/tokens/{id}", axum::routing::delete(routes::revoke_token))
         .route("/admin/db/update", post(request_db_update))
+        .route("/admin/retention", post(routes::run_retention))
         .route("/admin/jobs", get(list_jobs))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) })
         .layer(middleware::from_fn_with_state(server.clone(), bounded_body))
@@ -212,10 +230,10 @@ async fn list_images(
     State(s): State<Arc<Server>>,
     Extension(t): Extension<TokenInfo>,
     Query(q): Query<ImageQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(f): Query<routes::Format>,
+) -> ApiResult<Response> {
     need(&t, Role::Viewer)?;
-    let page = s.store.list_images(&q).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    routes::list(s, q, f, |s, q| async move { s.store.list_images(&q).await }).await
 }
 
 async fn get_image(
@@ -249,10 +267,10 @@ async fn list_findings(
     State(s): State<Arc<Server>>,
     Extension(t): Extension<TokenInfo>,
     Query(q): Query<FindingQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(f): Query<routes::Format>,
+) -> ApiResult<Response> {
     need(&t, Role::Viewer)?;
-    let page = s.store.list_findings(&q).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    routes::list(s, q, f, |s, q| async move { s.store.list_findings(&q).await }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,23 +293,23 @@ async fn list_events(
     State(s): State<Arc<Server>>,
     Extension(t): Extension<TokenInfo>,
     Query(q): Query<EventQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(f): Query<routes::Format>,
+) -> ApiResult<Response> {
     need(&t, Role::Viewer)?;
-    let page = s.store.list_events(&q).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    routes::list(s, q, f, |s, q| async move { s.store.list_events(&q).await }).await
 }
 
 async fn list_audit(
     State(s): State<Arc<Server>>,
     Extension(t): Extension<TokenInfo>,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(f): Query<routes::Format>,
+) -> ApiResult<Response> {
     need(&t, Role::Admin)?;
-    let page = s.store.list_audit(&q).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    routes::list(s, q, f, |s, q| async move { s.store.list_audit(&q).await }).await
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed request body: {e}")))
 }
 

@@ -59,6 +59,25 @@ pub async fn run_loop(server: Arc<Server>, mut stop: tokio::sync::watch::Receive
 
 /// Run a claimed job and record its outcome; the next run is due one interval later.
 pub async fn run_claimed(server: &Arc<Server>, lease: Lease) {
+    if lease.job == crate::RETENTION_JOB {
+        let policy = server.config.retention;
+        let outcome = match server.store.apply_retention(&policy, &format!("job:{}", crate::RETENTION_JOB)).await {
+            Ok(r) => {
+                tracing::info!(?r, "retention applied");
+                Ok(())
+            }
+            Err(e) => {
+                server.metrics.job_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "retention failed");
+                Err(e.to_string())
+            }
+        };
+        let next = Some(server.store.now() + secs(crate::RETENTION_INTERVAL));
+        if let Err(e) = server.store.finish(&lease, outcome.as_ref().map(|_| ()).map_err(String::as_str), next).await {
+            tracing::warn!(error = %e, "recording the retention run failed");
+        }
+        return;
+    }
     if lease.job != DB_UPDATE_JOB {
         tracing::warn!(job = %lease.job, "unknown job released");
         let _ = server.store.release(&lease).await;

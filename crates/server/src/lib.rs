@@ -17,6 +17,7 @@
 
 mod api;
 pub mod jobs;
+mod routes;
 
 pub use api::router;
 
@@ -31,6 +32,10 @@ use std::time::Duration;
 
 /// Name of the scheduled database-update job.
 pub const DB_UPDATE_JOB: &str = "db-update";
+/// Name of the daily retention job ([`Config::retention`]).
+pub const RETENTION_JOB: &str = "retention";
+/// Interval of the retention job.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// File (in the data directory) holding the bootstrap admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// File (in the data directory) holding the server's vulnerability database.
@@ -94,6 +99,9 @@ pub struct Config {
     pub http: palisade_https::Limits,
     /// How long a stop waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// What the daily retention job removes (defaults: resolved alerts after 30 days, images
+    /// not seen for 90 days; findings are never deleted).
+    pub retention: palisade_store::RetentionPolicy,
 }
 
 /// Connection handling of the API: the webhooks' defaults, with bodies up to
@@ -124,6 +132,7 @@ impl Config {
             job_poll: Duration::from_secs(5),
             http: http_limits(),
             shutdown_grace: Duration::from_secs(20),
+            retention: palisade_store::RetentionPolicy::default(),
         }
     }
 }
@@ -217,6 +226,7 @@ impl Server {
         let now = store.now();
         let first = if vulndb.is_none() { now } else { now + secs(config.db_update_interval) };
         store.ensure_job(DB_UPDATE_JOB, 0, Some(first)).await?;
+        store.ensure_job(RETENTION_JOB, 0, Some(now + secs(RETENTION_INTERVAL))).await?;
         let server = Server {
             store,
             vulndb: RwLock::new(vulndb),

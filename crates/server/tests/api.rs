@@ -308,3 +308,125 @@ async fn auth_and_bad_input_sqlite() {
 async fn auth_and_bad_input_postgres() {
     auth_and_bad_input(true).await;
 }
+
+/// The fleet routes: inventory, posture, alerts (idempotent), incidents, heartbeats, triage
+/// with its audit trail, NDJSON export across pages, token revocation.
+async fn fleet_routes(pg: bool) {
+    let Some(e) = env(pg).await else { return };
+    let a = Some(e.admin.as_str());
+    run_update(&e).await;
+    let inv = json!({
+        "cluster": "prod-eu", "k8s_version": "v1.30.2", "full": true,
+        "nodes": [{"name": "node-a", "kubelet_version": "v1.30.2"}],
+        "objects": [{"kind": "Deployment", "namespace": "shop", "name": "web",
+                     "images": [{"container": "app", "image_ref": "registry.example/shop/web:1.0", "digest": DIGEST}]}]
+    });
+    let (s, v) = call(&e, "POST", "/api/v1/inventory", a, Some(serde_json::to_vec(&inv).unwrap_or_default())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, c) = call(&e, "GET", "/api/v1/clusters", a, None).await;
+    assert_eq!(c["items"][0]["name"], "prod-eu", "{c}");
+    let (_, w) = call(&e, "GET", "/api/v1/workloads?cluster=prod-eu", a, None).await;
+    assert_eq!(w["items"][0]["name"], "web", "{w}");
+
+    // An image with findings, then triage of one of them.
+    let up = serde_json::to_vec(&json!({"digest": DIGEST, "sbom": sbom("2.28.0")})).unwrap_or_default();
+    let (s, v) = call(&e, "POST", "/api/v1/images", a, Some(up)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, f) = call(&e, "GET", &format!("/api/v1/images/{DIGEST}/findings"), a, None).await;
+    let fid = f["items"][0]["id"].as_i64().unwrap_or_else(|| panic!("no finding: {f}"));
+    let (s, v) = call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), a, Some(br#"{"state":"not_affected"}"#.to_vec())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "not_affected needs a justification: {v}");
+    let body = br#"{"state":"not_affected","justification":"code_not_reachable","detail":"proxy unused"}"#.to_vec();
+    let (s, v) = call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), a, Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, h) = call(&e, "GET", &format!("/api/v1/findings/{fid}/triage"), a, None).await;
+    assert_eq!(h["items"][0]["new_state"], "not_affected", "{h}");
+    assert!(h["items"][0]["actor"].as_str().is_some_and(|x| x.contains("bootstrap") || x.contains("token:")), "{h}");
+    let (_, one) = call(&e, "GET", &format!("/api/v1/findings/{fid}"), a, None).await;
+    assert_eq!(one["triage"]["state"], "not_affected", "{one}");
+    let (s, _) = call(&e, "GET", "/api/v1/findings/999999", a, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Posture snapshot, alerts sent twice (one record), resolve.
+    let snap = json!({"cluster": "prod-eu", "findings": [{"check_id": "PAL-K8S-001",
+        "object": {"kind": "Deployment", "namespace": "shop", "name": "web"}, "severity": "high",
+        "doc": {"message": "privileged container app"}}]});
+    let (s, v) = call(&e, "POST", "/api/v1/posture", a, Some(serde_json::to_vec(&snap).unwrap_or_default())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, p) = call(&e, "GET", "/api/v1/posture/findings?cluster=prod-eu", a, None).await;
+    assert_eq!(p["items"][0]["check_id"], "PAL-K8S-001", "{p}");
+    let alerts = json!({"alerts": [
+        {"cluster": "prod-eu", "rule": "PAL-RT-001", "severity": "high", "at": 1_765_000_000, "pod": "web-1", "doc": {"msg": "shell in container"}},
+        {"cluster": "prod-eu", "rule": "PAL-RT-002", "severity": "critical", "at": 1_765_000_010, "pod": "web-1", "doc": {"msg": "token read"}}
+    ]});
+    let body = serde_json::to_vec(&alerts).unwrap_or_default();
+    let (s, first) = call(&e, "POST", "/api/v1/alerts", a, Some(body.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let (_, again) = call(&e, "POST", "/api/v1/alerts", a, Some(body)).await;
+    assert_eq!(first["ids"], again["ids"], "a re-sent alert is the same record");
+    let (_, l) = call(&e, "GET", "/api/v1/alerts?cluster=prod-eu", a, None).await;
+    assert_eq!(l["items"].as_array().map(Vec::len), Some(2), "{l}");
+    let aid = first["ids"][0].as_i64().unwrap_or_default();
+    let (s, r) = call(&e, "POST", &format!("/api/v1/alerts/{aid}/resolve"), a, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["resolved_at"].is_i64(), "{r}");
+    let (_, open) = call(&e, "GET", "/api/v1/alerts?resolved=false", a, None).await;
+    assert_eq!(open["items"].as_array().map(Vec::len), Some(1), "{open}");
+    for bad in [br#"{"alerts": []}"#.to_vec(), br#"{"alerts": [{"rule": "x"}]}"#.to_vec(), b"[1,2]".to_vec()] {
+        let (s, v) = call(&e, "POST", "/api/v1/alerts", a, Some(bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    }
+
+    // Heartbeats make health.
+    let beats = json!({"heartbeats": [{"cluster": "prod-eu", "component": "sensor", "instance": "node-a", "node": "node-a", "version": "0.1.0"}]});
+    let (s, v) = call(&e, "POST", "/api/v1/heartbeats", a, Some(serde_json::to_vec(&beats).unwrap_or_default())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, hl) = call(&e, "GET", "/api/v1/health?cluster=prod-eu", a, None).await;
+    assert_eq!(hl["items"][0]["instance"], "node-a", "{hl}");
+    assert_eq!(hl["items"][0]["state"], "healthy", "{hl}");
+
+    // NDJSON export walks every page (page size 1 here) and equals the paged JSON.
+    let resp = palisade_server::router(e.server.clone())
+        .oneshot(
+            Request::get("/api/v1/audit?format=ndjson&limit=1")
+                .header("authorization", format!("Bearer {}", e.admin))
+                .body(Body::empty())
+                .unwrap_or_else(|er| panic!("{er}")),
+        )
+        .await
+        .unwrap_or_else(|er| match er {});
+    assert_eq!(resp.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/x-ndjson"));
+    let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let lines: Vec<Value> = String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|er| panic!("{er}: {l}")))
+        .collect();
+    let (_, paged) = call(&e, "GET", "/api/v1/audit?limit=1000", a, None).await;
+    assert_eq!(lines.len(), paged["items"].as_array().map(Vec::len).unwrap_or(0));
+    assert!(lines.len() >= 6, "every write is audited: {}", lines.len());
+    let (s, _) = call(&e, "GET", "/api/v1/findings?format=xml", a, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // A viewer cannot triage; a revoked token is refused.
+    let (_, v) = call(&e, "POST", "/api/v1/tokens", a, Some(br#"{"name":"ro","role":"viewer"}"#.to_vec())).await;
+    let viewer = v["token"].as_str().unwrap_or_default().to_string();
+    let id = v["info"]["id"].as_str().unwrap_or_default().to_string();
+    let (s, _) = call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), Some(&viewer), Some(br#"{"state":"exploitable"}"#.to_vec())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(&e, "DELETE", &format!("/api/v1/tokens/{id}"), a, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(&e, "GET", "/api/v1/images", Some(&viewer), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, r) = call(&e, "POST", "/api/v1/admin/retention", a, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_routes_sqlite() {
+    fleet_routes(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_routes_postgres() {
+    fleet_routes(true).await;
+}

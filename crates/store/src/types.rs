@@ -11,7 +11,9 @@ use serde_json::Value;
 pub type Timestamp = i64;
 
 /// A severity rating, ordered (`Unknown` < `Negligible` < ... < `Critical`). Stored as its rank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+/// Serialized upper case; read in any case, with the usual aliases (`moderate`, `important`,
+/// `info`), and an unknown word is an error (a typo must not file a finding as `UNKNOWN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     /// Not rated.
@@ -65,6 +67,18 @@ impl Severity {
             Severity::Medium => "MEDIUM",
             Severity::High => "HIGH",
             Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match Severity::parse(&s) {
+            Severity::Unknown if !s.trim().eq_ignore_ascii_case("unknown") => Err(serde::de::Error::custom(format!(
+                "unknown severity {s:?}: expected critical, high, medium, low, negligible or unknown"
+            ))),
+            v => Ok(v),
         }
     }
 }
