@@ -189,6 +189,13 @@ pub struct IngestStats {
     pub too_large: u64,
     /// Skipped: not UTF-8.
     pub not_utf8: u64,
+    /// Following a log: stretches of events that could not be read (a rotated file gone,
+    /// unreadable, corrupt or over the decompression cap; a truncation without a copy). See
+    /// [`crate::follow::Gap`].
+    pub follow_gaps: u64,
+    /// Following a log: rotated files read whole because the saved position could not be
+    /// checked in them (their events may be repeated).
+    pub follow_possible_duplicates: u64,
     /// The first few warnings, for the log.
     pub samples: Vec<String>,
 }

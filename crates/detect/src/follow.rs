@@ -21,9 +21,20 @@
 //!   between the last poll and the copy are not lost.
 //! - **several rotations while stopped**: after the rotated file holding the saved inode, the
 //!   rotated siblings written after it (`NAME.1`, `NAME.2`, kube-apiserver's
-//!   `STEM-TIMESTAMP.EXT`; oldest first by mtime) are read whole before the current file.
-//!   Compressed siblings (`.gz`) are not read: each one is reported as a possible gap, as is a
-//!   rotated file that is gone.
+//!   `STEM-TIMESTAMP.EXT`, and the same names ending in `.gz`; oldest first by mtime, then by
+//!   number) are read whole before the current file.
+//! - **compressed rotated files** (logrotate `compress`/`delaycompress`, kube-apiserver
+//!   `--audit-log-compress`): `.gz` siblings are decompressed streaming, at most
+//!   [`MAX_DECOMPRESSED`] bytes each, lines capped as in plain files. When the rotated file
+//!   holding the saved inode was compressed while the process was down (its inode is gone), the
+//!   `.gz` sibling whose decompressed content has the saved line ending at the saved offset is
+//!   the one (newest first); it is read from that offset, then the siblings rotated after it. A
+//!   `.gz` that cannot be checked (damaged, or over the cap, before the offset) is read whole
+//!   and reported as [`GapKind::PossibleDuplicates`]. A copy found after a truncation may be
+//!   compressed too.
+//! - **gaps**: what cannot be filled — a rotated file that is gone, unreadable, corrupt, over the
+//!   cap, a truncation without a copy — is a [`Gap`] in [`Follower::gaps`] (counted, and logged),
+//!   besides [`Resume`] for the start.
 //!
 //! Lines longer than the cap are skipped (counted), like [`crate::audit::LineReader`]. The
 //! position never points into a skipped line (it stays at its start until its newline arrives),
@@ -31,6 +42,7 @@
 //! [`LONG_TAIL`] bytes, so a stop after an over-long line neither re-reads nor repeats anything.
 
 use crate::alert::fnv64;
+use flate2::read::MultiGzDecoder;
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -102,6 +114,62 @@ pub enum Resume {
     Restarted(String),
 }
 
+/// Decompressed bytes read from one compressed rotated file at most: a gzip bomb stops here
+/// (reported as [`GapKind::TooLarge`]).
+pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+
+/// Events the follower could not read, or may have read twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The file concerned (the followed path when the file itself is gone).
+    pub file: PathBuf,
+    /// What happened.
+    pub kind: GapKind,
+}
+
+/// Why a [`Gap`] is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GapKind {
+    /// The file was rotated while the process was down and the rotated file holding the saved
+    /// position was not found (deleted, or compressed beyond recognition): its unread events
+    /// are lost.
+    Missing,
+    /// A rotated file could not be opened.
+    Unreadable(String),
+    /// A compressed file is corrupt or truncated: the events after the damage are lost.
+    Corrupt(String),
+    /// A compressed file decompresses to more than this many bytes: the rest is not read.
+    TooLarge(u64),
+    /// The file was truncated and no copy of it was found: lines written just before the
+    /// truncation may be lost.
+    TruncatedWithoutCopy,
+    /// A compressed file that may hold the saved position could not be checked against it; it
+    /// is read whole, so events may be repeated.
+    PossibleDuplicates,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self.file.display();
+        match &self.kind {
+            GapKind::Missing => {
+                write!(f, "{file}: rotated while stopped and the rotated file is gone; its unread events are lost")
+            }
+            GapKind::Unreadable(e) => write!(f, "{file}: rotated file unreadable ({e}); its events are lost"),
+            GapKind::Corrupt(e) => {
+                write!(f, "{file}: compressed file damaged ({e}); the events after the damage are lost")
+            }
+            GapKind::TooLarge(cap) => write!(f, "{file}: decompresses to more than {cap} bytes; the rest is not read"),
+            GapKind::TruncatedWithoutCopy => {
+                write!(f, "{file}: truncated and no copy found; lines written just before may be lost")
+            }
+            GapKind::PossibleDuplicates => {
+                write!(f, "{file}: could not be matched to the saved position; read whole, events may repeat")
+            }
+        }
+    }
+}
+
 /// Bytes at the end of an over-long line that stand for it in [`Position::last_line_hash`].
 pub const LONG_TAIL: usize = 256;
 
@@ -149,13 +217,197 @@ fn ids(_m: &fs::Metadata) -> (u64, u64) {
     (0, 0)
 }
 
+/// A compressed rotated file, decompressed streaming under a cap.
+struct GzSrc {
+    dec: MultiGzDecoder<File>,
+    path: PathBuf,
+    /// Decompressed bytes read so far.
+    read: u64,
+    cap: u64,
+    /// Why reading stopped before the end (damage, or the cap).
+    broken: Option<GapKind>,
+}
+
+impl GzSrc {
+    /// Reads up to `buf.len()` decompressed bytes; 0 at the end, on damage or at the cap (then
+    /// `broken` says which).
+    fn read(&mut self, buf: &mut [u8]) -> usize {
+        if self.broken.is_some() || buf.is_empty() {
+            return 0;
+        }
+        if self.read >= self.cap {
+            // at the cap: anything more is over it
+            let mut one = [0u8; 1];
+            match read_retry(&mut self.dec, &mut one) {
+                Ok(0) => {}
+                Ok(_) => self.broken = Some(GapKind::TooLarge(self.cap)),
+                Err(e) => self.broken = Some(GapKind::Corrupt(e.to_string())),
+            }
+            return 0;
+        }
+        let want = (buf.len() as u64).min(self.cap - self.read) as usize;
+        match read_retry(&mut self.dec, &mut buf[..want]) {
+            Ok(k) => {
+                self.read += k as u64;
+                k
+            }
+            Err(e) => {
+                self.broken = Some(GapKind::Corrupt(e.to_string()));
+                0
+            }
+        }
+    }
+}
+
+fn read_retry(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            x => return x,
+        }
+    }
+}
+
+fn is_gz(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "gz")
+}
+
 struct Open {
     file: File,
+    /// Set for a compressed file: reads go through the decoder, `offset` counts decompressed
+    /// bytes.
+    gz: Option<Box<GzSrc>>,
     inode: u64,
     dev: u64,
     offset: u64,
     /// Length and hash of the file's head as last seen (`len` ≤ [`HEAD`]).
     head: (u64, u64),
+}
+
+impl Open {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.gz {
+            Some(g) => Ok(g.read(buf)),
+            None => self.file.read(buf),
+        }
+    }
+
+    /// Why a compressed file stopped early, once (see [`GzSrc::broken`]).
+    fn take_broken(&mut self) -> Option<(PathBuf, GapKind)> {
+        let g = self.gz.as_mut()?;
+        let kind = g.broken.take()?;
+        Some((g.path.clone(), kind))
+    }
+
+    /// Reads and drops decompressed bytes up to offset `to`, feeding them to `tail` if given;
+    /// false if the data ended first (then [`Open::take_broken`] says whether it was damage).
+    fn skip_to(&mut self, to: u64, mut tail: Option<&mut LineTail>) -> io::Result<bool> {
+        let mut buf = vec![0u8; 256 * 1024];
+        while self.offset < to {
+            let want = (to - self.offset).min(buf.len() as u64) as usize;
+            let k = self.read(&mut buf[..want])?;
+            if k == 0 {
+                return Ok(false);
+            }
+            if let Some(t) = tail.as_deref_mut() {
+                t.feed(&buf[..k]);
+            }
+            self.offset += k as u64;
+        }
+        Ok(true)
+    }
+}
+
+/// The end of a stream read so far: the hash of its last complete line, as
+/// [`Position::last_line_hash`] has it (for checking a saved position in a compressed file,
+/// which cannot be read backwards).
+struct LineTail {
+    line: Vec<u8>,
+    long: bool,
+    tail: Vec<u8>,
+    done: Option<u64>,
+    max_line: usize,
+}
+
+impl LineTail {
+    fn new(max_line: usize) -> Self {
+        LineTail { line: Vec::new(), long: false, tail: Vec::new(), done: None, max_line }
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        let Some(i) = memchr::memrchr(b'\n', data) else {
+            self.push(data);
+            return;
+        };
+        let before = &data[..i];
+        match memchr::memrchr(b'\n', before) {
+            Some(j) => {
+                self.reset();
+                self.push(&before[j + 1..]);
+            }
+            None => self.push(before),
+        }
+        self.done = Some(if self.long { long_line_hash(&self.tail) } else { fnv64(&self.line) });
+        self.reset();
+        self.push(&data[i + 1..]);
+    }
+
+    fn reset(&mut self) {
+        self.line.clear();
+        self.tail.clear();
+        self.long = false;
+    }
+
+    fn push(&mut self, d: &[u8]) {
+        if !self.long {
+            if self.line.len() + d.len() <= self.max_line {
+                self.line.extend_from_slice(d);
+                return;
+            }
+            self.long = true;
+            push_tail(&mut self.tail, &self.line);
+            self.line.clear();
+        }
+        push_tail(&mut self.tail, d);
+    }
+
+    /// The hash of the last line, if what was fed ends with its newline.
+    fn complete(&self) -> Option<u64> {
+        if self.line.is_empty() && !self.long {
+            self.done
+        } else {
+            None
+        }
+    }
+}
+
+/// A compressed file, opened at its start.
+fn open_gz(path: &Path, cap: u64) -> io::Result<Open> {
+    let file = File::open(path)?;
+    let (inode, dev) = ids(&file.metadata()?);
+    let dec = MultiGzDecoder::new(file.try_clone()?);
+    let gz = GzSrc { dec, path: path.to_path_buf(), read: 0, cap, broken: None };
+    Ok(Open { file, gz: Some(Box::new(gz)), inode, dev, offset: 0, head: (0, 0) })
+}
+
+/// Looking for a saved position in a compressed file.
+enum GzAt {
+    /// Positioned at the offset; the hash of the line ending there (`None`: not a line end).
+    At(Open, Option<u64>),
+    /// The content ends before the offset: not the file.
+    Short,
+    /// Damaged or over the cap before the offset: cannot tell.
+    Broken,
+}
+
+fn gz_open_at(path: &Path, offset: u64, cap: u64, max_line: usize) -> io::Result<GzAt> {
+    let mut o = open_gz(path, cap)?;
+    let mut tail = LineTail::new(max_line);
+    if !o.skip_to(offset, Some(&mut tail))? {
+        return Ok(if o.take_broken().is_some() { GzAt::Broken } else { GzAt::Short });
+    }
+    let h = if offset == 0 { Some(0) } else { tail.complete() };
+    Ok(GzAt::At(o, h))
 }
 
 /// Follows one path; see the module docs.
@@ -175,6 +427,10 @@ pub struct Follower {
     pub too_long: u64,
     /// Rotations and truncations seen.
     pub rotations: u64,
+    /// Events that could not be read (or may be read twice), oldest first; the caller may take
+    /// them (`std::mem::take`) to count and report them.
+    pub gaps: Vec<Gap>,
+    max_decompressed: u64,
 }
 
 impl std::fmt::Debug for Follower {
@@ -187,7 +443,7 @@ fn open_at(path: &Path, offset: u64) -> io::Result<Open> {
     let mut file = File::open(path)?;
     let (inode, dev) = ids(&file.metadata()?);
     file.seek(SeekFrom::Start(offset))?;
-    Ok(Open { file, inode, dev, offset, head: (0, 0) })
+    Ok(Open { file, gz: None, inode, dev, offset, head: (0, 0) })
 }
 
 /// Hash of the line that ends just before `offset` (the byte at `offset - 1` must be `\n`).
@@ -195,7 +451,9 @@ fn line_hash_before(file: &mut File, offset: u64, max_line: usize) -> io::Result
     if offset == 0 {
         return Ok(Some(0));
     }
-    let window = offset.min(max_line as u64 + 1);
+    // the line, its newline, and the newline before it (a line of exactly `max_line` bytes
+    // is delivered, not skipped)
+    let window = offset.min(max_line as u64 + 2);
     file.seek(SeekFrom::Start(offset - window))?;
     let mut buf = vec![0u8; window as usize];
     file.read_exact(&mut buf)?;
@@ -221,6 +479,18 @@ impl Follower {
         from_end: bool,
         max_line: usize,
     ) -> io::Result<(Follower, Resume)> {
+        Follower::open_limited(path, resume, from_end, max_line, MAX_DECOMPRESSED)
+    }
+
+    /// [`Follower::open`] reading at most `max_decompressed` bytes out of each compressed
+    /// rotated file.
+    pub fn open_limited(
+        path: &Path,
+        resume: Option<Position>,
+        from_end: bool,
+        max_line: usize,
+        max_decompressed: u64,
+    ) -> io::Result<(Follower, Resume)> {
         let mut f = Follower {
             path: path.to_path_buf(),
             cur: None,
@@ -233,6 +503,8 @@ impl Follower {
             max_line,
             too_long: 0,
             rotations: 0,
+            gaps: Vec::new(),
+            max_decompressed,
         };
         let meta = match fs::metadata(path) {
             Ok(m) => Some(m),
@@ -266,6 +538,12 @@ impl Follower {
             }
             o.file.seek(SeekFrom::Start(0))?;
             f.cur = Some(o);
+            // rotated and compressed, and the inode reused by the new file; or truncated
+            // (copytruncate) and the copy compressed: the `.gz` holding the saved line
+            if let Some((gz_path, o, verified)) = f.find_compressed(&pos)? {
+                f.start_rotated(path, &gz_path, o, verified, pos.last_line_hash);
+                return Ok((f, Resume::FromRotated(gz_path)));
+            }
             return Ok((f, Resume::Restarted("the file was truncated or rewritten".into())));
         }
         // rotated while we were away: find the old inode next to it
@@ -288,31 +566,112 @@ impl Follower {
         if meta.is_some() {
             f.cur = Some(open_at(path, 0)?);
         }
+        let cap = f.max_decompressed;
         match found {
             Some(old_path) => {
-                let mut o = open_at(&old_path, 0)?;
-                if line_hash_before(&mut o.file, pos.offset, max_line)? == Some(pos.last_line_hash) {
-                    o.file.seek(SeekFrom::Start(pos.offset))?;
-                    o.offset = pos.offset;
-                    f.last_hash = pos.last_line_hash;
-                    let since = fs::metadata(&old_path).and_then(|m| m.modified()).ok();
-                    f.old.push_back(o);
-                    // rotated again (and again) while we were away: the newer siblings follow
-                    for p in newer_siblings(path, &old_path, since) {
-                        match open_at(&p, 0) {
-                            Ok(o) => f.old.push_back(o),
-                            Err(e) => {
-                                tracing::warn!(file = %p.display(), error = %e, "rotated file unreadable: its events are a gap")
-                            }
-                        }
+                // verified: positioned at the saved offset; unverified: from the start
+                let start = if is_gz(&old_path) {
+                    // a compressed file we were reading when stopped
+                    match gz_open_at(&old_path, pos.offset, cap, max_line)? {
+                        GzAt::At(o, h) if h == Some(pos.last_line_hash) => Some((o, true)),
+                        GzAt::Broken => Some((open_gz(&old_path, cap)?, false)),
+                        _ => None,
                     }
-                    Ok((f, Resume::FromRotated(old_path)))
                 } else {
-                    Ok((f, Resume::Restarted(format!("{} no longer matches the saved position", old_path.display()))))
+                    let mut o = open_at(&old_path, 0)?;
+                    if line_hash_before(&mut o.file, pos.offset, max_line)? == Some(pos.last_line_hash) {
+                        o.file.seek(SeekFrom::Start(pos.offset))?;
+                        o.offset = pos.offset;
+                        Some((o, true))
+                    } else {
+                        None
+                    }
+                };
+                match start {
+                    Some((o, verified)) => {
+                        f.start_rotated(path, &old_path, o, verified, pos.last_line_hash);
+                        Ok((f, Resume::FromRotated(old_path)))
+                    }
+                    None => match f.find_compressed(&pos)? {
+                        // the inode was reused after the file was compressed
+                        Some((gz_path, o, verified)) => {
+                            f.start_rotated(path, &gz_path, o, verified, pos.last_line_hash);
+                            Ok((f, Resume::FromRotated(gz_path)))
+                        }
+                        None => Ok((
+                            f,
+                            Resume::Restarted(format!("{} no longer matches the saved position", old_path.display())),
+                        )),
+                    },
                 }
             }
-            None => Ok((f, Resume::Restarted("the file was rotated and the rotated file is gone".into()))),
+            // compressed while we were away (logrotate `compress`): its inode is gone, its content
+            // is in a `.gz` sibling
+            None => match f.find_compressed(&pos)? {
+                Some((gz_path, o, verified)) => {
+                    f.start_rotated(path, &gz_path, o, verified, pos.last_line_hash);
+                    Ok((f, Resume::FromRotated(gz_path)))
+                }
+                None => {
+                    f.gap(path.to_path_buf(), GapKind::Missing);
+                    Ok((f, Resume::Restarted("the file was rotated and the rotated file is gone".into())))
+                }
+            },
         }
+    }
+
+    /// Queues the rotated file holding the saved position (`o`: at the saved offset when
+    /// `verified`, else at its start) and the siblings rotated after it.
+    fn start_rotated(&mut self, path: &Path, old_path: &Path, o: Open, verified: bool, last_hash: u64) {
+        if verified {
+            self.last_hash = last_hash;
+        } else {
+            self.gap(old_path.to_path_buf(), GapKind::PossibleDuplicates);
+        }
+        self.old.push_back(o);
+        // rotated again (and again) while we were away: the newer siblings follow
+        for p in newer_siblings(path, old_path) {
+            let o = if is_gz(&p) { open_gz(&p, self.max_decompressed) } else { open_at(&p, 0) };
+            match o {
+                Ok(o) => self.old.push_back(o),
+                Err(e) => self.gap(p, GapKind::Unreadable(e.to_string())),
+            }
+        }
+    }
+
+    /// The compressed sibling holding the saved position: the newest whose decompressed content
+    /// has the saved line ending at the saved offset (`true`), else the newest that could not
+    /// be checked (damaged or over the cap before the offset; `false`, opened at its start).
+    fn find_compressed(&mut self, pos: &Position) -> io::Result<Option<(PathBuf, Open, bool)>> {
+        let mut cands: Vec<_> = rotated_siblings(&self.path)
+            .into_iter()
+            .filter(|p| is_gz(p))
+            .filter_map(|p| Some((age_key(&p)?, p)))
+            .collect();
+        cands.sort();
+        let mut unverified = None;
+        for (_, p) in cands.into_iter().rev() {
+            match gz_open_at(&p, pos.offset, self.max_decompressed, self.max_line) {
+                Ok(GzAt::At(o, h)) if h == Some(pos.last_line_hash) => return Ok(Some((p, o, true))),
+                Ok(GzAt::Broken) if unverified.is_none() => unverified = Some(p),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(file = %p.display(), error = %e, "compressed sibling unreadable"),
+            }
+        }
+        match unverified {
+            Some(p) => {
+                let o = open_gz(&p, self.max_decompressed)?;
+                Ok(Some((p, o, false)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records (and logs) a gap.
+    fn gap(&mut self, file: PathBuf, kind: GapKind) {
+        let g = Gap { file, kind };
+        tracing::warn!(gap = %g, "events not read");
+        self.gaps.push(g);
     }
 
     /// The position after the last line delivered.
@@ -337,6 +696,7 @@ impl Follower {
                     return Err(e);
                 }
             }
+            self.end_compressed(&mut o);
             self.finish_file(f, &mut n);
         }
         if self.cur.is_none() {
@@ -397,12 +757,10 @@ impl Follower {
             self.pending.clear();
             self.skipping = false;
             *n += self.read_available(&mut copy.1, f)?;
+            self.end_compressed(&mut copy.1);
             self.finish_file(f, n);
         } else if o.offset > 0 {
-            tracing::warn!(
-                path = %self.path.display(),
-                "file truncated and no copy found: lines written just before the truncation may be a gap"
-            );
+            self.gap(self.path.clone(), GapKind::TruncatedWithoutCopy);
         }
         self.rotations += 1;
         self.pending.clear();
@@ -439,6 +797,24 @@ impl Follower {
             return None;
         }
         for p in rotated_siblings(&self.path) {
+            if is_gz(&p) {
+                // copytruncate + compress: the copy was compressed before we looked
+                let Ok(mut c) = open_gz(&p, self.max_decompressed) else { continue };
+                let mut head = vec![0u8; len as usize];
+                let k = c.read(&mut head).ok()?;
+                let mut got = k;
+                while got < head.len() {
+                    match c.read(&mut head[got..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => got += k,
+                    }
+                }
+                c.offset = got as u64;
+                if got == head.len() && fnv64(&head) == hash && c.skip_to(o.offset, None).unwrap_or(false) {
+                    return Some((p, c));
+                }
+                continue;
+            }
             let Ok(mut c) = open_at(&p, 0) else { continue };
             let big_enough = c.file.metadata().map(|m| m.len() >= o.offset).unwrap_or(false);
             if big_enough && (c.inode, c.dev) != (o.inode, o.dev) && head_hash(&c.file, len).ok()? == Some(hash) {
@@ -448,6 +824,18 @@ impl Follower {
             }
         }
         None
+    }
+
+    /// A compressed file that stopped early (damage, or the cap): the gap is recorded, and the
+    /// line cut there is not a line.
+    fn end_compressed(&mut self, o: &mut Open) {
+        if let Some((p, kind)) = o.take_broken() {
+            self.pending.clear();
+            self.skipping = false;
+            self.skip_len = 0;
+            self.skip_tail.clear();
+            self.gap(p, kind);
+        }
     }
 
     /// A file ended for good: a final line without newline is delivered as a line.
@@ -467,7 +855,7 @@ impl Follower {
         let mut n = 0;
         let mut chunk = vec![0u8; 256 * 1024];
         loop {
-            let k = match o.file.read(&mut chunk) {
+            let k = match o.read(&mut chunk) {
                 Ok(0) => return Ok(n),
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -566,29 +954,28 @@ fn rotated_siblings(path: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Rotated siblings modified at or after `since` other than `old`, oldest first. Compressed
-/// ones are reported as gaps (they are not read).
-fn newer_siblings(path: &Path, old: &Path, since: Option<std::time::SystemTime>) -> Vec<PathBuf> {
-    let mut v: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
-    for p in rotated_siblings(path) {
-        if p == old {
-            continue;
-        }
-        let Ok(m) = fs::metadata(&p) else { continue };
-        let Ok(t) = m.modified() else { continue };
-        if since.is_some_and(|s| t < s) {
-            continue;
-        }
-        if p.extension().is_some_and(|e| e == "gz") {
-            tracing::warn!(file = %p.display(), "compressed rotated file not read: its events are a gap");
-            continue;
-        }
-        // NAME.2 is older than NAME.1: a higher number first on equal mtimes
-        let num = p.extension().and_then(|e| e.to_str()).and_then(|e| e.parse::<u64>().ok()).unwrap_or(0);
-        v.push((t, u64::MAX - num, p));
-    }
+/// The order of rotated files, oldest first: mtime (logrotate keeps it when compressing), then
+/// the rotation number (`NAME.2` is older than `NAME.1`, `.gz` or not), then the name
+/// (kube-apiserver's timestamps sort as text).
+fn age_key(p: &Path) -> Option<(std::time::SystemTime, u64, String)> {
+    let t = fs::metadata(p).ok()?.modified().ok()?;
+    let name = p.file_name()?.to_string_lossy().into_owned();
+    let plain = name.strip_suffix(".gz").unwrap_or(&name);
+    let num = plain.rsplit_once('.').and_then(|(_, e)| e.parse::<u64>().ok()).unwrap_or(0);
+    Some((t, u64::MAX - num, name))
+}
+
+/// Rotated siblings rotated after `old` (compressed or not), oldest first (see [`age_key`]).
+fn newer_siblings(path: &Path, old: &Path) -> Vec<PathBuf> {
+    let since = age_key(old);
+    let mut v: Vec<_> = rotated_siblings(path)
+        .into_iter()
+        .filter(|p| p != old)
+        .filter_map(|p| Some((age_key(&p)?, p)))
+        .filter(|(k, _)| since.as_ref().is_none_or(|s| k > s))
+        .collect();
     v.sort();
-    v.into_iter().map(|(_, _, p)| p).collect()
+    v.into_iter().map(|(_, p)| p).collect()
 }
 
 #[cfg(test)]
@@ -767,5 +1154,256 @@ mod tests {
         let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1000).unwrap();
         assert_eq!(r, Resume::Continued);
         assert_eq!(collect(&mut f), lines(1010, 1012));
+    }
+
+    /// Compresses `p` into `p.gz` as logrotate does (mtime kept) and removes `p`.
+    fn gzip(p: &Path) -> PathBuf {
+        let gz = PathBuf::from(format!("{}.gz", p.display()));
+        let data = fs::read(p).unwrap();
+        let mtime = fs::metadata(p).unwrap().modified().unwrap();
+        let mut e = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap();
+        File::options().write(true).open(&gz).unwrap().set_modified(mtime).unwrap();
+        fs::remove_file(p).unwrap();
+        gz
+    }
+
+    fn tick() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    /// Issue 21 item 15: rotations with logrotate `compress` (the file holding the saved inode
+    /// is compressed: its inode is gone) and `delaycompress`, while stopped.
+    #[test]
+    fn rotation_and_gzip_while_stopped_lose_and_repeat_nothing() {
+        for delay in [false, true] {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("audit.log");
+            let posf = d.path().join("audit.pos");
+            let n = |i: usize| d.path().join(format!("audit.log.{i}"));
+            // an old rotation, read long ago: never read again
+            append(&n(3), &lines(5000, 5100));
+            gzip(&n(3));
+            tick();
+            append(&p, &lines(0, 300));
+            let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+            let mut got = collect(&mut f);
+            f.position().save(&posf).unwrap();
+            drop(f);
+            // while stopped: two rotations
+            append(&p, &lines(300, 400));
+            fs::rename(&p, n(1)).unwrap();
+            if !delay {
+                gzip(&n(1));
+            }
+            tick();
+            append(&p, &lines(400, 700));
+            if delay {
+                fs::rename(n(1), n(2)).unwrap();
+                gzip(&n(2));
+            } else {
+                fs::rename(d.path().join("audit.log.1.gz"), d.path().join("audit.log.2.gz")).unwrap();
+            }
+            fs::rename(&p, n(1)).unwrap();
+            if !delay {
+                gzip(&n(1));
+            }
+            tick();
+            append(&p, &lines(700, 1000));
+            let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1 << 20).unwrap();
+            assert_eq!(r, Resume::FromRotated(d.path().join("audit.log.2.gz")), "delay {delay}");
+            got.extend(collect(&mut f));
+            assert_eq!(got.len(), 1000, "delay {delay}");
+            assert_eq!(got, lines(0, 1000), "delay {delay}");
+            assert!(f.gaps.is_empty(), "{:?}", f.gaps);
+            // and on from there
+            f.position().save(&posf).unwrap();
+            drop(f);
+            append(&p, &lines(1000, 1010));
+            let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1 << 20).unwrap();
+            assert_eq!(r, Resume::Continued);
+            assert_eq!(collect(&mut f), lines(1000, 1010));
+        }
+    }
+
+    /// A stop while a compressed file was being read: the position is in its decompressed
+    /// content, and the restart continues there.
+    #[test]
+    fn resumes_inside_a_compressed_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        append(&p, &lines(0, 10));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        assert_eq!(collect(&mut f), lines(0, 10));
+        let saved = f.position();
+        drop(f);
+        append(&p, &lines(10, 20));
+        fs::rename(&p, d.path().join("audit.log.1")).unwrap();
+        let gz = gzip(&d.path().join("audit.log.1"));
+        append(&p, &lines(20, 30));
+        let (f, r) = Follower::open(&p, Some(saved), false, 1 << 20).unwrap();
+        assert_eq!(r, Resume::FromRotated(gz.clone()));
+        // stopped before reading: the position names the .gz and the decompressed offset
+        let mid = f.position();
+        assert_eq!(mid.offset, saved.offset);
+        drop(f);
+        let (mut f, r) = Follower::open(&p, Some(mid), false, 1 << 20).unwrap();
+        assert_eq!(r, Resume::FromRotated(gz));
+        assert_eq!(collect(&mut f), lines(10, 30));
+        assert!(f.gaps.is_empty(), "{:?}", f.gaps);
+    }
+
+    /// Issue 21 item 15: a damaged `.gz` sibling is a gap; the files after it are still read.
+    #[test]
+    fn corrupt_gz_sibling_is_a_gap_and_following_continues() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        let posf = d.path().join("audit.pos");
+        let n = |i: usize| d.path().join(format!("audit.log.{i}"));
+        append(&p, &lines(0, 100));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        let mut got = collect(&mut f);
+        f.position().save(&posf).unwrap();
+        drop(f);
+        append(&p, &lines(100, 200));
+        fs::rename(&p, n(1)).unwrap();
+        tick();
+        append(&p, &lines(200, 300));
+        fs::rename(n(1), n(2)).unwrap();
+        fs::rename(&p, n(1)).unwrap();
+        let gz = gzip(&n(1));
+        // cut in the middle of its data
+        let bytes = fs::read(&gz).unwrap();
+        fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
+        tick();
+        append(&p, &lines(300, 400));
+        let (mut f, r) = Follower::open(&p, Position::load(&posf).unwrap(), false, 1 << 20).unwrap();
+        assert_eq!(r, Resume::FromRotated(n(2)));
+        got.extend(collect(&mut f));
+        assert_eq!(got[..200], lines(0, 200));
+        assert_eq!(got[got.len() - 100..], lines(300, 400));
+        // what could be decompressed before the damage, in order, whole lines only
+        let middle = &got[200..got.len() - 100];
+        assert!(middle.len() < 100 && lines(200, 300).starts_with(middle), "{middle:?}");
+        assert_eq!(f.gaps.len(), 1, "{:?}", f.gaps);
+        assert_eq!(f.gaps[0].file, gz);
+        assert!(matches!(f.gaps[0].kind, GapKind::Corrupt(_)), "{:?}", f.gaps);
+        // following goes on
+        append(&p, &lines(400, 410));
+        assert_eq!(collect(&mut f), lines(400, 410));
+
+        // garbage instead of deflate data in the file holding the saved position: it cannot
+        // be checked, so it is read whole (possible duplicates) and is a gap too
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        append(&p, &lines(0, 100));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        collect(&mut f);
+        let saved = f.position();
+        drop(f);
+        append(&p, &lines(100, 200));
+        fs::rename(&p, d.path().join("audit.log.1")).unwrap();
+        let gz = gzip(&d.path().join("audit.log.1"));
+        let mut bytes = fs::read(&gz).unwrap();
+        for b in &mut bytes[10..] {
+            *b = 0xff;
+        }
+        fs::write(&gz, &bytes).unwrap();
+        append(&p, &lines(200, 210));
+        let (mut f, r) = Follower::open(&p, Some(saved), false, 1 << 20).unwrap();
+        assert_eq!(r, Resume::FromRotated(gz.clone()));
+        assert_eq!(collect(&mut f), lines(200, 210));
+        let kinds: Vec<_> = f.gaps.iter().map(|g| (&g.file, &g.kind)).collect();
+        assert!(
+            matches!(kinds[..], [(a, GapKind::PossibleDuplicates), (b, GapKind::Corrupt(_))] if *a == gz && *b == gz),
+            "{kinds:?}"
+        );
+    }
+
+    /// Issue 21 item 15: a gzip bomb among the rotated files stops at the cap (a gap), quickly,
+    /// and the current file is read after it.
+    #[test]
+    fn gzip_bomb_sibling_stops_at_the_cap() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        let posf = d.path().join("audit.pos");
+        append(&p, &lines(0, 10));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        let mut got = collect(&mut f);
+        f.position().save(&posf).unwrap();
+        drop(f);
+        append(&p, &lines(10, 20));
+        fs::rename(&p, d.path().join("audit.log.2")).unwrap();
+        tick();
+        // 64 MiB of short lines in about 64 KiB
+        let bomb = d.path().join("audit.log.1.gz");
+        {
+            let mut e = flate2::write::GzEncoder::new(File::create(&bomb).unwrap(), flate2::Compression::best());
+            let block = "{}\n".repeat(1 << 18);
+            for _ in 0..(64 << 20) / block.len() {
+                e.write_all(block.as_bytes()).unwrap();
+            }
+            e.finish().unwrap();
+        }
+        assert!(fs::metadata(&bomb).unwrap().len() < 1 << 20);
+        tick();
+        append(&p, &lines(20, 30));
+        let cap = 1 << 20;
+        let t = std::time::Instant::now();
+        let (mut f, r) = Follower::open_limited(&p, Position::load(&posf).unwrap(), false, 1 << 20, cap).unwrap();
+        assert_eq!(r, Resume::FromRotated(d.path().join("audit.log.2")));
+        let mut bomb_lines = 0usize;
+        f.poll(&mut |l| {
+            if l == b"{}" {
+                bomb_lines += 1;
+            } else {
+                got.push(String::from_utf8_lossy(l).to_string());
+            }
+        })
+        .unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(got, lines(0, 30));
+        assert_eq!(bomb_lines as u64, cap / 3, "whole lines up to the cap");
+        assert_eq!(f.gaps, vec![Gap { file: bomb, kind: GapKind::TooLarge(cap) }]);
+    }
+
+    /// copytruncate + compress: the copy was compressed before the next poll.
+    #[test]
+    fn copytruncate_with_a_compressed_copy_loses_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        append(&p, &lines(0, 8));
+        let (mut f, _) = Follower::open(&p, None, false, 1 << 20).unwrap();
+        assert_eq!(collect(&mut f), lines(0, 8));
+        append(&p, &lines(8, 12));
+        fs::copy(&p, d.path().join("audit.log.1")).unwrap();
+        fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+        gzip(&d.path().join("audit.log.1"));
+        append(&p, &lines(1000, 2000));
+        assert_eq!(collect(&mut f), [lines(8, 12), lines(1000, 2000)].concat());
+        assert!(f.gaps.is_empty(), "{:?}", f.gaps);
+        // without any copy: a gap
+        fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+        append(&p, &lines(0, 1));
+        assert_eq!(collect(&mut f), lines(0, 1));
+        assert_eq!(f.gaps, vec![Gap { file: p.clone(), kind: GapKind::TruncatedWithoutCopy }]);
+    }
+
+    /// A line of exactly the cap is delivered, and a position after it is recognised.
+    #[test]
+    fn a_line_of_exactly_the_cap_resumes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.log");
+        append(&p, &lines(0, 2));
+        append(&p, &["w".repeat(1000)]);
+        let (mut f, _) = Follower::open(&p, None, false, 1000).unwrap();
+        assert_eq!(collect(&mut f).len(), 3);
+        let saved = f.position();
+        drop(f);
+        append(&p, &lines(2, 3));
+        let (mut f, r) = Follower::open(&p, Some(saved), false, 1000).unwrap();
+        assert_eq!(r, Resume::Continued);
+        assert_eq!(collect(&mut f), lines(2, 3));
     }
 }

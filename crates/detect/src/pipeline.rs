@@ -270,6 +270,15 @@ impl Detector {
                 }
             }
             self.ingest.too_large += std::mem::take(&mut f.too_long);
+            for g in std::mem::take(&mut f.gaps) {
+                match g.kind {
+                    crate::follow::GapKind::PossibleDuplicates => self.ingest.follow_possible_duplicates += 1,
+                    _ => self.ingest.follow_gaps += 1,
+                }
+                if self.ingest.samples.len() < 16 {
+                    self.ingest.samples.push(g.to_string());
+                }
+            }
             if stop() {
                 break;
             }

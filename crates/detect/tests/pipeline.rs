@@ -297,3 +297,88 @@ fn six_mib_event_with_escapes_is_evaluated() {
     assert_eq!(det.stats().ingest.too_large, 0);
     assert!(got.iter().any(|f| matches!(f, Finding::Alert(a) if a.rule.id == "PAL-KA-001")));
 }
+
+/// Issue 21 item 15: rotated files compressed while stopped are read (`.gz`), and one that is
+/// damaged is counted as a gap in the stats.
+#[test]
+fn follow_reads_compressed_rotations_and_counts_gaps() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("audit.log");
+    let pos = d.path().join("audit.log.pos");
+    let exec = |name: &str, t: i64| {
+        EventBuilder::new("create", "pods")
+            .user("mallory@corp.example", &["dev"])
+            .ns("prod")
+            .name(name)
+            .sub("exec")
+            .code(101)
+            .at(t)
+            .build()
+    };
+    let add = |name: &str, t: i64| {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        writeln!(f, "{}", exec(name, t)).unwrap();
+    };
+    // logrotate `compress`: the rotated file is replaced by its gzip (mtime kept)
+    let gzip = |from: &std::path::Path, to: &std::path::Path| {
+        let data = std::fs::read(from).unwrap();
+        let mtime = std::fs::metadata(from).unwrap().modified().unwrap();
+        let mut e = flate2::write::GzEncoder::new(std::fs::File::create(to).unwrap(), flate2::Compression::fast());
+        e.write_all(&data).unwrap();
+        e.finish().unwrap();
+        std::fs::File::options().write(true).open(to).unwrap().set_modified(mtime).unwrap();
+        std::fs::remove_file(from).unwrap();
+    };
+    let pods = |out: &[Finding]| -> Vec<String> {
+        out.iter()
+            .filter_map(|f| match f {
+                Finding::Alert(a) if !a.update => Some(a.entities.pod.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let run = |det: &mut Detector, out: &mut Vec<Finding>| {
+        let polls = std::cell::Cell::new(0);
+        let stop = || {
+            polls.set(polls.get() + 1);
+            polls.get() >= 2
+        };
+        det.follow(&log, Some(&pos), false, std::time::Duration::from_millis(10), &stop, |f| {
+            out.push(f.clone());
+            Ok(())
+        })
+        .unwrap()
+    };
+    add("a", T0);
+    add("b", T0 + 1);
+    let mut out = Vec::new();
+    run(&mut detector(), &mut out);
+    assert_eq!(pods(&out), vec!["a", "b"]);
+    // while stopped: "c", rotated and compressed; "d", rotated, compressed and damaged; "e"
+    add("c", T0 + 2);
+    let (r1, r1gz, r2gz) =
+        (d.path().join("audit.log.1"), d.path().join("audit.log.1.gz"), d.path().join("audit.log.2.gz"));
+    std::fs::rename(&log, &r1).unwrap();
+    gzip(&r1, &r1gz);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    add("d", T0 + 3);
+    std::fs::rename(&r1gz, &r2gz).unwrap();
+    std::fs::rename(&log, &r1).unwrap();
+    gzip(&r1, &r1gz);
+    let bytes = std::fs::read(&r1gz).unwrap();
+    std::fs::write(&r1gz, &bytes[..12]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    add("e", T0 + 4);
+    let mut out = Vec::new();
+    let mut det = detector();
+    let r = run(&mut det, &mut out);
+    assert_eq!(r, palisade_detect::follow::Resume::FromRotated(r2gz));
+    assert_eq!(pods(&out), vec!["c", "e"], "c read from the .gz; d lost in the damaged one");
+    let st = det.stats();
+    assert_eq!((st.ingest.follow_gaps, st.ingest.follow_possible_duplicates), (1, 0));
+    assert!(
+        st.ingest.samples.iter().any(|s| s.contains("audit.log.1.gz") && s.contains("damaged")),
+        "{:?}",
+        st.ingest.samples
+    );
+}
