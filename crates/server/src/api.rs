@@ -66,35 +66,11 @@ pub(crate) fn actor(tok: &TokenInfo) -> String {
 
 /// The whole HTTP surface of `server`.
 pub fn router(server: Arc<Server>) -> Router {
-    let api = Router::new()
-        .route("/images", get(list_images).post(ingest_images))
-        .route("/images/{digest}", get(get_image))
-        .route("/images/{digest}/findings", get(image_findings))
-        .route("/findings", get(list_findings))
-        .route("/vulnerabilities/{id}", get(blast_radius))
-        .route("/events", get(list_events))
-        .route("/audit", get(list_audit))
-        .route("/findings/{id}", get(routes::get_finding))
-        .route("/findings/{id}/triage", get(routes::triage_history).put(routes::set_triage))
-        .route("/clusters", get(routes::list_clusters))
-        .route("/nodes", get(routes::list_nodes))
-        .route("/workloads", get(routes::list_workloads))
-        .route("/inventory", post(routes::ingest_inventory))
-        .route("/posture", post(routes::ingest_posture))
-        .route("/posture/findings", get(routes::list_posture_findings))
-        .route("/alerts", get(routes::list_alerts).post(routes::ingest_alerts))
-        .route("/alerts/{id}", get(routes::get_alert))
-        .route("/alerts/{id}/resolve", post(routes::resolve_alert))
-        .route("/incidents", get(routes::list_incidents).post(routes::open_incident))
-        .route("/incidents/{id}", get(routes::get_incident))
-        .route("/incidents/{id}/resolve", post(routes::resolve_incident))
-        .route("/heartbeats", post(routes::ingest_heartbeats))
-        .route("/health", get(routes::list_health))
-        .route("/tokens", get(routes::list_tokens).post(create_token))
-        .route("/tokens/{id}", axum::routing::delete(routes::revoke_token))
-        .route("/admin/db/update", post(request_db_update))
-        .route("/admin/retention", post(routes::run_retention))
-        .route("/admin/jobs", get(list_jobs))
+    let mut api = Router::new();
+    for path in crate::openapi::paths() {
+        api = api.route(path, methods(path));
+    }
+    let api = api
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) })
         .layer(middleware::from_fn_with_state(server.clone(), bounded_body))
         .layer(middleware::from_fn_with_state(server.clone(), authenticate));
@@ -102,9 +78,52 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(server)
+}
+
+/// The handlers of one documented path ([`crate::openapi::OPERATIONS`] lists the paths; a
+/// test checks that the methods routed here are exactly the documented ones).
+fn methods(path: &str) -> axum::routing::MethodRouter<Arc<Server>> {
+    use axum::routing::delete;
+    match path {
+        "/images" => get(list_images).post(ingest_images),
+        "/images/{digest}" => get(get_image),
+        "/images/{digest}/findings" => get(image_findings),
+        "/findings" => get(list_findings),
+        "/findings/{id}" => get(routes::get_finding),
+        "/findings/{id}/triage" => get(routes::triage_history).put(routes::set_triage),
+        "/vulnerabilities/{id}" => get(blast_radius),
+        "/events" => get(list_events),
+        "/clusters" => get(routes::list_clusters),
+        "/nodes" => get(routes::list_nodes),
+        "/workloads" => get(routes::list_workloads),
+        "/inventory" => post(routes::ingest_inventory),
+        "/posture" => post(routes::ingest_posture),
+        "/posture/findings" => get(routes::list_posture_findings),
+        "/alerts" => get(routes::list_alerts).post(routes::ingest_alerts),
+        "/alerts/{id}" => get(routes::get_alert),
+        "/alerts/{id}/resolve" => post(routes::resolve_alert),
+        "/incidents" => get(routes::list_incidents).post(routes::open_incident),
+        "/incidents/{id}" => get(routes::get_incident),
+        "/incidents/{id}/resolve" => post(routes::resolve_incident),
+        "/heartbeats" => post(routes::ingest_heartbeats),
+        "/health" => get(routes::list_health),
+        "/audit" => get(list_audit),
+        "/tokens" => get(routes::list_tokens).post(create_token),
+        "/tokens/{id}" => delete(routes::revoke_token),
+        "/admin/db/update" => post(request_db_update),
+        "/admin/retention" => post(routes::run_retention),
+        "/admin/jobs" => get(list_jobs),
+        // a documented path without handlers answers 501, which the drift test catches
+        _ => get(not_implemented).post(not_implemented).put(not_implemented).delete(not_implemented),
+    }
+}
+
+async fn not_implemented() -> ApiError {
+    ApiError(StatusCode::NOT_IMPLEMENTED, "documented but not implemented".into())
 }
 
 async fn authenticate(State(s): State<Arc<Server>>, mut req: Request, next: Next) -> Response {

@@ -17,6 +17,7 @@
 
 mod api;
 pub mod jobs;
+pub mod openapi;
 mod routes;
 
 pub use api::router;
