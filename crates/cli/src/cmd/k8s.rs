@@ -41,7 +41,7 @@ pub fn collect(src: &K8sSource) -> anyhow::Result<(Vec<Object>, String, Vec<Stri
 pub fn run(c: K8sCommand) -> anyhow::Result<ExitCode> {
     match c {
         K8sCommand::Inventory { source, format, output } => {
-            let (objects, name, _) = collect(&source)?;
+            let (objects, name, _, _) = collect(&source)?;
             let inv = palisade_k8s::inventory::build(&name, &objects);
             let text = match format {
                 TableOrJson::Table => palisade_k8s::inventory::table(&inv),
