@@ -284,6 +284,14 @@ pub struct DetectArgs {
     /// Also send alerts to a syslog server (host:port, UDP; tcp:// for TCP).
     #[arg(long, env = "PALISADE_SYSLOG")]
     pub syslog: Option<String>,
+    /// Also send alerts to this Palisade server (`http(s)://host:port`; `POST /api/v1/alerts`),
+    /// spooled on disk under `--spool` while it is unreachable (at-least-once; the server keeps
+    /// a re-sent alert once). `sensor run` also sends its health as heartbeats.
+    #[arg(long, env = "PALISADE_SERVER")]
+    pub server: Option<String>,
+    /// API token for `--server` (operator role or higher).
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -422,6 +430,14 @@ pub struct PostureArgs {
     /// List the check catalogue and exit.
     #[arg(long)]
     pub list_checks: bool,
+    /// Send the result to this Palisade server: the inventory (`POST /api/v1/inventory`, a full
+    /// snapshot of what was read) and the posture snapshot (`POST /api/v1/posture`; a full run
+    /// resolves the cluster's findings it no longer finds). Sent when the assessment is complete.
+    #[arg(long, env = "PALISADE_SERVER")]
+    pub server: Option<String>,
+    /// API token for `--server` (operator role or higher).
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Where Kubernetes objects come from: files, or a live cluster.

@@ -173,11 +173,122 @@ pub(crate) async fn ingest_posture(State(s): S, Extension(t): T, body: Bytes) ->
     Ok(Json(json!(s.store.ingest_posture(&snap, &actor(&t)).await?)))
 }
 
+/// `POST /api/v1/alerts`: [`AlertInput`]s, or the JSON records `palisade detect` and `palisade
+/// sensor run` write (`{"type": "alert", ...}`; what their `--server` sink sends). Incident
+/// records of a detector are acknowledged and not stored (the server groups its own).
 pub(crate) async fn ingest_alerts(State(s): S, Extension(t): T, body: Bytes) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
-    let alerts: Vec<AlertInput> = batch(&body, "alerts")?;
-    let ids = s.store.ingest_alerts(&alerts, &actor(&t)).await?;
-    Ok(Json(json!({"ids": ids})))
+    let raw: Vec<Value> = batch(&body, "alerts")?;
+    let mut alerts = Vec::with_capacity(raw.len());
+    let mut ignored = 0usize;
+    for (i, v) in raw.into_iter().enumerate() {
+        match alert_input(v) {
+            Ok(Some(a)) => alerts.push(a),
+            Ok(None) => ignored += 1,
+            Err(e) => return Err(ApiError(StatusCode::BAD_REQUEST, format!("alerts[{i}]: {e}"))),
+        }
+    }
+    let ids = if alerts.is_empty() { Vec::new() } else { s.store.ingest_alerts(&alerts, &actor(&t)).await? };
+    Ok(Json(json!({"ids": ids, "ignored": ignored})))
+}
+
+/// One uploaded alert: an [`AlertInput`], or a detector's alert record (`None` for its
+/// incident records).
+pub(crate) fn alert_input(v: Value) -> Result<Option<AlertInput>, String> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("incident") => Ok(None),
+        Some("alert") => {
+            let str_at = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            let id = str_at("/id").ok_or("alert record without id")?;
+            let rule = str_at("/rule/id").ok_or("alert record without rule.id")?;
+            let time = str_at("/time").ok_or("alert record without time")?;
+            let at = parse_rfc3339(&time).ok_or_else(|| format!("time {time:?} is not RFC 3339"))?;
+            let severity = str_at("/severity").map(|s| palisade_store::Severity::parse(&s)).unwrap_or_default();
+            Ok(Some(AlertInput {
+                key: Some(id),
+                cluster: str_at("/entities/cluster"),
+                rule,
+                severity,
+                at,
+                namespace: str_at("/entities/namespace"),
+                pod: str_at("/entities/pod"),
+                node: str_at("/entities/node"),
+                doc: v,
+            }))
+        }
+        Some(other) => Err(format!("unknown record type {other:?}")),
+        None => serde_json::from_value(v).map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → Unix seconds.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+    };
+    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(f) = rest.strip_prefix('.') {
+        let n = f.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        rest = &f[n..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let oh: i64 = o.get(1..3)?.parse().ok()?;
+            let om: i64 = o.get(4..6)?.parse().ok()?;
+            let v = oh * 3600 + om * 60;
+            if o.starts_with('-') { -v } else { v }
+        }
+        _ => return None,
+    };
+    // days from civil (proleptic Gregorian)
+    let (y2, m2) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2026-12-07T10:00:00.123456Z"), Some(1_796_637_600));
+        assert_eq!(parse_rfc3339("2024-02-29T23:59:59+01:00"), Some(1_709_247_599));
+        for bad in ["", "2026-12-07", "2026-13-01T00:00:00Z", "2026-12-07T10:00:00", "2026-12-07T10:00:00.Z", "2026-12-07T1a:00:00Z", "2026-12-07T10:00:00+0100"] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn detector_records_become_alerts() {
+        let rec = json!({"type": "alert", "id": "a-1", "time": "2026-12-07T10:00:00Z", "rule": {"id": "PAL-RT-001"},
+            "severity": "HIGH", "entities": {"cluster": "c", "namespace": "ns", "pod": "p", "node": "n"}});
+        let a = alert_input(rec).ok().flatten().unwrap_or_else(|| panic!("not converted"));
+        assert_eq!((a.key.as_deref(), a.rule.as_str(), a.at), (Some("a-1"), "PAL-RT-001", 1_796_637_600));
+        assert_eq!((a.cluster.as_deref(), a.node.as_deref()), (Some("c"), Some("n")));
+        assert_eq!(a.severity, palisade_store::Severity::High);
+        assert!(matches!(alert_input(json!({"type": "incident", "id": "i"})), Ok(None)));
+        assert!(alert_input(json!({"type": "alert", "id": "x", "rule": {"id": "r"}, "time": "yesterday"})).is_err());
+        assert!(alert_input(json!({"type": "other"})).is_err());
+    }
 }
 
 pub(crate) async fn get_alert(State(s): S, Extension(t): T, Path(id): Path<i64>) -> ApiResult<Json<Value>> {

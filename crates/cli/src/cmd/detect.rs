@@ -60,6 +60,16 @@ impl Sinks {
         if let Some(url) = &a.webhook {
             extra.push(Box::new(sinks::WebhookSink::new(sinks::WebhookConfig::new(url, &a.spool), opts.clone())?));
         }
+        if let Some(server) = &a.server {
+            let mut cfg = sinks::WebhookConfig::new(
+                &format!("{}/api/v1/alerts", server.trim_end_matches('/')),
+                &a.spool.join("server"),
+            );
+            cfg.bearer_token = a.token.clone();
+            extra.push(Box::new(sinks::WebhookSink::new(cfg, opts.clone()).with_context(|| {
+                format!("opening the server spool {}", a.spool.join("server").display())
+            })?));
+        }
         if let Some(addr) = &a.syslog {
             let (tcp, addr) = match addr.strip_prefix("tcp://") {
                 Some(x) => (true, x),

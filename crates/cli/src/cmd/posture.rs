@@ -195,6 +195,7 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
     let streamable = !a.source.files.is_empty()
         && a.source.files.iter().all(|f| f.as_os_str() != "-")
         && input_bytes(&a.source.files) > STREAM_ABOVE;
+    let mut inventory: Option<serde_json::Value> = None;
     let (mut assessment, cluster, incomplete) = if streamable {
         // Files are read twice rather than held in memory: a pass for the cross-object facts,
         // then the objects in chunks (a 50,000-object dump would otherwise hold every object).
@@ -230,6 +231,9 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
         let (objects, cluster, load_warnings, incomplete) = crate::cmd::k8s::collect(&a.source)?;
         let mut assessment = palisade_posture::assess(&objects, &opts);
         assessment.warnings.splice(0..0, load_warnings);
+        if a.server.is_some() {
+            inventory = Some(inventory_update(&cluster, &objects));
+        }
         (assessment, cluster, incomplete)
     };
     if !a.severity.is_empty() {
@@ -250,6 +254,14 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
         PostureFormat::Sarif => serde_json::to_string_pretty(&sarif(&assessment))? + "\n",
     };
     crate::cmd::sbom::emit(&a.output, &text)?;
+    if let Some(server) = &a.server {
+        if incomplete {
+            // a snapshot of part of the input would resolve findings that are still there
+            eprintln!("posture: input was skipped; not sending a partial snapshot to {server}");
+        } else {
+            send_to_server(server, a.token.as_deref(), &cluster, &assessment, inventory.as_ref())?;
+        }
+    }
     if a.exit_code != 0 && incomplete {
         // a file that could not be read (or only in part) must fail the gate: the findings
         // above describe only what was read
@@ -260,4 +272,77 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(a.exit_code));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The inventory of what was read, as a full snapshot of the cluster: every object with the
+/// images its pods run.
+fn inventory_update(cluster: &str, objects: &[palisade_k8s::Object]) -> serde_json::Value {
+    let mut objs = Vec::with_capacity(objects.len());
+    let mut nodes = Vec::new();
+    for o in objects {
+        if o.kind == "Node" {
+            nodes.push(serde_json::json!({
+                "name": o.name,
+                "kubelet_version": o.value.pointer("/status/nodeInfo/kubeletVersion"),
+                "os_image": o.value.pointer("/status/nodeInfo/osImage"),
+            }));
+            continue;
+        }
+        let mut images = Vec::new();
+        if let Some((spec, _)) = o.pod_spec() {
+            for (_, c) in palisade_k8s::object::containers(spec) {
+                if let (Some(name), Some(image)) =
+                    (c.get("name").and_then(|v| v.as_str()), c.get("image").and_then(|v| v.as_str()))
+                {
+                    images.push(serde_json::json!({"container": name, "image_ref": image}));
+                }
+            }
+        }
+        objs.push(serde_json::json!({"kind": o.kind, "namespace": o.namespace, "name": o.name, "images": images}));
+    }
+    serde_json::json!({"cluster": cluster, "full": true, "nodes": nodes, "objects": objs})
+}
+
+fn send_to_server(
+    server: &str,
+    token: Option<&str>,
+    cluster: &str,
+    assessment: &palisade_posture::Assessment,
+    inventory: Option<&serde_json::Value>,
+) -> anyhow::Result<()> {
+    let findings: Vec<serde_json::Value> = assessment
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "check_id": f.check_id,
+                "object": {"kind": f.object.kind, "namespace": f.object.namespace, "name": f.object.name},
+                "severity": f.severity.as_str(),
+                "doc": f,
+            })
+        })
+        .collect();
+    let snapshot = serde_json::json!({"cluster": cluster, "full": true, "findings": findings});
+    let client = palisade_net::Client::new(palisade_net::ClientOptions::default());
+    let base = server.trim_end_matches('/');
+    let mut posts = Vec::new();
+    if let Some(inv) = inventory {
+        posts.push((format!("{base}/api/v1/inventory"), inv.clone()));
+    }
+    posts.push((format!("{base}/api/v1/posture"), snapshot));
+    for (endpoint, body) in posts {
+        let body = serde_json::to_vec(&body)?;
+        let req = palisade_net::Request::post(endpoint.clone(), &body)
+            .header("content-type", "application/json")
+            .credential(token.map(|t| format!("Bearer {t}")));
+        let resp = client
+            .send_with_retry(&req, &palisade_net::RetryPolicy::default())
+            .with_context(|| format!("sending to {endpoint}"))?;
+        if !resp.is_success() {
+            let status = resp.status();
+            anyhow::bail!("{endpoint}: HTTP {status}: {}", resp.error_excerpt());
+        }
+    }
+    eprintln!("posture: {} findings of {cluster} sent to {server}", assessment.findings.len());
+    Ok(())
 }

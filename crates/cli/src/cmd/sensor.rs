@@ -568,6 +568,12 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     eprintln!("palisade sensor running ({} sensor rules)", runner.rules);
+    let heartbeats = a.detect.server.as_ref().map(|server| {
+        let node = a.node.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+        });
+        Heartbeats::spawn(server, a.detect.token.clone(), &a.detect.cluster, &node)
+    });
     let mut next_health = Instant::now();
     let mut next_shared = Instant::now();
     let mut emit = |f: &Finding| sinks.send(f);
@@ -579,6 +585,9 @@ fn run_sensor(a: SensorRunArgs) -> anyhow::Result<ExitCode> {
             if Instant::now() >= next_health {
                 next_health = Instant::now() + a.health_interval;
                 tracing::info!(health = %h, "sensor health");
+                if let Some(hb) = &heartbeats {
+                    hb.send(&h);
+                }
                 if let Some(p) = &a.health_file {
                     let tmp = p.with_extension("tmp");
                     if std::fs::write(&tmp, serde_json::to_vec_pretty(&h).unwrap_or_default()).is_ok() {
@@ -605,5 +614,51 @@ impl Runner {
     /// Cluster responses carried out and failed so far.
     pub(crate) fn cluster_responses(&self) -> (u64, u64) {
         (self.response_stats.done.load(Ordering::Relaxed), self.response_stats.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// Sends the sensor's health to the server as heartbeats (`POST /api/v1/heartbeats`) from a
+/// thread of its own, so a slow or unreachable server never stalls event processing. Only the
+/// newest report waits to be sent: heartbeats are telemetry, a missed one is not replayed.
+pub(crate) struct Heartbeats {
+    tx: std::sync::mpsc::SyncSender<Value>,
+}
+
+impl Heartbeats {
+    pub(crate) fn spawn(server: &str, token: Option<String>, cluster: &str, node: &str) -> Heartbeats {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Value>(1);
+        let url = format!("{}/api/v1/heartbeats", server.trim_end_matches('/'));
+        let (cluster, node) = (cluster.to_string(), node.to_string());
+        std::thread::spawn(move || {
+            let client = palisade_net::Client::new(palisade_net::ClientOptions {
+                deadline: Duration::from_secs(10),
+                max_redirects: 0,
+                ..palisade_net::ClientOptions::default()
+            });
+            for health in rx {
+                let beat = serde_json::json!({"heartbeats": [{
+                    "cluster": cluster, "component": "sensor", "instance": node, "node": node,
+                    "version": env!("CARGO_PKG_VERSION"), "doc": health,
+                }]});
+                let body = serde_json::to_vec(&beat).unwrap_or_default();
+                let req = palisade_net::Request::post(url.as_str(), &body)
+                    .header("content-type", "application/json")
+                    .credential(token.as_ref().map(|t| format!("Bearer {t}")));
+                match client.send(req) {
+                    Ok(r) if r.is_success() => tracing::debug!("heartbeat sent"),
+                    Ok(r) => {
+                        let status = r.status();
+                        tracing::warn!(status, "heartbeat refused: {}", r.error_excerpt());
+                    }
+                    Err(e) => tracing::warn!(error = %e, "heartbeat not sent"),
+                }
+            }
+        });
+        Heartbeats { tx }
+    }
+
+    pub(crate) fn send(&self, health: &Value) {
+        // a full channel means one is being sent: skip this one
+        let _ = self.tx.try_send(health.clone());
     }
 }

@@ -197,3 +197,88 @@ fn scans_sent_to_the_server_are_reassessed_after_a_db_update() {
     assert_eq!(s, 200, "{f}");
     assert_eq!(vuln_ids(&f["items"]), vec!["CVE-2023-32681", "CVE-2024-35195"], "{f}");
 }
+
+fn count(v: &Value) -> usize {
+    v["items"].as_array().map(Vec::len).unwrap_or(0)
+}
+
+/// `posture --server` sends the inventory and the posture snapshot; `detect audit --server`
+/// sends its alerts, spooled while the server is down and delivered by the next run, once.
+#[test]
+fn posture_and_detections_reach_the_server_and_survive_an_outage() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (data, feeds) = (dir.path().join("data"), dir.path().join("feeds"));
+    write_osv(&feeds, &osv("GHSA-j8r2-6x86-q33q", "CVE-2023-32681", "2.31.0", "2023-06-01T00:00:00Z"));
+    let port = free_port();
+
+    // An attack story in an audit log, detected while the server is down: spooled.
+    let log = dir.path().join("audit.jsonl");
+    let out = palisade(&["simulate", "audit", "--seed", "3", "--events", "600", "--stories", "1", "-o", log.to_str().unwrap_or_default()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spool = dir.path().join("spool");
+    let url = format!("http://127.0.0.1:{port}");
+    let detect = |token: &str| {
+        palisade(&[
+            "detect", "audit", log.to_str().unwrap_or_default(), "--cluster", "prod-eu", "--server", &url,
+            "--token", token, "--spool", spool.to_str().unwrap_or_default(), "-o",
+            dir.path().join("alerts.jsonl").to_str().unwrap_or_default(),
+        ])
+    };
+    let out = detect("pal_not_yet");
+    assert!(out.status.success(), "an unreachable server is not fatal: {}", String::from_utf8_lossy(&out.stderr));
+    let local: Vec<Value> = std::fs::read_to_string(dir.path().join("alerts.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["type"] == "alert")
+        .collect();
+    assert!(!local.is_empty(), "the story raises alerts");
+    let spooled = std::fs::read_dir(spool.join("server")).map(|d| d.count()).unwrap_or(0);
+    assert!(spooled > 0, "alerts for the server are spooled while it is down");
+
+    let _server = start(&data, &feeds, port);
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap_or_default().trim().to_string();
+    // The next run (same log) delivers the spool and its own alerts; re-sent alerts are one record.
+    let out = detect(&token);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (s, alerts) = get(port, "/api/v1/alerts?cluster=prod-eu&limit=1000", Some(&token));
+    assert_eq!(s, 200, "{alerts}");
+    let distinct: std::collections::BTreeSet<&str> = local.iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(count(&alerts), distinct.len(), "every alert once: {alerts}");
+    assert!(alerts["items"][0]["doc"]["rule"]["id"].is_string(), "the whole record is kept");
+
+    // Posture of a manifest directory: inventory and findings.
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        manifests.join("web.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example/shop/web:1.0\n        securityContext: {privileged: true}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = palisade(&[
+        "posture", "-f", manifests.to_str().unwrap_or_default(), "--cluster-name", "prod-eu", "--format", "json",
+        "--server", &url, "--token", &token,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, w) = get(port, "/api/v1/workloads?cluster=prod-eu", Some(&token));
+    assert_eq!(w["items"][0]["name"], "web", "{w}");
+    assert_eq!(w["items"][0]["images"][0]["image_ref"], "registry.example/shop/web:1.0", "{w}");
+    let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001", Some(&token));
+    assert_eq!(count(&p), 1, "{p}");
+    // Fixed and assessed again: the full snapshot resolves the finding (kept, not deleted).
+    std::fs::write(
+        manifests.join("web.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example/shop/web:1.0\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = palisade(&[
+        "posture", "-f", manifests.to_str().unwrap_or_default(), "--cluster-name", "prod-eu", "--format", "json",
+        "--server", &url, "--token", &token,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001", Some(&token));
+    assert_eq!(count(&p), 0, "{p}");
+    let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001&include_resolved=true", Some(&token));
+    assert_eq!(count(&p), 1, "{p}");
+    assert!(p["items"][0]["resolved_at"].is_i64(), "{p}");
+}
