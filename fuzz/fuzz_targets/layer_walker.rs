@@ -4,7 +4,11 @@ use libfuzzer_sys::fuzz_target;
 use palisade_image::layer::{read_layer, LayerInfo};
 
 fuzz_target!(|data: &[u8]| {
-    let info = LayerInfo { digest: "sha256:fuzz".into(), ..Default::default() };
+    // The blob's real digest, so a valid layer passes verification and the merge and SBOM
+    // assembly (link resolution across the layer) are fuzzed too.
+    use sha2::Digest as _;
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(data));
+    let info = LayerInfo { digest, digest_is_raw: true, ..Default::default() };
     if let Ok(r) =
         read_layer("fuzz", &info, Box::new(data), &palisade_sbom::analyzer::Catalogers, &palisade_image::NoProgress)
     {
