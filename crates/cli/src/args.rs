@@ -371,6 +371,46 @@ pub enum SimulateCommand {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    /// Send realistic fleet traffic to a Palisade server (inventories, image SBOMs with
+    /// findings, alerts, heartbeats) and report throughput and latency (JSON).
+    Fleet {
+        /// Server base URL.
+        #[arg(long, env = "PALISADE_SERVER")]
+        server: String,
+        /// Operator (or admin) token.
+        #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Clusters.
+        #[arg(long, default_value_t = 3)]
+        clusters: usize,
+        /// Workloads per cluster.
+        #[arg(long, default_value_t = 100)]
+        workloads: usize,
+        /// Nodes per cluster.
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Distinct images.
+        #[arg(long, default_value_t = 200)]
+        images: usize,
+        /// Packages per image SBOM.
+        #[arg(long, default_value_t = 300)]
+        packages: usize,
+        /// Alerts per cluster.
+        #[arg(long, default_value_t = 50)]
+        alerts: usize,
+        /// Images per upload.
+        #[arg(long, default_value_t = 20)]
+        batch: usize,
+        /// Parallel senders.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Timed list/filter requests after the ingest.
+        #[arg(long, default_value_t = 0)]
+        queries: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write a realistic attack story as audit events, mixed into benign traffic.
     Audit {
         /// Seed (the same seed gives the same log).

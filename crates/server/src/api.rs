@@ -238,6 +238,15 @@ async fn metrics(State(s): State<Arc<Server>>) -> Response {
         m.images_reassessed.load(Ordering::Relaxed),
     );
     counter("palisade_server_job_failures_total", "Job runs that failed.", m.job_failures.load(Ordering::Relaxed));
+    for (name, help, v) in [
+        ("palisade_server_last_db_build_seconds", "Duration of the last database build or download.", &m.last_db_build_ms),
+        ("palisade_server_last_reassessment_seconds", "Duration of the last re-assessment of stored SBOMs.", &m.last_reassess_ms),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {:.3}\n",
+            v.load(Ordering::Relaxed) as f64 / 1000.0
+        ));
+    }
     let vulns = s.vulndb().map(|d| d.meta().vulnerabilities).unwrap_or(0);
     out.push_str(&format!(
         "# HELP palisade_server_vulndb_vulnerabilities Vulnerabilities in the server's database.\n# TYPE palisade_server_vulndb_vulnerabilities gauge\npalisade_server_vulndb_vulnerabilities {vulns}\n"

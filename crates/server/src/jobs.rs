@@ -120,16 +120,20 @@ pub async fn run_db_update(server: &Arc<Server>, lease: &Lease) -> Result<RunRep
         (true, Some(db)) => db,
         _ => {
             let s = server.clone();
+            let t = std::time::Instant::now();
             let (db, warnings) = tokio::task::spawn_blocking(move || update_db(&s))
                 .await
                 .map_err(|e| ServerError::Task(e.to_string()))??;
+            server.metrics.last_db_build_ms.store(t.elapsed().as_millis() as u64, Ordering::Relaxed);
             report.warnings = warnings;
             server.set_vulndb(db);
             server.vulndb().ok_or_else(|| ServerError::Task("database vanished".into()))?
         }
     };
     report.vulnerabilities = db.meta().vulnerabilities;
+    let t = std::time::Instant::now();
     reassess(server, lease, &db, &mut report).await?;
+    server.metrics.last_reassess_ms.store(t.elapsed().as_millis() as u64, Ordering::Relaxed);
     server.metrics.reassessments.fetch_add(1, Ordering::Relaxed);
     Ok(report)
 }

@@ -19,6 +19,7 @@ mod api;
 pub mod jobs;
 pub mod openapi;
 mod routes;
+pub mod simulate;
 
 pub use api::router;
 
@@ -153,6 +154,10 @@ pub struct Metrics {
     pub images_reassessed: AtomicU64,
     /// Job runs that failed.
     pub job_failures: AtomicU64,
+    /// Duration of the last database build or download, ms.
+    pub last_db_build_ms: AtomicU64,
+    /// Duration of the last re-assessment, ms.
+    pub last_reassess_ms: AtomicU64,
 }
 
 /// A running server's shared state.

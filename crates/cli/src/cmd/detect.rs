@@ -231,6 +231,38 @@ pub fn run(c: DetectCommand) -> anyhow::Result<ExitCode> {
 
 pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
     match c {
+        SimulateCommand::Fleet {
+            server,
+            token,
+            clusters,
+            workloads,
+            nodes,
+            images,
+            packages,
+            alerts,
+            batch,
+            concurrency,
+            queries,
+            seed,
+        } => {
+            let o = palisade_server::simulate::FleetOptions {
+                server,
+                token,
+                clusters,
+                workloads,
+                nodes,
+                images,
+                packages,
+                alerts,
+                batch,
+                concurrency,
+                queries,
+                seed,
+            };
+            let r = palisade_server::simulate::run(&o)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         SimulateCommand::Audit { seed, events, stories, output } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
