@@ -354,23 +354,29 @@ async fn create_token(
 
 /// `POST /api/v1/images`: `{"images": [ImageUpload, …]}` (or one `ImageUpload`). An image
 /// with an SBOM and no findings is matched against the server's own database.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum IngestBody {
-    Many { images: Vec<ImageUpload> },
-    One(Box<ImageUpload>),
-}
-
 async fn ingest_images(
     State(s): State<Arc<Server>>,
     Extension(t): Extension<TokenInfo>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
-    let mut images = match parse_json::<IngestBody>(&body)? {
-        IngestBody::Many { images } => images,
-        IngestBody::One(one) => vec![*one],
+    // parsed item by item, so a refusal names the item and the field
+    let v: Value = parse_json(&body)?;
+    let items = match v {
+        Value::Object(mut m) if m.contains_key("images") => match m.remove("images") {
+            Some(Value::Array(a)) => a,
+            _ => return Err(ApiError(StatusCode::BAD_REQUEST, "images: expected an array".into())),
+        },
+        one @ Value::Object(_) => vec![one],
+        _ => return Err(ApiError(StatusCode::BAD_REQUEST, "expected {\"images\": [...]} or one image".into())),
     };
+    let mut images: Vec<ImageUpload> = Vec::with_capacity(items.len());
+    for (i, it) in items.into_iter().enumerate() {
+        images.push(
+            serde_json::from_value(it)
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed request body: images[{i}]: {e}")))?,
+        );
+    }
     if images.is_empty() {
         return Err(ApiError(StatusCode::BAD_REQUEST, "no images in the upload".into()));
     }
@@ -382,6 +388,15 @@ async fn ingest_images(
         }
     }
     let db = s.vulndb();
+    // counted while matching, so a running re-assessment yields to this upload
+    struct Interactive<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Interactive<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    s.interactive.fetch_add(1, Ordering::Relaxed);
+    let _interactive = Interactive(&s.interactive);
     let assessed: Vec<bool> =
         images.iter().map(|i| i.findings.is_some() || (i.sbom.is_some() && db.is_some())).collect();
     if let Some(db) = db {

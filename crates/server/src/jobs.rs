@@ -84,7 +84,10 @@ pub async fn run_claimed(server: &Arc<Server>, lease: Lease) {
         return;
     }
     let result = run_db_update(server, &lease).await;
-    let next = Some(server.store.now() + secs(server.config.db_update_interval));
+    // jittered (up to a tenth of the interval) so replicas and restarts do not line up
+    let interval = secs(server.config.db_update_interval);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % (interval as u128 / 10).max(1)) as i64;
+    let next = Some(server.store.now() + interval + jitter);
     let outcome = match &result {
         Ok(r) => {
             tracing::info!(run = %r.run_id, images = r.images, events = r.events, alerts = r.alerts, "db update and re-assessment finished");
@@ -171,6 +174,11 @@ async fn reassess(
     let mut lease = lease.clone();
     let actor = format!("system:reassessment:{}", server.replica);
     loop {
+        // interactive uploads go first: a page waits (up to 5 s) while uploads are matched
+        let t = std::time::Instant::now();
+        while server.interactive.load(Ordering::Relaxed) > 0 && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let page =
             server.store.reassessment_scope(&policy, cursor.as_deref(), Some(server.config.reassess_batch)).await?;
         if page.items.is_empty() {

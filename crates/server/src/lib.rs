@@ -176,6 +176,8 @@ pub struct Server {
     pub(crate) wake: tokio::sync::Notify,
     /// Body memory in flight, in MiB permits ([`BODY_BUDGET_MIB`]).
     pub(crate) bodies: tokio::sync::Semaphore,
+    /// Image uploads being matched now (re-assessment yields to them).
+    pub(crate) interactive: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Server {
@@ -240,6 +242,7 @@ impl Server {
             replica: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
             wake: tokio::sync::Notify::new(),
             bodies: tokio::sync::Semaphore::new(BODY_BUDGET_MIB as usize),
+            interactive: std::sync::atomic::AtomicUsize::new(0),
             config,
         };
         Ok((Arc::new(server), boot))

@@ -111,7 +111,11 @@ fn digest_of(i: usize, seed: u64) -> String {
 }
 
 /// One image upload: SBOM and findings.
-fn image(i: usize, o: &FleetOptions, rng: &mut Rng) -> (Value, usize) {
+fn image(i: usize, o: &FleetOptions) -> (Value, usize) {
+    // each image from its own stream: the same seed gives the same images whichever sender
+    // builds them
+    let mut rng = Rng(o.seed ^ (i as u64).wrapping_add(1).wrapping_mul(0xd6e8_feb8_6659_fd93));
+    let rng = &mut rng;
     let digest = digest_of(i, o.seed);
     let mut packages = Vec::with_capacity(o.packages);
     let mut findings = Vec::new();
@@ -122,7 +126,8 @@ fn image(i: usize, o: &FleetOptions, rng: &mut Rng) -> (Value, usize) {
         let (kind, purl) = ECOSYSTEMS[n % ECOSYSTEMS.len()];
         let name = format!("lib{n}");
         let version = format!("{}.{}.{}", n % 7, n % 13, p % 5);
-        packages.push(json!({"name": name, "version": version, "type": kind, "purl": format!("{purl}/{name}@{version}")}));
+        packages.push(json!({"name": name, "version": version, "type": kind, "purl": format!("{purl}/{name}@{version}"),
+                             "found_in": format!("/usr/lib/{kind}/{name}")}));
         if rng.below(100) < 3 {
             let cve = format!("CVE-20{}-{}", 18 + rng.below(8), 10_000 + n % 50_000);
             findings.push(json!({
@@ -236,10 +241,9 @@ pub fn run(o: &FleetOptions) -> Result<FleetReport, FleetError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<(Vec<f64>, usize), FleetError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..o.concurrency.max(1))
-            .map(|w| {
+            .map(|_| {
                 let (batches, next, sender) = (&batches, &next, &sender);
                 scope.spawn(move || {
-                    let mut rng = Rng(o.seed ^ (w as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1));
                     let mut lat = Vec::new();
                     let mut findings = 0;
                     loop {
@@ -247,7 +251,7 @@ pub fn run(o: &FleetOptions) -> Result<FleetReport, FleetError> {
                         let Some(&(s, e)) = batches.get(i) else { break };
                         let mut imgs = Vec::with_capacity(e - s);
                         for k in s..e {
-                            let (up, n) = image(k, o, &mut rng);
+                            let (up, n) = image(k, o);
                             findings += n;
                             imgs.push(up);
                         }
