@@ -21,7 +21,15 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// `(version, description, SQL with type tokens)`, in order.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial schema", V1)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial schema", V1), (2, "findings of one image in severity order", V2)];
+
+/// An image's open findings in severity order (`GET /api/v1/images/{d}/findings`, and the answer
+/// to every upload) were read through `findings_open_by_severity`, scanning every open finding
+/// of every image: uploads slowed down as the store grew (16 images/s at 7,000 images).
+const V2: &str = r#"
+CREATE INDEX findings_by_image ON findings (image_digest, resolved_at, severity, id);
+"#;
 
 const V1: &str = r#"
 CREATE TABLE clusters (
