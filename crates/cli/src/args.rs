@@ -407,6 +407,9 @@ pub enum SimulateCommand {
         /// Timed list/filter requests after the ingest.
         #[arg(long, default_value_t = 0)]
         queries: usize,
+        /// Percent of packages with a finding.
+        #[arg(long, default_value_t = 3)]
+        vulnerable_percent: usize,
         /// Seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,

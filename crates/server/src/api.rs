@@ -92,6 +92,7 @@ fn methods(path: &str) -> axum::routing::MethodRouter<Arc<Server>> {
         "/images" => get(list_images).post(ingest_images),
         "/images/{digest}" => get(get_image),
         "/images/{digest}/findings" => get(image_findings),
+        "/images/{digest}/sbom" => get(routes::get_sbom),
         "/findings" => get(list_findings),
         "/findings/{id}" => get(routes::get_finding),
         "/findings/{id}/triage" => get(routes::triage_history).put(routes::set_triage),

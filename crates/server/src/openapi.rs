@@ -57,6 +57,7 @@ pub const OPERATIONS: &[Operation] = &[
         ("vuln_id", "string", "any ID or alias"), ("package", "string", "package name"),
         ("min_severity", "string", "severity floor"), ("kev", "boolean", "KEV-listed"), ("fixable", "boolean", "a fix exists"),
         ("triage", "string", "triage state"), ("include_resolved", "boolean", "resolved ones too")]),
+    op!("GET", "/images/{digest}/sbom", "viewer", "The stored SBOM of an image (native JSON) and its content hash (ETag)"),
     op!("GET", "/findings", "viewer", "Every finding", list: &[
         ("image_digest", "string", "image"), ("vuln_id", "string", "any ID or alias"), ("package", "string", "package name"),
         ("min_severity", "string", "severity floor"), ("kev", "boolean", "KEV-listed"), ("fixable", "boolean", "a fix exists"),

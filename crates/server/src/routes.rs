@@ -368,3 +368,17 @@ pub(crate) async fn run_retention(State(s): S, Extension(t): T) -> ApiResult<Jso
     let policy: RetentionPolicy = s.config.retention;
     Ok(Json(json!(s.store.apply_retention(&policy, &actor(&t)).await?)))
 }
+
+/// `GET /api/v1/images/{digest}/sbom`: the stored SBOM (the native JSON document), as uploaded
+/// with its content hash (also the `ETag`).
+pub(crate) async fn get_sbom(State(s): S, Extension(t): T, Path(digest): Path<String>) -> ApiResult<Response> {
+    need(&t, Role::Viewer)?;
+    match s.store.get_sbom(&digest).await? {
+        Some(sb) => Ok((
+            [(header::ETAG, format!("\"{}\"", sb.content_hash))],
+            Json(json!({"digest": sb.digest, "content_hash": sb.content_hash, "updated_at": sb.updated_at, "sbom": sb.sbom})),
+        )
+            .into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no SBOM stored for {digest}"))),
+    }
+}

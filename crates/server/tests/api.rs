@@ -342,6 +342,11 @@ async fn fleet_routes(pg: bool) {
     let (_, h) = call(&e, "GET", &format!("/api/v1/findings/{fid}/triage"), a, None).await;
     assert_eq!(h["items"][0]["new_state"], "not_affected", "{h}");
     assert!(h["items"][0]["actor"].as_str().is_some_and(|x| x.contains("bootstrap") || x.contains("token:")), "{h}");
+    let (s, sb) = call(&e, "GET", &format!("/api/v1/images/{DIGEST}/sbom"), a, None).await;
+    assert_eq!(s, StatusCode::OK, "{sb}");
+    assert_eq!(sb["sbom"]["packages"].as_array().map(Vec::len), Some(2), "{sb}");
+    let (s, _) = call(&e, "GET", "/api/v1/images/sha256:2222222222222222222222222222222222222222222222222222222222222222/sbom", a, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, one) = call(&e, "GET", &format!("/api/v1/findings/{fid}"), a, None).await;
     assert_eq!(one["triage"]["state"], "not_affected", "{one}");
     let (s, _) = call(&e, "GET", "/api/v1/findings/999999", a, None).await;

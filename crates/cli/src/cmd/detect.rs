@@ -243,9 +243,11 @@ pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
             batch,
             concurrency,
             queries,
+            vulnerable_percent,
             seed,
         } => {
             let o = palisade_server::simulate::FleetOptions {
+                vulnerable_percent,
                 server,
                 token,
                 clusters,
