@@ -606,7 +606,8 @@ mod tests {
             },
         );
         let t = std::time::Instant::now();
-        let e = c.get("manifests/1.0", Some(ACCEPT), DOCUMENT_DEADLINE).err().map(|e| e.to_string()).unwrap_or_default();
+        let e =
+            c.get("manifests/1.0", Some(ACCEPT), DOCUMENT_DEADLINE).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("pull deadline"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
     }
@@ -621,7 +622,8 @@ mod tests {
             reference,
             RegistryOptions { retries: 1, backoff: Duration::from_millis(1), ..Default::default() },
         );
-        let e = c.get("manifests/1.0", Some(ACCEPT), DOCUMENT_DEADLINE).err().map(|e| e.to_string()).unwrap_or_default();
+        let e =
+            c.get("manifests/1.0", Some(ACCEPT), DOCUMENT_DEADLINE).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("over HTTPS:") && e.contains("over plain HTTP:"), "{e}");
     }
 

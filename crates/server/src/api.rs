@@ -159,14 +159,16 @@ async fn authenticate(State(s): State<Arc<Server>>, mut req: Request, next: Next
 /// at most [`MAX_BODY_BYTES`] (413, also before reading when `Content-Length` says so).
 async fn bounded_body(State(s): State<Arc<Server>>, req: Request, next: Next) -> Response {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let bodiless = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::DELETE)
-        && declared.is_none_or(|n| n == 0)
-        && req.headers().get(header::TRANSFER_ENCODING).is_none();
+    let bodiless =
+        matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::DELETE)
+            && declared.is_none_or(|n| n == 0)
+            && req.headers().get(header::TRANSFER_ENCODING).is_none();
     if bodiless {
         return next.run(req).await;
     }
     let too_large = || {
-        ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {MAX_BODY_BYTES} bytes")).into_response()
+        ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {MAX_BODY_BYTES} bytes"))
+            .into_response()
     };
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return too_large();
@@ -240,8 +242,16 @@ async fn metrics(State(s): State<Arc<Server>>) -> Response {
     );
     counter("palisade_server_job_failures_total", "Job runs that failed.", m.job_failures.load(Ordering::Relaxed));
     for (name, help, v) in [
-        ("palisade_server_last_db_build_seconds", "Duration of the last database build or download.", &m.last_db_build_ms),
-        ("palisade_server_last_reassessment_seconds", "Duration of the last re-assessment of stored SBOMs.", &m.last_reassess_ms),
+        (
+            "palisade_server_last_db_build_seconds",
+            "Duration of the last database build or download.",
+            &m.last_db_build_ms,
+        ),
+        (
+            "palisade_server_last_reassessment_seconds",
+            "Duration of the last re-assessment of stored SBOMs.",
+            &m.last_reassess_ms,
+        ),
     ] {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {:.3}\n",

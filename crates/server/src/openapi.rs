@@ -57,7 +57,12 @@ pub const OPERATIONS: &[Operation] = &[
         ("vuln_id", "string", "any ID or alias"), ("package", "string", "package name"),
         ("min_severity", "string", "severity floor"), ("kev", "boolean", "KEV-listed"), ("fixable", "boolean", "a fix exists"),
         ("triage", "string", "triage state"), ("include_resolved", "boolean", "resolved ones too")]),
-    op!("GET", "/images/{digest}/sbom", "viewer", "The stored SBOM of an image (native JSON) and its content hash (ETag)"),
+    op!(
+        "GET",
+        "/images/{digest}/sbom",
+        "viewer",
+        "The stored SBOM of an image (native JSON) and its content hash (ETag)"
+    ),
     op!("GET", "/findings", "viewer", "Every finding", list: &[
         ("image_digest", "string", "image"), ("vuln_id", "string", "any ID or alias"), ("package", "string", "package name"),
         ("min_severity", "string", "severity floor"), ("kev", "boolean", "KEV-listed"), ("fixable", "boolean", "a fix exists"),
@@ -66,7 +71,12 @@ pub const OPERATIONS: &[Operation] = &[
     op!("GET", "/findings/{id}", "viewer", "One finding"),
     op!("GET", "/findings/{id}/triage", "viewer", "The finding's triage audit trail"),
     op!("PUT", "/findings/{id}/triage", "operator", "Set triage (CycloneDX VEX states; not_affected needs a justification)", body: "TriageUpdate {state, justification?, detail?}"),
-    op!("GET", "/vulnerabilities/{id}", "viewer", "Blast radius: images, workloads and clusters a vulnerability (any alias) reaches"),
+    op!(
+        "GET",
+        "/vulnerabilities/{id}",
+        "viewer",
+        "Blast radius: images, workloads and clusters a vulnerability (any alias) reaches"
+    ),
     op!("GET", "/events", "viewer", "Changes found by re-assessment (new, fixed, severity, KEV, EPSS)", list: &[
         ("image_digest", "string", "image"), ("kind", "string", "change kind"), ("run_id", "string", "re-assessment run"),
         ("since", "integer", "at or after (Unix s)")]),
@@ -95,9 +105,20 @@ pub const OPERATIONS: &[Operation] = &[
     op!("GET", "/audit", "admin", "The audit log: who wrote what and when", list: &[
         ("actor", "string", "actor"), ("action", "string", "action"), ("since", "integer", "at or after (Unix s)")]),
     op!("GET", "/tokens", "admin", "API tokens (never their secrets)"),
-    Operation { ok: 201, ..op!("POST", "/tokens", "admin", "Create a token (shown once, stored hashed)", body: "NewToken {name, role, expires_at?}") },
+    Operation {
+        ok: 201,
+        ..op!("POST", "/tokens", "admin", "Create a token (shown once, stored hashed)", body: "NewToken {name, role, expires_at?}")
+    },
     op!("DELETE", "/tokens/{id}", "admin", "Revoke a token"),
-    Operation { ok: 202, ..op!("POST", "/admin/db/update", "admin", "Update the vulnerability database now, then re-assess every stored SBOM") },
+    Operation {
+        ok: 202,
+        ..op!(
+            "POST",
+            "/admin/db/update",
+            "admin",
+            "Update the vulnerability database now, then re-assess every stored SBOM"
+        )
+    },
     op!("POST", "/admin/retention", "admin", "Apply retention now (resolved alerts, images not seen)"),
     op!("GET", "/admin/jobs", "viewer", "Scheduled jobs and their progress"),
 ];
@@ -134,7 +155,9 @@ pub fn document() -> Value {
         }
         let extra: &[(&str, &str, &str)] = if o.list { &PAGING } else { &[] };
         for (name, ty, desc) in o.query.iter().chain(extra) {
-            params.push(json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": ty}}));
+            params.push(
+                json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": ty}}),
+            );
         }
         let mut responses = Map::new();
         let ok_content = if o.list {

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_store::{
     AlertInput, AlertQuery, AuditQuery, EventQuery, FindingQuery, HealthQuery, Heartbeat, ImageQuery, IncidentInput,
-    IncidentQuery, InventoryUpdate, NameQuery, Page, PostureQuery, PostureSnapshot, RetentionPolicy, Role,
-    StoreError, TokenInfo, TriageUpdate, WorkloadQuery,
+    IncidentQuery, InventoryUpdate, NameQuery, Page, PostureQuery, PostureSnapshot, RetentionPolicy, Role, StoreError,
+    TokenInfo, TriageUpdate, WorkloadQuery,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -148,7 +148,10 @@ fn batch<I: serde::de::DeserializeOwned>(body: &[u8], key: &str) -> ApiResult<Ve
         _ => return Err(ApiError(StatusCode::BAD_REQUEST, format!("expected {{\"{key}\": [...]}} or an array"))),
     };
     if arr.is_empty() || arr.len() > MAX_BATCH {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("{key}: between 1 and {MAX_BATCH} items, got {}", arr.len())));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{key}: between 1 and {MAX_BATCH} items, got {}", arr.len()),
+        ));
     }
     arr.into_iter()
         .enumerate()
@@ -198,7 +201,8 @@ pub(crate) fn alert_input(v: Value) -> Result<Option<AlertInput>, String> {
     match v.get("type").and_then(Value::as_str) {
         Some("incident") => Ok(None),
         Some("alert") => {
-            let str_at = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            let str_at =
+                |ptr: &str| v.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
             let id = str_at("/id").ok_or("alert record without id")?;
             let rule = str_at("/rule/id").ok_or("alert record without rule.id")?;
             let time = str_at("/time").ok_or("alert record without time")?;
@@ -224,7 +228,13 @@ pub(crate) fn alert_input(v: Value) -> Result<Option<AlertInput>, String> {
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → Unix seconds.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -249,7 +259,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
             let oh: i64 = o.get(1..3)?.parse().ok()?;
             let om: i64 = o.get(4..6)?.parse().ok()?;
             let v = oh * 3600 + om * 60;
-            if o.starts_with('-') { -v } else { v }
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
         }
         _ => return None,
     };
@@ -272,7 +286,15 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-12-07T10:00:00.123456Z"), Some(1_796_637_600));
         assert_eq!(parse_rfc3339("2024-02-29T23:59:59+01:00"), Some(1_709_247_599));
-        for bad in ["", "2026-12-07", "2026-13-01T00:00:00Z", "2026-12-07T10:00:00", "2026-12-07T10:00:00.Z", "2026-12-07T1a:00:00Z", "2026-12-07T10:00:00+0100"] {
+        for bad in [
+            "",
+            "2026-12-07",
+            "2026-13-01T00:00:00Z",
+            "2026-12-07T10:00:00",
+            "2026-12-07T10:00:00.Z",
+            "2026-12-07T1a:00:00Z",
+            "2026-12-07T10:00:00+0100",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
@@ -339,7 +361,12 @@ pub(crate) async fn get_finding(State(s): S, Extension(t): T, Path(id): Path<i64
     }
 }
 
-pub(crate) async fn set_triage(State(s): S, Extension(t): T, Path(id): Path<i64>, body: Bytes) -> ApiResult<Json<Value>> {
+pub(crate) async fn set_triage(
+    State(s): S,
+    Extension(t): T,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
     let u: TriageUpdate = parse_json(&body)?;
     Ok(Json(json!(s.store.set_triage(id, &u, &actor(&t)).await?)))

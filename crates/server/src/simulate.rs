@@ -104,8 +104,13 @@ impl Rng {
     }
 }
 
-const ECOSYSTEMS: [(&str, &str); 5] =
-    [("deb", "pkg:deb/debian"), ("npm", "pkg:npm"), ("pypi", "pkg:pypi"), ("golang", "pkg:golang"), ("maven", "pkg:maven")];
+const ECOSYSTEMS: [(&str, &str); 5] = [
+    ("deb", "pkg:deb/debian"),
+    ("npm", "pkg:npm"),
+    ("pypi", "pkg:pypi"),
+    ("golang", "pkg:golang"),
+    ("maven", "pkg:maven"),
+];
 const SEVERITIES: [&str; 4] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
 fn digest_of(i: usize, seed: u64) -> String {
@@ -129,7 +134,8 @@ fn image(i: usize, o: &FleetOptions) -> (Value, usize) {
         let (kind, purl) = ECOSYSTEMS[n % ECOSYSTEMS.len()];
         let name = format!("lib{n}");
         let version = format!("{}.{}.{}", n % 7, n % 13, p % 5);
-        packages.push(json!({"name": name, "version": version, "type": kind, "purl": format!("{purl}/{name}@{version}"),
+        packages
+            .push(json!({"name": name, "version": version, "type": kind, "purl": format!("{purl}/{name}@{version}"),
                              "found_in": format!("/usr/lib/{kind}/{name}")}));
         if rng.below(100) < o.vulnerable_percent {
             let cve = format!("CVE-20{}-{}", 18 + rng.below(8), 10_000 + n % 50_000);
@@ -221,8 +227,9 @@ pub fn run(o: &FleetOptions) -> Result<FleetReport, FleetError> {
     // inventories
     for c in 0..o.clusters {
         let cluster = format!("cluster-{c:03}");
-        let nodes: Vec<Value> =
-            (0..o.nodes).map(|n| json!({"name": format!("{cluster}-node-{n}"), "kubelet_version": "v1.30.4"})).collect();
+        let nodes: Vec<Value> = (0..o.nodes)
+            .map(|n| json!({"name": format!("{cluster}-node-{n}"), "kubelet_version": "v1.30.4"}))
+            .collect();
         let objects: Vec<Value> = (0..o.workloads)
             .map(|w| {
                 let img = rng.below(o.images.max(1));
@@ -264,7 +271,10 @@ pub fn run(o: &FleetOptions) -> Result<FleetReport, FleetError> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(FleetError { what: "sender".into(), reason: "panicked".into() }))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(FleetError { what: "sender".into(), reason: "panicked".into() })))
+            .collect()
     });
     let mut lat = Vec::new();
     for r in results {
@@ -294,8 +304,10 @@ pub fn run(o: &FleetOptions) -> Result<FleetReport, FleetError> {
             sender.post("/api/v1/alerts", &json!({"alerts": alerts}))?;
         }
         let beats: Vec<Value> = (0..o.nodes)
-            .map(|n| json!({"cluster": cluster, "component": "sensor", "instance": format!("{cluster}-node-{n}"),
-                            "node": format!("{cluster}-node-{n}"), "version": env!("CARGO_PKG_VERSION")}))
+            .map(|n| {
+                json!({"cluster": cluster, "component": "sensor", "instance": format!("{cluster}-node-{n}"),
+                            "node": format!("{cluster}-node-{n}"), "version": env!("CARGO_PKG_VERSION")})
+            })
             .collect();
         if !beats.is_empty() {
             report.heartbeats += beats.len();

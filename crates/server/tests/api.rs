@@ -334,7 +334,9 @@ async fn fleet_routes(pg: bool) {
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, f) = call(&e, "GET", &format!("/api/v1/images/{DIGEST}/findings"), a, None).await;
     let fid = f["items"][0]["id"].as_i64().unwrap_or_else(|| panic!("no finding: {f}"));
-    let (s, v) = call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), a, Some(br#"{"state":"not_affected"}"#.to_vec())).await;
+    let (s, v) =
+        call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), a, Some(br#"{"state":"not_affected"}"#.to_vec()))
+            .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "not_affected needs a justification: {v}");
     let body = br#"{"state":"not_affected","justification":"code_not_reachable","detail":"proxy unused"}"#.to_vec();
     let (s, v) = call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), a, Some(body)).await;
@@ -345,7 +347,14 @@ async fn fleet_routes(pg: bool) {
     let (s, sb) = call(&e, "GET", &format!("/api/v1/images/{DIGEST}/sbom"), a, None).await;
     assert_eq!(s, StatusCode::OK, "{sb}");
     assert_eq!(sb["sbom"]["packages"].as_array().map(Vec::len), Some(2), "{sb}");
-    let (s, _) = call(&e, "GET", "/api/v1/images/sha256:2222222222222222222222222222222222222222222222222222222222222222/sbom", a, None).await;
+    let (s, _) = call(
+        &e,
+        "GET",
+        "/api/v1/images/sha256:2222222222222222222222222222222222222222222222222222222222222222/sbom",
+        a,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, one) = call(&e, "GET", &format!("/api/v1/findings/{fid}"), a, None).await;
     assert_eq!(one["triage"]["state"], "not_affected", "{one}");
@@ -416,7 +425,14 @@ async fn fleet_routes(pg: bool) {
     let (_, v) = call(&e, "POST", "/api/v1/tokens", a, Some(br#"{"name":"ro","role":"viewer"}"#.to_vec())).await;
     let viewer = v["token"].as_str().unwrap_or_default().to_string();
     let id = v["info"]["id"].as_str().unwrap_or_default().to_string();
-    let (s, _) = call(&e, "PUT", &format!("/api/v1/findings/{fid}/triage"), Some(&viewer), Some(br#"{"state":"exploitable"}"#.to_vec())).await;
+    let (s, _) = call(
+        &e,
+        "PUT",
+        &format!("/api/v1/findings/{fid}/triage"),
+        Some(&viewer),
+        Some(br#"{"state":"exploitable"}"#.to_vec()),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, v) = call(&e, "DELETE", &format!("/api/v1/tokens/{id}"), a, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");

@@ -69,13 +69,22 @@ async fn router_and_document_agree() {
     };
     let concrete = |p: &str| {
         p.split('/')
-            .map(|s| if s.starts_with('{') { if s == "{digest}" { "sha256:00" } else { "1" } } else { s })
+            .map(|s| {
+                if s.starts_with('{') {
+                    if s == "{digest}" {
+                        "sha256:00"
+                    } else {
+                        "1"
+                    }
+                } else {
+                    s
+                }
+            })
             .collect::<Vec<_>>()
             .join("/")
     };
     for path in openapi::paths() {
-        let documented: Vec<&str> =
-            openapi::OPERATIONS.iter().filter(|o| o.path == path).map(|o| o.method).collect();
+        let documented: Vec<&str> = openapi::OPERATIONS.iter().filter(|o| o.path == path).map(|o| o.method).collect();
         for method in ["GET", "POST", "PUT", "DELETE"] {
             let uri = format!("/api/v1{}", concrete(path));
             let resp = palisade_server::router(server.clone())

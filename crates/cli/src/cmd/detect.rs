@@ -66,9 +66,10 @@ impl Sinks {
                 &a.spool.join("server"),
             );
             cfg.bearer_token = a.token.clone();
-            extra.push(Box::new(sinks::WebhookSink::new(cfg, opts.clone()).with_context(|| {
-                format!("opening the server spool {}", a.spool.join("server").display())
-            })?));
+            extra.push(Box::new(
+                sinks::WebhookSink::new(cfg, opts.clone())
+                    .with_context(|| format!("opening the server spool {}", a.spool.join("server").display()))?,
+            ));
         }
         if let Some(addr) = &a.syslog {
             let (tcp, addr) = match addr.strip_prefix("tcp://") {

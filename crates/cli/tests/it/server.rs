@@ -213,14 +213,35 @@ fn posture_and_detections_reach_the_server_and_survive_an_outage() {
 
     // An attack story in an audit log, detected while the server is down: spooled.
     let log = dir.path().join("audit.jsonl");
-    let out = palisade(&["simulate", "audit", "--seed", "3", "--events", "600", "--stories", "1", "-o", log.to_str().unwrap_or_default()]);
+    let out = palisade(&[
+        "simulate",
+        "audit",
+        "--seed",
+        "3",
+        "--events",
+        "600",
+        "--stories",
+        "1",
+        "-o",
+        log.to_str().unwrap_or_default(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let spool = dir.path().join("spool");
     let url = format!("http://127.0.0.1:{port}");
     let detect = |token: &str| {
         palisade(&[
-            "detect", "audit", log.to_str().unwrap_or_default(), "--cluster", "prod-eu", "--server", &url,
-            "--token", token, "--spool", spool.to_str().unwrap_or_default(), "-o",
+            "detect",
+            "audit",
+            log.to_str().unwrap_or_default(),
+            "--cluster",
+            "prod-eu",
+            "--server",
+            &url,
+            "--token",
+            token,
+            "--spool",
+            spool.to_str().unwrap_or_default(),
+            "-o",
             dir.path().join("alerts.jsonl").to_str().unwrap_or_default(),
         ])
     };
@@ -256,8 +277,17 @@ fn posture_and_detections_reach_the_server_and_survive_an_outage() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let out = palisade(&[
-        "posture", "-f", manifests.to_str().unwrap_or_default(), "--cluster-name", "prod-eu", "--format", "json",
-        "--server", &url, "--token", &token,
+        "posture",
+        "-f",
+        manifests.to_str().unwrap_or_default(),
+        "--cluster-name",
+        "prod-eu",
+        "--format",
+        "json",
+        "--server",
+        &url,
+        "--token",
+        &token,
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (_, w) = get(port, "/api/v1/workloads?cluster=prod-eu", Some(&token));
@@ -272,13 +302,23 @@ fn posture_and_detections_reach_the_server_and_survive_an_outage() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let out = palisade(&[
-        "posture", "-f", manifests.to_str().unwrap_or_default(), "--cluster-name", "prod-eu", "--format", "json",
-        "--server", &url, "--token", &token,
+        "posture",
+        "-f",
+        manifests.to_str().unwrap_or_default(),
+        "--cluster-name",
+        "prod-eu",
+        "--format",
+        "json",
+        "--server",
+        &url,
+        "--token",
+        &token,
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001", Some(&token));
     assert_eq!(count(&p), 0, "{p}");
-    let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001&include_resolved=true", Some(&token));
+    let (_, p) =
+        get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001&include_resolved=true", Some(&token));
     assert_eq!(count(&p), 1, "{p}");
     assert!(p["items"][0]["resolved_at"].is_i64(), "{p}");
 }
@@ -294,13 +334,38 @@ fn simulated_fleet_lands_in_the_server() {
     let _server = start(&data, &feeds, port);
     let token = std::fs::read_to_string(data.join("admin.token")).unwrap_or_default().trim().to_string();
     let out = palisade(&[
-        "simulate", "fleet", "--server", &format!("http://127.0.0.1:{port}"), "--token", &token, "--clusters", "2",
-        "--workloads", "30", "--nodes", "3", "--images", "45", "--packages", "120", "--alerts", "25", "--batch", "10",
-        "--concurrency", "3", "--queries", "12",
+        "simulate",
+        "fleet",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--token",
+        &token,
+        "--clusters",
+        "2",
+        "--workloads",
+        "30",
+        "--nodes",
+        "3",
+        "--images",
+        "45",
+        "--packages",
+        "120",
+        "--alerts",
+        "25",
+        "--batch",
+        "10",
+        "--concurrency",
+        "3",
+        "--queries",
+        "12",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((r["images"].as_u64(), r["alerts"].as_u64(), r["heartbeats"].as_u64()), (Some(45), Some(50), Some(6)), "{r}");
+    assert_eq!(
+        (r["images"].as_u64(), r["alerts"].as_u64(), r["heartbeats"].as_u64()),
+        (Some(45), Some(50), Some(6)),
+        "{r}"
+    );
     assert_eq!(r["queries"]["requests"].as_u64(), Some(12), "{r}");
     assert!(r["findings"].as_u64().unwrap_or(0) > 0, "{r}");
     let (_, imgs) = get(port, "/api/v1/images?limit=1000", Some(&token));
@@ -317,9 +382,28 @@ fn simulated_fleet_lands_in_the_server() {
     assert_eq!(count(&h), 6);
     // the same seed again is the same traffic: nothing new is stored
     let again = palisade(&[
-        "simulate", "fleet", "--server", &format!("http://127.0.0.1:{port}"), "--token", &token, "--clusters", "2",
-        "--workloads", "30", "--nodes", "3", "--images", "45", "--packages", "120", "--alerts", "25", "--batch", "10",
-        "--concurrency", "3",
+        "simulate",
+        "fleet",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--token",
+        &token,
+        "--clusters",
+        "2",
+        "--workloads",
+        "30",
+        "--nodes",
+        "3",
+        "--images",
+        "45",
+        "--packages",
+        "120",
+        "--alerts",
+        "25",
+        "--batch",
+        "10",
+        "--concurrency",
+        "3",
     ]);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let (_, imgs) = get(port, "/api/v1/images?limit=1000", Some(&token));
@@ -397,7 +481,13 @@ fn kill_9_during_ingest_loses_no_acknowledged_upload() {
         }
     }
     let lost: Vec<&String> = acked.iter().filter(|d| !have.contains(*d)).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged uploads lost: {:?}", lost.len(), acked.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged uploads lost: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
     // and each has its findings (matched and stored in the same acknowledged write)
     let (_, f) = get(port, &format!("/api/v1/images/{}/findings", acked[0]), Some(&token));
     assert_eq!(count(&f), 1, "{f}");

@@ -377,7 +377,8 @@ fn walk_archive(
     for index in 0..archive.len() {
         if walk.entries >= walk.limits.entries {
             tracing::warn!(location, limit = walk.limits.entries, "java archive entry limit reached; rest skipped");
-            walk.notes.push(format!("{location}: entry limit ({}) reached; the rest was not searched", walk.limits.entries));
+            walk.notes
+                .push(format!("{location}: entry limit ({}) reached; the rest was not searched", walk.limits.entries));
             break;
         }
         walk.entries += 1;
@@ -776,7 +777,10 @@ mod tests {
         assert_eq!(names, vec!["g:l0", "g:l1", "g:l2", "g:l3", "g:l4"]);
         // what was left unsearched is said, with where
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("nested deeper than 4 levels") && notes[0].starts_with("/a.jar!/lib/inner.jar"), "{notes:?}");
+        assert!(
+            notes[0].contains("nested deeper than 4 levels") && notes[0].starts_with("/a.jar!/lib/inner.jar"),
+            "{notes:?}"
+        );
     }
 
     #[test]
