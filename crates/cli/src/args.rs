@@ -287,7 +287,7 @@ pub struct DetectArgs {
     /// Also send alerts to this Palisade server (`http(s)://host:port`; `POST /api/v1/alerts`),
     /// spooled on disk under `--spool` while it is unreachable (at-least-once; the server keeps
     /// a re-sent alert once). `sensor run` also sends its health as heartbeats.
-    #[arg(long, env = "PALISADE_SERVER")]
+    #[arg(long, env = "PALISADE_SERVER", requires = "token")]
     pub server: Option<String>,
     /// API token for `--server` (operator role or higher).
     #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
@@ -475,8 +475,9 @@ pub struct PostureArgs {
     pub list_checks: bool,
     /// Send the result to this Palisade server: the inventory (`POST /api/v1/inventory`, a full
     /// snapshot of what was read) and the posture snapshot (`POST /api/v1/posture`; a full run
-    /// resolves the cluster's findings it no longer finds). Sent when the assessment is complete.
-    #[arg(long, env = "PALISADE_SERVER")]
+    /// resolves the cluster's findings it no longer finds). Sent when the assessment is complete;
+    /// a partial read or `--framework` sends a partial snapshot that resolves nothing.
+    #[arg(long, env = "PALISADE_SERVER", requires = "token")]
     pub server: Option<String>,
     /// API token for `--server` (operator role or higher).
     #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]

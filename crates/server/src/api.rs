@@ -47,6 +47,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Most images in one `POST /api/v1/images`.
+pub const MAX_IMAGES_PER_UPLOAD: usize = 1000;
+/// Uploads of at most this many images get each image's findings in the answer.
+pub const EMBED_FINDINGS_UP_TO: usize = 10;
+
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 pub(crate) fn need(tok: &TokenInfo, role: Role) -> ApiResult<()> {
@@ -159,12 +164,21 @@ async fn authenticate(State(s): State<Arc<Server>>, mut req: Request, next: Next
 /// at most [`MAX_BODY_BYTES`] (413, also before reading when `Content-Length` says so).
 async fn bounded_body(State(s): State<Arc<Server>>, req: Request, next: Next) -> Response {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let bodiless =
-        matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::DELETE)
-            && declared.is_none_or(|n| n == 0)
-            && req.headers().get(header::TRANSFER_ENCODING).is_none();
-    if bodiless {
+    let empty = axum::body::HttpBody::size_hint(req.body()).exact() == Some(0)
+        || axum::body::HttpBody::is_end_stream(req.body());
+    if empty {
         return next.run(req).await;
+    }
+    // no route reads a body on these methods: refuse one rather than read it
+    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::DELETE) {
+        return ApiError(StatusCode::BAD_REQUEST, format!("{} takes no request body", req.method())).into_response();
+    }
+    // every route that reads a body writes: a viewer token never gets its body read (or a
+    // share of the body budget)
+    if let Some(t) = req.extensions().get::<TokenInfo>() {
+        if let Err(e) = need(t, Role::Operator) {
+            return e.into_response();
+        }
     }
     let too_large = || {
         ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {MAX_BODY_BYTES} bytes"))
@@ -173,7 +187,9 @@ async fn bounded_body(State(s): State<Arc<Server>>, req: Request, next: Next) ->
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return too_large();
     }
-    let mib = declared.map_or(crate::BODY_BUDGET_MIB, |n| ((n >> 20) as u32 + 1).min(crate::BODY_BUDGET_MIB));
+    // a chunked body may grow to the body limit: it takes that much of the budget
+    let max_mib = (MAX_BODY_BYTES >> 20) as u32;
+    let mib = declared.map_or(max_mib, |n| ((n >> 20) as u32 + 1).min(max_mib));
     let wait = s.config.http.request_timeout;
     let Ok(Ok(_permit)) = tokio::time::timeout(wait, s.bodies.acquire_many(mib)).await else {
         return ApiError(StatusCode::SERVICE_UNAVAILABLE, "too many uploads in flight; retry later".into())
@@ -292,14 +308,14 @@ async fn image_findings(
     Extension(t): Extension<TokenInfo>,
     Path(digest): Path<String>,
     Query(mut q): Query<FindingQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(f): Query<routes::Format>,
+) -> ApiResult<Response> {
     need(&t, Role::Viewer)?;
     if s.store.get_image(&digest).await?.is_none() {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("image {digest} not found")));
     }
     q.image_digest = Some(digest);
-    let page = s.store.list_findings(&q).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    routes::list(s, q, f, |s, q| async move { s.store.list_findings(&q).await }).await
 }
 
 async fn list_findings(
@@ -381,6 +397,12 @@ async fn ingest_images(
         one @ Value::Object(_) => vec![one],
         _ => return Err(ApiError(StatusCode::BAD_REQUEST, "expected {\"images\": [...]} or one image".into())),
     };
+    if items.len() > MAX_IMAGES_PER_UPLOAD {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_IMAGES_PER_UPLOAD} images per upload, got {}", items.len()),
+        ));
+    }
     let mut images: Vec<ImageUpload> = Vec::with_capacity(items.len());
     for (i, it) in items.into_iter().enumerate() {
         images.push(
@@ -437,6 +459,15 @@ async fn ingest_images(
     s.metrics.images_ingested.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
     let mut out = Vec::with_capacity(outcomes.len());
     for (o, assessed) in outcomes.iter().zip(assessed) {
+        // an interactive upload (a scan, a few images) gets its findings back; a bulk upload
+        // gets the outcome only (read the findings with GET /images/{digest}/findings)
+        if outcomes.len() > EMBED_FINDINGS_UP_TO {
+            out.push(json!({
+                "digest": o.digest, "new_image": o.new_image, "sbom_changed": o.sbom_changed,
+                "events": o.events.len(), "assessed": assessed,
+            }));
+            continue;
+        }
         let findings = s
             .store
             .list_findings(&FindingQuery {

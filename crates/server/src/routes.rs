@@ -161,9 +161,21 @@ fn batch<I: serde::de::DeserializeOwned>(body: &[u8], key: &str) -> ApiResult<Ve
         .collect()
 }
 
+/// A token bound to a cluster (an agent's, a sensor's) writes only that cluster's data.
+fn own_cluster(t: &TokenInfo, cluster: Option<&str>) -> ApiResult<()> {
+    match (&t.cluster, cluster) {
+        (Some(bound), Some(c)) if bound != c => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("this token is bound to cluster {bound:?}; it cannot write cluster {c:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) async fn ingest_inventory(State(s): S, Extension(t): T, body: Bytes) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
     let u: InventoryUpdate = parse_json(&body)?;
+    own_cluster(&t, Some(&u.cluster))?;
     if u.objects.len() + u.nodes.len() > 200_000 {
         return Err(ApiError(StatusCode::BAD_REQUEST, "at most 200,000 objects and nodes per update".into()));
     }
@@ -173,6 +185,7 @@ pub(crate) async fn ingest_inventory(State(s): S, Extension(t): T, body: Bytes) 
 pub(crate) async fn ingest_posture(State(s): S, Extension(t): T, body: Bytes) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
     let snap: PostureSnapshot = parse_json(&body)?;
+    own_cluster(&t, Some(&snap.cluster))?;
     Ok(Json(json!(s.store.ingest_posture(&snap, &actor(&t)).await?)))
 }
 
@@ -186,7 +199,13 @@ pub(crate) async fn ingest_alerts(State(s): S, Extension(t): T, body: Bytes) -> 
     let mut ignored = 0usize;
     for (i, v) in raw.into_iter().enumerate() {
         match alert_input(v) {
-            Ok(Some(a)) => alerts.push(a),
+            Ok(Some(mut a)) => {
+                own_cluster(&t, a.cluster.as_deref())?;
+                if a.cluster.is_none() {
+                    a.cluster.clone_from(&t.cluster);
+                }
+                alerts.push(a)
+            }
             Ok(None) => ignored += 1,
             Err(e) => return Err(ApiError(StatusCode::BAD_REQUEST, format!("alerts[{i}]: {e}"))),
         }
@@ -225,8 +244,18 @@ pub(crate) fn alert_input(v: Value) -> Result<Option<AlertInput>, String> {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → Unix seconds.
+/// Digits only (no sign, no space) at `r` of `s`.
+fn num_in(s: &str, r: std::ops::Range<usize>) -> Option<i64> {
+    let t = s.get(r)?;
+    t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → Unix seconds; anything else (non-ASCII, out of
+/// range fields, a 31st of February) is `None`.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    if !s.is_ascii() {
+        return None;
+    }
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -237,12 +266,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
-    };
+    let num = |r: std::ops::Range<usize>| num_in(s, r);
     let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in[(mo - 1) as usize] || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
     let mut rest = &s[19..];
@@ -255,9 +283,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let oh: i64 = o.get(1..3)?.parse().ok()?;
-            let om: i64 = o.get(4..6)?.parse().ok()?;
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && o.as_bytes()[3] == b':' => {
+            let (oh, om) = (num_in(o, 1..3)?, num_in(o, 4..6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
             let v = oh * 3600 + om * 60;
             if o.starts_with('-') {
                 -v
@@ -287,6 +317,14 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-12-07T10:00:00.123456Z"), Some(1_796_637_600));
         assert_eq!(parse_rfc3339("2024-02-29T23:59:59+01:00"), Some(1_709_247_599));
         for bad in [
+            "2026-12-07T10:00:00+\u{20ac}00",
+            "2026-12-07T10:00:00+1\u{e9}00",
+            "2026-12-07T10:00:00+-1:00",
+            "2026-12-07T10:00:00+99:99",
+            "2026-02-31T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-12-07T10:00:00.\u{e9}Z",
+            "2026-12-07T10:00:0\u{e9}Z",
             "",
             "2026-12-07",
             "2026-13-01T00:00:00Z",
@@ -349,6 +387,9 @@ pub(crate) async fn resolve_incident(State(s): S, Extension(t): T, Path(id): Pat
 pub(crate) async fn ingest_heartbeats(State(s): S, Extension(t): T, body: Bytes) -> ApiResult<Json<Value>> {
     need(&t, Role::Operator)?;
     let beats: Vec<Heartbeat> = batch(&body, "heartbeats")?;
+    for b in &beats {
+        own_cluster(&t, Some(&b.cluster))?;
+    }
     s.store.record_heartbeats(&beats).await?;
     Ok(Json(json!({"recorded": beats.len()})))
 }

@@ -421,6 +421,32 @@ async fn fleet_routes(pg: bool) {
     let (s, _) = call(&e, "GET", "/api/v1/findings?format=xml", a, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
+    // A token bound to a cluster writes that cluster only.
+    let (_, v) = call(
+        &e,
+        "POST",
+        "/api/v1/tokens",
+        a,
+        Some(br#"{"name":"agent-eu","role":"operator","cluster":"prod-eu"}"#.to_vec()),
+    )
+    .await;
+    let agent = v["token"].as_str().unwrap_or_default().to_string();
+    let other = br#"{"cluster":"prod-us","full":true,"objects":[]}"#.to_vec();
+    let (s, v) = call(&e, "POST", "/api/v1/inventory", Some(&agent), Some(other)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let beat = br#"{"heartbeats":[{"cluster":"prod-us","component":"sensor","instance":"x"}]}"#.to_vec();
+    let (s, _) = call(&e, "POST", "/api/v1/heartbeats", Some(&agent), Some(beat)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let own = br#"{"alerts":[{"rule":"PAL-RT-009","severity":"low","at":1765000100,"doc":{"m":"x"}}]}"#.to_vec();
+    let (s, v) = call(&e, "POST", "/api/v1/alerts", Some(&agent), Some(own)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let aid = v["ids"][0].as_i64().unwrap_or_default();
+    let (_, al) = call(&e, "GET", &format!("/api/v1/alerts/{aid}"), a, None).await;
+    assert_eq!(al["cluster"], "prod-eu", "an alert without a cluster gets the token's: {al}");
+    // A body on GET is refused without being read.
+    let (s, _) = call(&e, "GET", "/api/v1/images", a, Some(b"{}".to_vec())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
     // A viewer cannot triage; a revoked token is refused.
     let (_, v) = call(&e, "POST", "/api/v1/tokens", a, Some(br#"{"name":"ro","role":"viewer"}"#.to_vec())).await;
     let viewer = v["token"].as_str().unwrap_or_default().to_string();

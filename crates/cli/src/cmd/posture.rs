@@ -196,6 +196,7 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
         && a.source.files.iter().all(|f| f.as_os_str() != "-")
         && input_bytes(&a.source.files) > STREAM_ABOVE;
     let mut inventory: Option<serde_json::Value> = None;
+    let mut partial = false;
     let (mut assessment, cluster, incomplete) = if streamable {
         // Files are read twice rather than held in memory: a pass for the cross-object facts,
         // then the objects in chunks (a 50,000-object dump would otherwise hold every object).
@@ -228,14 +229,18 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
         let incomplete = palisade_k8s::load::incomplete(&warnings);
         (assessment, a.source.cluster_name.clone().unwrap_or_else(|| "files".into()), incomplete)
     } else {
-        let (objects, cluster, load_warnings, incomplete) = crate::cmd::k8s::collect(&a.source)?;
+        let got = crate::cmd::k8s::collect(&a.source)?;
+        let (objects, cluster, incomplete) = (got.objects, got.cluster, got.incomplete);
+        partial = got.partial;
         let mut assessment = palisade_posture::assess(&objects, &opts);
-        assessment.warnings.splice(0..0, load_warnings);
+        assessment.warnings.splice(0..0, got.warnings);
         if a.server.is_some() {
             inventory = Some(inventory_update(&cluster, &objects));
         }
         (assessment, cluster, incomplete)
     };
+    // the server gets every finding (a severity filter is for this report only)
+    let unfiltered = a.server.as_ref().map(|_| assessment.findings.clone());
     if !a.severity.is_empty() {
         let mut keep = Vec::new();
         for s in &a.severity {
@@ -259,7 +264,11 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
             // a snapshot of part of the input would resolve findings that are still there
             eprintln!("posture: input was skipped; not sending a partial snapshot to {server}");
         } else {
-            send_to_server(server, a.token.as_deref(), &cluster, &assessment, inventory.as_ref())?;
+            // a full snapshot resolves what it does not list: only when the whole cluster was
+            // read and every check ran
+            let full = !partial && a.framework.is_empty();
+            let findings = unfiltered.as_deref().unwrap_or(&assessment.findings);
+            send_to_server(server, a.token.as_deref(), &cluster, findings, full, inventory.as_ref())?;
         }
     }
     if a.exit_code != 0 && incomplete {
@@ -307,11 +316,12 @@ fn send_to_server(
     server: &str,
     token: Option<&str>,
     cluster: &str,
-    assessment: &palisade_posture::Assessment,
+    findings: &[palisade_posture::Finding],
+    full: bool,
     inventory: Option<&serde_json::Value>,
 ) -> anyhow::Result<()> {
-    let findings: Vec<serde_json::Value> = assessment
-        .findings
+    let count = findings.len();
+    let findings: Vec<serde_json::Value> = findings
         .iter()
         .map(|f| {
             serde_json::json!({
@@ -322,12 +332,14 @@ fn send_to_server(
             })
         })
         .collect();
-    let snapshot = serde_json::json!({"cluster": cluster, "full": true, "findings": findings});
+    let snapshot = serde_json::json!({"cluster": cluster, "full": full, "findings": findings});
     let client = palisade_net::Client::new(palisade_net::ClientOptions::default());
     let base = server.trim_end_matches('/');
     let mut posts = Vec::new();
     if let Some(inv) = inventory {
-        posts.push((format!("{base}/api/v1/inventory"), inv.clone()));
+        let mut inv = inv.clone();
+        inv["full"] = serde_json::Value::Bool(full);
+        posts.push((format!("{base}/api/v1/inventory"), inv));
     }
     posts.push((format!("{base}/api/v1/posture"), snapshot));
     for (endpoint, body) in posts {
@@ -343,6 +355,9 @@ fn send_to_server(
             anyhow::bail!("{endpoint}: HTTP {status}: {}", resp.error_excerpt());
         }
     }
-    eprintln!("posture: {} findings of {cluster} sent to {server}", assessment.findings.len());
+    eprintln!(
+        "posture: {count} findings of {cluster} sent to {server} ({})",
+        if full { "full snapshot" } else { "partial: nothing resolved" }
+    );
     Ok(())
 }

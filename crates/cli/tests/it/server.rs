@@ -295,6 +295,26 @@ fn posture_and_detections_reach_the_server_and_survive_an_outage() {
     assert_eq!(w["items"][0]["images"][0]["image_ref"], "registry.example/shop/web:1.0", "{w}");
     let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001", Some(&token));
     assert_eq!(count(&p), 1, "{p}");
+    assert_ne!(p["items"][0]["severity"], "LOW");
+    // A report filtered to low findings still sends every finding: nothing is resolved.
+    let out = palisade(&[
+        "posture",
+        "-f",
+        manifests.to_str().unwrap_or_default(),
+        "--cluster-name",
+        "prod-eu",
+        "--format",
+        "json",
+        "--severity",
+        "low",
+        "--server",
+        &url,
+        "--token",
+        &token,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, p) = get(port, "/api/v1/posture/findings?cluster=prod-eu&check_id=PAL-K8S-001", Some(&token));
+    assert_eq!(count(&p), 1, "a --severity filter must not resolve what it hides: {p}");
     // Fixed and assessed again: the full snapshot resolves the finding (kept, not deleted).
     std::fs::write(
         manifests.join("web.yaml"),
