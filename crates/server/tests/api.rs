@@ -443,6 +443,21 @@ async fn fleet_routes(pg: bool) {
     let aid = v["ids"][0].as_i64().unwrap_or_default();
     let (_, al) = call(&e, "GET", &format!("/api/v1/alerts/{aid}"), a, None).await;
     assert_eq!(al["cluster"], "prod-eu", "an alert without a cluster gets the token's: {al}");
+    // A detector's folded update (same id, update: true) refreshes the stored alert.
+    let rec = |count: u64, update: bool| {
+        serde_json::to_vec(&json!({"alerts": [{"type": "alert", "id": "det-1", "update": update, "count": count,
+            "time": "2026-12-07T10:00:00Z", "rule": {"id": "PAL-AUD-004"}, "severity": "MEDIUM",
+            "entities": {"cluster": "prod-eu", "namespace": "shop"}}]}))
+        .unwrap_or_default()
+    };
+    let (s, v1) = call(&e, "POST", "/api/v1/alerts", a, Some(rec(1, false))).await;
+    assert_eq!(s, StatusCode::OK, "{v1}");
+    let (_, v2) = call(&e, "POST", "/api/v1/alerts", a, Some(rec(7, true))).await;
+    assert_eq!(v1["ids"], v2["ids"], "an update is the same alert");
+    let (_, again) = call(&e, "POST", "/api/v1/alerts", a, Some(rec(1, false))).await;
+    assert_eq!(v1["ids"], again["ids"]);
+    let (_, al) = call(&e, "GET", &format!("/api/v1/alerts/{}", v1["ids"][0]), a, None).await;
+    assert_eq!(al["doc"]["count"], 7, "the update's document is kept, a late re-send does not undo it: {al}");
     // A body on GET is refused without being read.
     let (s, _) = call(&e, "GET", "/api/v1/images", a, Some(b"{}".to_vec())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);

@@ -6,7 +6,7 @@ use crate::inventory::{cluster_id, existing_cluster_id};
 use crate::sql::{self, Sql};
 use crate::types::*;
 use crate::{retrying, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::Row;
 
 const ALERT_COLS: &str = "a.id, a.alert_key, c.name, a.incident_id, a.rule, a.severity, a.at, a.received_at, \
@@ -82,6 +82,19 @@ impl Store {
                     Some(id) => {
                         new += 1;
                         id
+                    }
+                    None if a.doc.get("update").and_then(Value::as_bool) == Some(true) => {
+                        // a detector's update of an alert it folded (same id, later count and
+                        // last_seen): the stored alert takes the newer document
+                        sqlx::query_scalar(
+                            "UPDATE alerts SET doc = $1, severity = CASE WHEN severity > $2 THEN severity ELSE $2 END \
+                             WHERE alert_key = $3 RETURNING id",
+                        )
+                        .bind(doc.as_slice())
+                        .bind(a.severity.rank())
+                        .bind(key.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?
                     }
                     None => {
                         sqlx::query_scalar("SELECT id FROM alerts WHERE alert_key = $1")
