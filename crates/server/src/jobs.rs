@@ -84,6 +84,11 @@ pub async fn run_claimed(server: &Arc<Server>, lease: Lease) {
         return;
     }
     let result = run_db_update(server, &lease).await;
+    if matches!(result, Err(ServerError::Stopping)) {
+        tracing::info!(job = %lease.job, "stopping: re-assessment paused; it resumes from its saved cursor");
+        let _ = server.store.release(&lease).await;
+        return;
+    }
     // jittered (up to a tenth of the interval) so replicas and restarts do not line up
     let interval = secs(server.config.db_update_interval);
     let jitter = (uuid::Uuid::new_v4().as_u128() % (interval as u128 / 10).max(1)) as i64;
@@ -174,6 +179,9 @@ async fn reassess(
     let mut lease = lease.clone();
     let actor = format!("system:reassessment:{}", server.replica);
     loop {
+        if server.stopping.load(Ordering::Relaxed) {
+            return Err(ServerError::Stopping);
+        }
         // interactive uploads go first: a page waits (up to 5 s) while uploads are matched
         let t = std::time::Instant::now();
         while server.interactive.load(Ordering::Relaxed) > 0 && t.elapsed() < Duration::from_secs(5) {

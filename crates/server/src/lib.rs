@@ -76,6 +76,10 @@ pub enum ServerError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+    /// The server is stopping: the job gave its lease up between two pages (its cursor is
+    /// saved; the next start resumes it).
+    #[error("stopping; the job resumes from its saved cursor")]
+    Stopping,
 }
 
 /// How to run the server (every field is a `palisade server` flag and an environment variable).
@@ -178,6 +182,8 @@ pub struct Server {
     pub(crate) bodies: tokio::sync::Semaphore,
     /// Image uploads being matched now (re-assessment yields to them).
     pub(crate) interactive: std::sync::atomic::AtomicUsize,
+    /// Set when the server stops: a running re-assessment gives its lease up after its page.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Server {
@@ -194,6 +200,12 @@ pub struct Bootstrap {
 }
 
 impl Server {
+    /// Mark the server as stopping (done by [`serve`] when its listener closes): a running
+    /// re-assessment gives its lease up after the page it is on, keeping its cursor.
+    pub fn set_stopping(&self, stopping: bool) {
+        self.stopping.store(stopping, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Open the store and the database; on first start create the admin token and the
     /// `db-update` job (due at once when there is no database yet).
     pub async fn open(config: Config) -> Result<(Arc<Server>, Bootstrap), ServerError> {
@@ -243,6 +255,7 @@ impl Server {
             wake: tokio::sync::Notify::new(),
             bodies: tokio::sync::Semaphore::new(BODY_BUDGET_MIB as usize),
             interactive: std::sync::atomic::AtomicUsize::new(0),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             config,
         };
         Ok((Arc::new(server), boot))
@@ -341,6 +354,7 @@ pub fn serve_tls_handle(
         let jobs = tokio::spawn(jobs::run_loop(server.clone(), stop_rx));
         tracing::info!(?addr, "palisade server listening");
         serving.await;
+        server.set_stopping(true);
         let _ = stop_tx.send(true);
         let _ = jobs.await;
         server.store.close().await;

@@ -483,6 +483,36 @@ async fn fleet_routes(pg: bool) {
     assert_eq!(s, StatusCode::OK, "{r}");
 }
 
+/// A stop during a db-update gives the lease up (the job is not recorded as failed or done);
+/// the next claim runs it to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_pauses_the_update_and_the_next_run_finishes_it() {
+    let Some(e) = env(false).await else { return };
+    let up = serde_json::to_vec(&json!({"digest": DIGEST, "sbom": sbom("2.28.0")})).unwrap_or_default();
+    let (s, v) = call(&e, "POST", "/api/v1/images", Some(&e.admin), Some(up)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(&e, "POST", "/api/v1/admin/db/update", Some(&e.admin), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let replica = e.server.replica.clone();
+    let lease = e.server.store.claim_due(&replica, palisade_server::jobs::LEASE).await.ok().flatten();
+    let lease = lease.unwrap_or_else(|| panic!("the requested job is not due"));
+    e.server.set_stopping(true);
+    palisade_server::jobs::run_claimed(&e.server, lease).await;
+    let (_, jobs) = call(&e, "GET", "/api/v1/admin/jobs", Some(&e.admin), None).await;
+    let job =
+        jobs["items"].as_array().and_then(|a| a.iter().find(|j| j["name"] == "db-update")).cloned().unwrap_or_default();
+    assert_eq!(job["state"], "running", "paused, not finished: {job}");
+    assert!(job["owner"].is_null() && job["last_error"].is_null(), "{job}");
+    e.server.set_stopping(false);
+    let lease = e.server.store.claim_due(&replica, palisade_server::jobs::LEASE).await.ok().flatten();
+    let lease = lease.unwrap_or_else(|| panic!("a released job is claimable at once"));
+    palisade_server::jobs::run_claimed(&e.server, lease).await;
+    let (_, jobs) = call(&e, "GET", "/api/v1/admin/jobs", Some(&e.admin), None).await;
+    let job =
+        jobs["items"].as_array().and_then(|a| a.iter().find(|j| j["name"] == "db-update")).cloned().unwrap_or_default();
+    assert_eq!(job["state"], "done", "{job}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_routes_sqlite() {
     fleet_routes(false).await;
