@@ -21,14 +21,26 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// `(version, description, SQL with type tokens)`, in order.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial schema", V1), (2, "findings of one image in severity order", V2)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial schema", V1),
+    (2, "findings of one image in severity order", V2),
+    (3, "open findings in severity order, as partial indexes", V3),
+];
 
 /// An image's open findings in severity order (`GET /api/v1/images/{d}/findings`, and the answer
 /// to every upload) were read through `findings_open_by_severity`, scanning every open finding
 /// of every image: uploads slowed down as the store grew (16 images/s at 7,000 images).
 const V2: &str = r#"
 CREATE INDEX findings_by_image ON findings (image_digest, resolved_at, severity, id);
+"#;
+
+/// PostgreSQL does not take `resolved_at IS NULL` as an equality that lets the
+/// `(resolved_at, severity, id)` indexes deliver rows in severity order: `GET /findings` (open,
+/// by severity) sorted every open finding (105 ms at 200,000 findings, 0.3 ms with these).
+/// Partial indexes work the same on both backends.
+const V3: &str = r#"
+CREATE INDEX findings_open_by_severity_p ON findings (severity, id) WHERE resolved_at IS NULL;
+CREATE INDEX posture_open_by_severity_p ON posture_findings (severity, id) WHERE resolved_at IS NULL;
 "#;
 
 const V1: &str = r#"

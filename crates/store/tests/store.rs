@@ -18,11 +18,11 @@ fn kinds(events: &[ChangeEvent]) -> Vec<(String, ChangeKind)> {
 // ---------------------------------------------------------------------------------------------
 
 async fn migrations_apply_once_and_data_survives_reopen(h: Harness) {
-    assert_eq!(h.store.schema_version().await.unwrap(), 2, "every migration applied");
+    assert_eq!(h.store.schema_version().await.unwrap(), 3, "every migration applied");
     h.store.ingest_images(&[upload(&digest(1), vec![finding("CVE-2024-1", "a", Severity::High)])], "t").await.unwrap();
     h.store.close().await;
     let again = h.reopen().await;
-    assert_eq!(again.schema_version().await.unwrap(), 2, "applied once");
+    assert_eq!(again.schema_version().await.unwrap(), 3, "applied once");
     let img = again.get_image(&digest(1)).await.unwrap().expect("image survives a restart");
     assert_eq!(img.open_findings.high, 1);
     assert!(img.has_sbom);
