@@ -154,3 +154,64 @@ impl ImageSource for OciLayout {
         Ok(Box::new(crate::layer::Bounded { inner: f, left: limit }))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use sha2::Digest as _;
+
+    fn put(dir: &Path, bytes: &[u8]) -> String {
+        let hex = hex::encode(sha2::Sha256::digest(bytes));
+        std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+        format!("sha256:{hex}")
+    }
+
+    /// A layout whose only layer blob is whatever `make_layer` puts at its path.
+    fn layout(make_layer: impl FnOnce(&Path)) -> (tempfile::TempDir, OciLayout) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("blobs/sha256")).unwrap();
+        std::fs::write(d.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let layer = "sha256:".to_string() + &"ab".repeat(32);
+        make_layer(&d.path().join("blobs/sha256").join("ab".repeat(32)));
+        let config = put(
+            d.path(),
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:abababababababababababababababababababababababababababababababab"]}}"#,
+        );
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":10}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":1024}}]}}"#
+        );
+        let m = put(d.path(), manifest.as_bytes());
+        std::fs::write(
+            d.path().join("index.json"),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{m}","size":{}}}]}}"#,
+                manifest.len()
+            ),
+        )
+        .unwrap();
+        let l = OciLayout::open(d.path(), None, &Platform::host()).unwrap();
+        (d, l)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_blob_linked_to_a_device_is_refused_and_a_long_one_is_cut_at_its_size() {
+        // a "blob" that is a link to /dev/zero would never end
+        let (_d, l) = layout(|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+        let e = l.open_layer(0).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("not a regular file"), "{e}");
+        // a regular blob longer than its descriptor says is read up to the descriptor's size
+        let (_d, l) = layout(|p| std::fs::write(p, vec![7u8; 1 << 20]).unwrap());
+        let mut n = 0u64;
+        let mut r = l.open_layer(0).unwrap();
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k as u64,
+            }
+        }
+        assert_eq!(n, 1024);
+    }
+}
