@@ -373,47 +373,7 @@ pub enum SimulateCommand {
     },
     /// Send realistic fleet traffic to a Palisade server (inventories, image SBOMs with
     /// findings, alerts, heartbeats) and report throughput and latency (JSON).
-    Fleet {
-        /// Server base URL.
-        #[arg(long, env = "PALISADE_SERVER")]
-        server: String,
-        /// Operator (or admin) token.
-        #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
-        token: String,
-        /// Clusters.
-        #[arg(long, default_value_t = 3)]
-        clusters: usize,
-        /// Workloads per cluster.
-        #[arg(long, default_value_t = 100)]
-        workloads: usize,
-        /// Nodes per cluster.
-        #[arg(long, default_value_t = 5)]
-        nodes: usize,
-        /// Distinct images.
-        #[arg(long, default_value_t = 200)]
-        images: usize,
-        /// Packages per image SBOM.
-        #[arg(long, default_value_t = 300)]
-        packages: usize,
-        /// Alerts per cluster.
-        #[arg(long, default_value_t = 50)]
-        alerts: usize,
-        /// Images per upload.
-        #[arg(long, default_value_t = 20)]
-        batch: usize,
-        /// Parallel senders.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// Timed list/filter requests after the ingest.
-        #[arg(long, default_value_t = 0)]
-        queries: usize,
-        /// Percent of packages with a finding.
-        #[arg(long, default_value_t = 3)]
-        vulnerable_percent: usize,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Fleet(Box<FleetArgs>),
     /// Write a realistic attack story as audit events, mixed into benign traffic.
     Audit {
         /// Seed (the same seed gives the same log).
@@ -700,4 +660,48 @@ pub struct SbomArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub image_args: ImageArgs,
+}
+
+/// `palisade simulate fleet`.
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// Server base URL.
+    #[arg(long, env = "PALISADE_SERVER")]
+    pub server: String,
+    /// Operator (or admin) token.
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Clusters.
+    #[arg(long, default_value_t = 3)]
+    pub clusters: usize,
+    /// Workloads per cluster.
+    #[arg(long, default_value_t = 100)]
+    pub workloads: usize,
+    /// Nodes per cluster.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Distinct images.
+    #[arg(long, default_value_t = 200)]
+    pub images: usize,
+    /// Packages per image SBOM.
+    #[arg(long, default_value_t = 300)]
+    pub packages: usize,
+    /// Alerts per cluster.
+    #[arg(long, default_value_t = 50)]
+    pub alerts: usize,
+    /// Images per upload.
+    #[arg(long, default_value_t = 20)]
+    pub batch: usize,
+    /// Parallel senders.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Timed list/filter requests after the ingest.
+    #[arg(long, default_value_t = 0)]
+    pub queries: usize,
+    /// Percent of packages with a finding.
+    #[arg(long, default_value_t = 3)]
+    pub vulnerable_percent: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

@@ -316,23 +316,21 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    serve_with(server, listener, None, shutdown).await.map(|_| ())
+    serve_with(server, listener, None, shutdown).await
 }
 
 /// [`serve`] over TLS when `tls` is given. The router is hosted by the webhooks' serving core
 /// ([`palisade_https::serve_on`]): handshake, first-byte, request-head and idle deadlines, a
 /// connection cap that evicts idle connections first, and a graceful drain bounded by
-/// [`Config::shutdown_grace`]. The returned handle is already detached when this returns; use
-/// [`serve_tls_handle`] to rotate certificates while running.
+/// [`Config::shutdown_grace`]. Use [`serve_tls_handle`] to rotate certificates while running.
 pub async fn serve_with(
     server: Arc<Server>,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<palisade_https::Handle, ServerError> {
-    let (handle, run) = serve_tls_handle(server, listener, tls, shutdown);
-    run.await;
-    Ok(handle)
+) -> Result<(), ServerError> {
+    serve_tls_handle(server, listener, tls, shutdown).1.await;
+    Ok(())
 }
 
 /// The parts of [`serve_with`]: a handle (certificate rotation, connection count) and the

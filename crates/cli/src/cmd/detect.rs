@@ -232,35 +232,22 @@ pub fn run(c: DetectCommand) -> anyhow::Result<ExitCode> {
 
 pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
     match c {
-        SimulateCommand::Fleet {
-            server,
-            token,
-            clusters,
-            workloads,
-            nodes,
-            images,
-            packages,
-            alerts,
-            batch,
-            concurrency,
-            queries,
-            vulnerable_percent,
-            seed,
-        } => {
+        SimulateCommand::Fleet(a) => {
+            let a = *a;
             let o = palisade_server::simulate::FleetOptions {
-                vulnerable_percent,
-                server,
-                token,
-                clusters,
-                workloads,
-                nodes,
-                images,
-                packages,
-                alerts,
-                batch,
-                concurrency,
-                queries,
-                seed,
+                server: a.server,
+                token: a.token,
+                clusters: a.clusters,
+                workloads: a.workloads,
+                nodes: a.nodes,
+                images: a.images,
+                packages: a.packages,
+                alerts: a.alerts,
+                batch: a.batch,
+                concurrency: a.concurrency,
+                queries: a.queries,
+                vulnerable_percent: a.vulnerable_percent,
+                seed: a.seed,
             };
             let r = palisade_server::simulate::run(&o)?;
             println!("{}", serde_json::to_string_pretty(&r)?);

@@ -353,32 +353,36 @@ fn simulated_fleet_lands_in_the_server() {
     let port = free_port();
     let _server = start(&data, &feeds, port);
     let token = std::fs::read_to_string(data.join("admin.token")).unwrap_or_default().trim().to_string();
-    let out = palisade(&[
-        "simulate",
-        "fleet",
-        "--server",
-        &format!("http://127.0.0.1:{port}"),
-        "--token",
-        &token,
-        "--clusters",
-        "2",
-        "--workloads",
-        "30",
-        "--nodes",
-        "3",
-        "--images",
-        "45",
-        "--packages",
-        "120",
-        "--alerts",
-        "25",
-        "--batch",
-        "10",
-        "--concurrency",
-        "3",
-        "--queries",
-        "12",
-    ]);
+    let url = format!("http://127.0.0.1:{port}");
+    let fleet = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "fleet",
+            "--server",
+            url.as_str(),
+            "--token",
+            token.as_str(),
+            "--clusters",
+            "2",
+            "--workloads",
+            "30",
+            "--nodes",
+            "3",
+            "--images",
+            "45",
+            "--packages",
+            "120",
+            "--alerts",
+            "25",
+            "--batch",
+            "10",
+            "--concurrency",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        palisade(&args)
+    };
+    let out = fleet(&["--queries", "12"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -401,30 +405,7 @@ fn simulated_fleet_lands_in_the_server() {
     let (_, h) = get(port, "/api/v1/health?limit=1000", Some(&token));
     assert_eq!(count(&h), 6);
     // the same seed again is the same traffic: nothing new is stored
-    let again = palisade(&[
-        "simulate",
-        "fleet",
-        "--server",
-        &format!("http://127.0.0.1:{port}"),
-        "--token",
-        &token,
-        "--clusters",
-        "2",
-        "--workloads",
-        "30",
-        "--nodes",
-        "3",
-        "--images",
-        "45",
-        "--packages",
-        "120",
-        "--alerts",
-        "25",
-        "--batch",
-        "10",
-        "--concurrency",
-        "3",
-    ]);
+    let again = fleet(&[]);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let (_, imgs) = get(port, "/api/v1/images?limit=1000", Some(&token));
     assert_eq!(count(&imgs), 45);
