@@ -545,8 +545,8 @@ pub struct ScanArgs {
     #[arg(short, long, env = "PALISADE_OUTPUT")]
     pub output: Option<PathBuf>,
     /// Only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,NEGLIGIBLE,UNKNOWN).
-    #[arg(long, env = "PALISADE_SEVERITY", value_delimiter = ',')]
-    pub severity: Vec<String>,
+    #[arg(long, env = "PALISADE_SEVERITY", value_delimiter = ',', value_parser = palisade_vulndb::record::Severity::parse)]
+    pub severity: Vec<palisade_vulndb::record::Severity>,
     /// Hide findings that have no fixed version.
     #[arg(long, env = "PALISADE_IGNORE_UNFIXED")]
     pub ignore_unfixed: bool,
@@ -563,8 +563,8 @@ pub struct ScanArgs {
     #[arg(long, env = "PALISADE_EXIT_CODE", default_value_t = 0)]
     pub exit_code: u8,
     /// Warn when the database is older than this (e.g. 36h, 7d).
-    #[arg(long, env = "PALISADE_DB_MAX_AGE", default_value = "7d")]
-    pub db_max_age: String,
+    #[arg(long, env = "PALISADE_DB_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub db_max_age: std::time::Duration,
 }
 
 /// Where the vulnerability database is.

@@ -144,6 +144,19 @@ pub fn normalize_name(eco: EcoKind, name: &str) -> String {
     }
 }
 
+/// A word [`Severity::parse`] does not know (at most 64 characters of it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown severity {0:?} (CRITICAL, HIGH, MEDIUM, LOW, NEGLIGIBLE, UNKNOWN)")]
+pub struct UnknownSeverity(pub String);
+
+impl std::str::FromStr for Severity {
+    type Err = UnknownSeverity;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::parse(s)
+    }
+}
+
 /// A severity rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
@@ -164,16 +177,25 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// Parse the many spellings feeds use (`moderate`, `important`, `unimportant`, `not yet assigned`, ...).
-    pub fn parse(s: &str) -> Severity {
+    /// Parses a severity in any case, with the spellings feeds use (`moderate`, `important`,
+    /// `unimportant`, `informational`, `none`); `unknown` is [`Severity::Unknown`]. Any other
+    /// word is an error: a typo in user input must not select (or hide) `UNKNOWN` findings.
+    pub fn parse(s: &str) -> Result<Severity, UnknownSeverity> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "critical" => Severity::Critical,
-            "high" | "important" => Severity::High,
-            "medium" | "moderate" => Severity::Medium,
-            "low" => Severity::Low,
-            "negligible" | "unimportant" | "informational" | "none" => Severity::Negligible,
-            _ => Severity::Unknown,
+            "critical" => Ok(Severity::Critical),
+            "high" | "important" => Ok(Severity::High),
+            "medium" | "moderate" => Ok(Severity::Medium),
+            "low" => Ok(Severity::Low),
+            "negligible" | "unimportant" | "informational" | "none" => Ok(Severity::Negligible),
+            "unknown" => Ok(Severity::Unknown),
+            _ => Err(UnknownSeverity(s.chars().take(64).collect())),
         }
+    }
+
+    /// A feed's rating: `None` when the feed says nothing usable (`unknown`, `not yet
+    /// assigned`, a word [`Severity::parse`] does not know), so the record keeps no severity.
+    pub fn rating(s: &str) -> Option<Severity> {
+        Severity::parse(s).ok().filter(|s| *s != Severity::Unknown)
     }
 
     /// From a CVSS base score (v3/v4 bands).
@@ -336,4 +358,35 @@ pub struct Epss {
     pub score: f32,
     /// Percentile.
     pub percentile: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_severity_words_are_errors_and_feeds_keep_no_rating() {
+        for (word, sev) in [
+            ("CRITICAL", Severity::Critical),
+            ("important", Severity::High),
+            (" Moderate ", Severity::Medium),
+            ("low", Severity::Low),
+            ("unimportant", Severity::Negligible),
+            ("none", Severity::Negligible),
+            ("UNKNOWN", Severity::Unknown),
+        ] {
+            assert_eq!(Severity::parse(word), Ok(sev), "{word:?}");
+            assert_eq!(word.parse::<Severity>(), Ok(sev), "{word:?}");
+        }
+        // before: any word was silently `UNKNOWN`
+        for bad in ["hihg", "", "not yet assigned", "5"] {
+            let e = Severity::parse(bad).map(|_| ()).unwrap_err();
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+        assert_eq!(Severity::parse(&"x".repeat(1000)).map(|_| ()).unwrap_err().0.len(), 64);
+        // a feed that says nothing (or nothing usable) leaves the record unrated
+        assert_eq!(Severity::rating("not yet assigned"), None);
+        assert_eq!(Severity::rating("unknown"), None);
+        assert_eq!(Severity::rating("moderate"), Some(Severity::Medium));
+    }
 }

@@ -8,7 +8,7 @@ use palisade_image::Transport;
 use palisade_model::Sbom;
 use palisade_vulndb::db::VulnDb;
 use palisade_vulndb::filter::{self, Policy};
-use palisade_vulndb::record::{Severity, Status};
+use palisade_vulndb::record::Status;
 use palisade_vulndb::report::{self, DbFacts, Report};
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -16,15 +16,7 @@ use std::process::ExitCode;
 fn policy(a: &ScanArgs) -> anyhow::Result<Policy> {
     let mut p = Policy { ignore_unfixed: a.ignore_unfixed, ..Default::default() };
     if !a.severity.is_empty() {
-        let mut set = std::collections::BTreeSet::new();
-        for s in &a.severity {
-            let sev = Severity::parse(s);
-            if sev == Severity::Unknown && !s.eq_ignore_ascii_case("unknown") {
-                anyhow::bail!("--severity: unknown severity {s:?} (CRITICAL, HIGH, MEDIUM, LOW, NEGLIGIBLE, UNKNOWN)");
-            }
-            set.insert(sev);
-        }
-        p.severities = Some(set);
+        p.severities = Some(a.severity.iter().copied().collect());
     }
     for s in &a.ignore_status {
         let st: Status = serde_json::from_value(serde_json::json!(s.to_ascii_lowercase())).map_err(|_| {
@@ -62,8 +54,7 @@ pub fn run(c: ScanCommand, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let pol = policy(args)?;
     let db_path = crate::cmd::db::path(&args.db);
-    let max_age =
-        humantime::parse_duration(&args.db_max_age).with_context(|| format!("--db-max-age {:?}", args.db_max_age))?;
+    let max_age = args.db_max_age;
     if let Some(url) = &args.server {
         let sbom = produce_sbom(&c, &name, quiet)?;
         let (findings, warnings) = send_to_server(url, args.token.as_deref(), &sbom)?;

@@ -291,3 +291,25 @@ fn stale_database_warns_and_missing_database_fails() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no vulnerability database"));
 }
+
+/// `--severity` and `--db-max-age` are typed: a word that is not a severity (it used to be
+/// taken as UNKNOWN inside the library) and a bad duration are usage errors before anything is
+/// read.
+#[test]
+fn unknown_severities_and_bad_durations_are_usage_errors() {
+    for (args, value) in [
+        (["--severity", "CRITICAL,HIHG"], "HIHG"),
+        (["--severity", "not yet assigned"], "not yet assigned"),
+        (["--db-max-age", "a week"], "a week"),
+    ] {
+        let mut a = vec!["scan", "sbom", "/nonexistent.json", "--db", "/nonexistent.db"];
+        a.extend_from_slice(&args);
+        let out = palisade(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(&format!("invalid value '{value}'")), "{a:?}: {err}");
+    }
+    // `unknown` is a severity (the findings nobody rated), in any case
+    let out = palisade(&["scan", "sbom", "/nonexistent.json", "--db", "/nonexistent.db", "--severity", "Unknown"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("invalid value"), "{out:?}");
+}

@@ -89,7 +89,7 @@ impl<'de> Visitor<'de> for Tracker<'_> {
 fn urgency_severity(u: &str) -> Option<Severity> {
     match u {
         "unimportant" => Some(Severity::Negligible),
-        _ => Some(Severity::parse(u)).filter(|s| *s != Severity::Unknown),
+        _ => Severity::rating(u),
     }
 }
 

@@ -112,7 +112,7 @@ fn advisory(v: &Value) -> Result<Advisory, String> {
             }
         }
     }
-    let severity = str_field(v, "severity").map(Severity::parse).filter(|s| *s != Severity::Unknown);
+    let severity = str_field(v, "severity").and_then(Severity::rating);
     Ok(Advisory {
         id,
         aliases,

@@ -65,10 +65,8 @@ fn advisory(c: &Value) -> Option<Advisory> {
             if let Some(score) = f32_field(data, "baseScore") {
                 cv.score = Some(score);
             }
-            let rating = str_field(data, "baseSeverity")
-                .or_else(|| str_field(m, "baseSeverity"))
-                .map(Severity::parse)
-                .filter(|s| *s != Severity::Unknown);
+            let rating =
+                str_field(data, "baseSeverity").or_else(|| str_field(m, "baseSeverity")).and_then(Severity::rating);
             let is_primary = str_field(m, "type").is_none_or(|t| t.eq_ignore_ascii_case("primary"));
             if is_primary {
                 primary.push((cv, true, rating));

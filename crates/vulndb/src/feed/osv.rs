@@ -89,7 +89,7 @@ pub fn parse_zip<R: Read + Seek>(file: &str, reader: R) -> Result<Parsed<Advisor
 }
 
 fn severity_opt(s: &str) -> Option<Severity> {
-    Some(Severity::parse(s)).filter(|s| *s != Severity::Unknown)
+    Severity::rating(s)
 }
 
 /// Who scored the CVSS vectors of an OSV record, from its id prefix (`GHSA-…` → `ghsa`).

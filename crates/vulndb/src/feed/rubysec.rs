@@ -145,7 +145,7 @@ fn advisory(name: &str, v: &Value) -> Result<Option<Advisory>, String> {
         id,
         aliases,
         summary: str_field(v, "title").or_else(|| str_field(v, "description")).map(first_line).unwrap_or_default(),
-        severity: str_field(v, "criticality").map(Severity::parse).filter(|s| *s != Severity::Unknown),
+        severity: str_field(v, "criticality").and_then(Severity::rating),
         cvss,
         published: v.get("date").and_then(scalar_text).map(|d| date_to_rfc3339(&d)),
         modified: None,
