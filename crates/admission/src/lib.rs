@@ -88,11 +88,61 @@ pub struct LabelSelector {
 pub struct LabelRequirement {
     /// Label key.
     pub key: String,
-    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
-    pub operator: String,
+    /// How the key's value is compared with [`LabelRequirement::values`]. An operator other
+    /// than the four of Kubernetes fails where the selector is loaded.
+    pub operator: LabelOperator,
     /// Values (for `In` / `NotIn`).
     #[serde(default)]
     pub values: Vec<String>,
+}
+
+/// The operator of a [`LabelRequirement`] (Kubernetes' four set-based operators, spelled as in
+/// a manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LabelOperator {
+    /// The label is set to one of the values.
+    In,
+    /// The label is not set, or set to none of the values.
+    NotIn,
+    /// The label is set (to anything).
+    Exists,
+    /// The label is not set.
+    DoesNotExist,
+}
+
+impl LabelOperator {
+    /// Every operator.
+    pub const ALL: [LabelOperator; 4] =
+        [LabelOperator::In, LabelOperator::NotIn, LabelOperator::Exists, LabelOperator::DoesNotExist];
+
+    /// The name as written in a manifest (`In`, `NotIn`, `Exists`, `DoesNotExist`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelOperator::In => "In",
+            LabelOperator::NotIn => "NotIn",
+            LabelOperator::Exists => "Exists",
+            LabelOperator::DoesNotExist => "DoesNotExist",
+        }
+    }
+}
+
+impl std::fmt::Display for LabelOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LabelOperator {
+    type Err = AdmissionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LabelOperator::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| {
+            AdmissionError::Config(format!(
+                "unknown label-selector operator {:?}: expected In, NotIn, Exists or DoesNotExist",
+                clip(s)
+            ))
+        })
+    }
 }
 
 impl LabelSelector {
@@ -100,25 +150,23 @@ impl LabelSelector {
     pub fn matches(&self, labels: &[(&str, &str)]) -> bool {
         let get = |k: &str| labels.iter().find(|(lk, _)| *lk == k).map(|(_, v)| *v);
         self.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
-            && self.match_expressions.iter().all(|r| match r.operator.as_str() {
-                "In" => get(&r.key).is_some_and(|v| r.values.iter().any(|x| x == v)),
-                "NotIn" => get(&r.key).is_none_or(|v| !r.values.iter().any(|x| x == v)),
-                "Exists" => get(&r.key).is_some(),
-                "DoesNotExist" => get(&r.key).is_none(),
-                _ => false,
+            && self.match_expressions.iter().all(|r| match r.operator {
+                LabelOperator::In => get(&r.key).is_some_and(|v| r.values.iter().any(|x| x == v)),
+                LabelOperator::NotIn => get(&r.key).is_none_or(|v| !r.values.iter().any(|x| x == v)),
+                LabelOperator::Exists => get(&r.key).is_some(),
+                LabelOperator::DoesNotExist => get(&r.key).is_none(),
             })
     }
 
     fn validate(&self, policy: &str) -> Result<(), AdmissionError> {
         for r in &self.match_expressions {
-            let ok = match r.operator.as_str() {
-                "In" | "NotIn" => !r.values.is_empty(),
-                "Exists" | "DoesNotExist" => r.values.is_empty(),
-                _ => false,
+            let ok = match r.operator {
+                LabelOperator::In | LabelOperator::NotIn => !r.values.is_empty(),
+                LabelOperator::Exists | LabelOperator::DoesNotExist => r.values.is_empty(),
             };
             if !ok {
                 return Err(AdmissionError::Config(format!(
-                    "policy {policy:?}: objectSelector requirement on {:?}: operator {:?} {} (In/NotIn need values; Exists/DoesNotExist take none)",
+                    "policy {policy:?}: objectSelector requirement on {:?}: operator \"{}\" {} (In/NotIn need values; Exists/DoesNotExist take none)",
                     r.key,
                     r.operator,
                     if r.values.is_empty() { "without values" } else { "with values" }
@@ -247,8 +295,9 @@ pub struct Request {
     pub api_version: String,
     /// Request UID (echoed in the response).
     pub uid: String,
-    /// CREATE, UPDATE, DELETE, CONNECT.
-    pub operation: String,
+    /// CREATE, UPDATE, DELETE or CONNECT; `None` when the review has no operation or one of
+    /// another name (the request is then [`Request::invalid`]).
+    pub operation: Option<Operation>,
     /// Namespace of the request.
     pub namespace: String,
     /// User name.
@@ -287,8 +336,74 @@ pub const KNOWN_KINDS: &[&str] = &[
     "ClusterRoleBinding",
 ];
 
-/// The operations of an AdmissionReview.
+/// The operations of an AdmissionReview (the names of [`Operation::ALL`]).
 pub const OPERATIONS: &[&str] = &["CREATE", "UPDATE", "DELETE", "CONNECT"];
+
+/// The operation of an AdmissionReview request, parsed once from `request.operation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    /// `CREATE`.
+    Create,
+    /// `UPDATE`.
+    Update,
+    /// `DELETE`.
+    Delete,
+    /// `CONNECT` (exec, attach, port-forward, proxy).
+    Connect,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 4] = [Operation::Create, Operation::Update, Operation::Delete, Operation::Connect];
+
+    /// The name as sent by the API server (`CREATE`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+
+    /// Whether the request carries an object the checks evaluate (CREATE and UPDATE).
+    pub fn writes_object(self) -> bool {
+        match self {
+            Operation::Create | Operation::Update => true,
+            Operation::Delete | Operation::Connect => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operation name that is not one of [`Operation::ALL`] (the name is kept clipped to 64
+/// characters: it is client-supplied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operation {0:?} is not CREATE, UPDATE, DELETE or CONNECT")]
+pub struct UnknownOperation(pub String);
+
+impl std::str::FromStr for Operation {
+    type Err = UnknownOperation;
+
+    /// Exact, upper-case names only, as the API server sends them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Operation::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| UnknownOperation(clip(s)))
+    }
+}
+
+impl TryFrom<&str> for Operation {
+    type Error = UnknownOperation;
+
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
 
 /// Containers (all lists) or volumes of one pod spec evaluated at most; a larger spec cannot be
 /// evaluated within bounded work and is decided as invalid (denied under a deny policy).
@@ -344,15 +459,23 @@ pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
             String::new()
         }
     };
-    let operation = s("/operation", true);
+    let operation_name = s("/operation", true);
     let kind = s("/kind/kind", true);
     let namespace = s("/namespace", false);
     let user = s("/userInfo/username", false);
     let sub_resource = s("/subResource", false);
     let name = s("/name", false);
-    if !operation.is_empty() && !OPERATIONS.contains(&operation.as_str()) {
-        problems.push(format!("request.operation {:?} is not CREATE, UPDATE, DELETE or CONNECT", clip(&operation)));
-    }
+    // missing or not a string is already a problem; any string (even "") is parsed
+    let operation = match r.get("operation") {
+        Some(Value::String(_)) => match operation_name.parse::<Operation>() {
+            Ok(op) => Some(op),
+            Err(e) => {
+                problems.push(format!("request.{e}"));
+                None
+            }
+        },
+        _ => None,
+    };
     let dry_run = match r.get("dryRun") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -371,12 +494,12 @@ pub fn parse_review(body: &[u8]) -> Result<Request, AdmissionError> {
             Vec::new()
         }
     };
-    let evaluated = (operation == "CREATE" || operation == "UPDATE")
+    let evaluated = operation.is_some_and(Operation::writes_object)
         && (sub_resource.is_empty() || sub_resource == "ephemeralcontainers");
     match &object {
         Some(o) if !o.is_object() => problems.push(format!("request.object is {}, not an object", type_name(o))),
         Some(o) => problems.extend(object_problems(o).into_iter().map(|p| format!("request.object: {p}"))),
-        None if evaluated => problems.push(format!("request.object is missing for {operation}")),
+        None if evaluated => problems.push(format!("request.object is missing for {operation_name}")),
         None => {}
     }
     let name = match name {
@@ -623,13 +746,60 @@ pub struct Violation {
     pub remediation: String,
 }
 
+/// The outcome of a decision, serialised (and displayed) as `allowed`, `warned`, `denied` or
+/// `exempt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Allowed (no violation, or only audited ones).
+    Allowed,
+    /// Allowed with warnings.
+    Warned,
+    /// Rejected.
+    Denied,
+    /// Not evaluated: an exempt namespace, user or group.
+    Exempt,
+}
+
+impl Verdict {
+    /// The name as serialised (`allowed`, `warned`, `denied`, `exempt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Warned => "warned",
+            Verdict::Denied => "denied",
+            Verdict::Exempt => "exempt",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the serialised name (`verdict == "denied"`).
+impl PartialEq<str> for Verdict {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// Compares with the serialised name (`verdict == "denied"`).
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The decision on one object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// Allowed or not.
     pub allowed: bool,
-    /// `allowed`, `warned`, `denied` or `exempt`.
-    pub verdict: &'static str,
+    /// Allowed, warned, denied or exempt.
+    pub verdict: Verdict,
     /// Every violation (all policies, all actions).
     pub violations: Vec<Violation>,
     /// Why exempt, when exempt.
@@ -701,11 +871,13 @@ impl Engine {
             return self.invalid(why);
         }
         if !req.sub_resource.is_empty() && req.sub_resource != "ephemeralcontainers" {
-            return Decision::allow("allowed", None);
+            return Decision::allow(Verdict::Allowed, None);
         }
-        match &req.object {
-            Some(o) => self.decide(o, &req.operation, &req.user, &req.groups),
-            None => Decision::allow("allowed", None),
+        match (req.operation, &req.object) {
+            (Some(op), Some(o)) => self.decide(o, op, &req.user, &req.groups),
+            (Some(_), None) => Decision::allow(Verdict::Allowed, None),
+            // parse_review marks a request without a known operation invalid; never allow one
+            (None, _) => self.invalid("request.operation is missing"),
         }
     }
 
@@ -714,7 +886,7 @@ impl Engine {
     /// a warn policy warns and an audit policy records it.
     pub fn invalid(&self, why: &str) -> Decision {
         let Some(p) = self.cfg.policies.iter().max_by_key(|p| p.action) else {
-            return Decision::allow("allowed", None);
+            return Decision::allow(Verdict::Allowed, None);
         };
         let v = Violation {
             policy: p.name.clone(),
@@ -727,9 +899,9 @@ impl Engine {
         Decision {
             allowed: p.action != Action::Deny,
             verdict: match p.action {
-                Action::Deny => "denied",
-                Action::Warn => "warned",
-                Action::Audit => "allowed",
+                Action::Deny => Verdict::Denied,
+                Action::Warn => Verdict::Warned,
+                Action::Audit => Verdict::Allowed,
             },
             violations: vec![v],
             exempt: None,
@@ -737,10 +909,10 @@ impl Engine {
     }
 
     /// Decides on an object (as the webhook would for a CREATE/UPDATE by `user` in `groups`).
-    pub fn decide(&self, object: &Value, operation: &str, user: &str, groups: &[String]) -> Decision {
+    pub fn decide(&self, object: &Value, operation: Operation, user: &str, groups: &[String]) -> Decision {
         let cfg = &self.cfg;
-        if operation != "CREATE" && operation != "UPDATE" {
-            return Decision::allow("allowed", None);
+        if !operation.writes_object() {
+            return Decision::allow(Verdict::Allowed, None);
         }
         if !object.is_object() {
             return self.invalid(&format!("the object is {}, not an object", type_name(object)));
@@ -753,13 +925,13 @@ impl Engine {
             return self.invalid("the object has no kind");
         };
         if name_matches(&cfg.exemptions.namespaces, &obj.namespace) {
-            return Decision::allow("exempt", Some(format!("namespace {} is exempt", obj.namespace)));
+            return Decision::allow(Verdict::Exempt, Some(format!("namespace {} is exempt", obj.namespace)));
         }
         if cfg.exemptions.users.iter().any(|u| u == user) {
-            return Decision::allow("exempt", Some(format!("user {user} is exempt")));
+            return Decision::allow(Verdict::Exempt, Some(format!("user {user} is exempt")));
         }
         if let Some(g) = groups.iter().find(|g| cfg.exemptions.groups.contains(g)) {
-            return Decision::allow("exempt", Some(format!("group {g} is exempt")));
+            return Decision::allow(Verdict::Exempt, Some(format!("group {g} is exempt")));
         }
         let labels = obj.labels();
         let in_scope: Vec<bool> = cfg
@@ -773,7 +945,7 @@ impl Engine {
             .collect();
         let mut violations = Vec::new();
         if !in_scope.iter().any(|x| *x) {
-            return Decision { allowed: true, verdict: "allowed", violations, exempt: None };
+            return Decision { allowed: true, verdict: Verdict::Allowed, violations, exempt: None };
         }
         let findings = palisade_posture::evaluate_object(&obj, &Context::default(), &self.opts);
         for ((p, c), _) in cfg.policies.iter().zip(&self.compiled).zip(&in_scope).filter(|(_, s)| **s) {
@@ -794,11 +966,11 @@ impl Engine {
         Decision {
             allowed: !deny,
             verdict: if deny {
-                "denied"
+                Verdict::Denied
             } else if warn {
-                "warned"
+                Verdict::Warned
             } else {
-                "allowed"
+                Verdict::Allowed
             },
             violations,
             exempt: None,
@@ -897,7 +1069,7 @@ impl Violation {
 }
 
 impl Decision {
-    fn allow(verdict: &'static str, exempt: Option<String>) -> Decision {
+    fn allow(verdict: Verdict, exempt: Option<String>) -> Decision {
         Decision { allowed: true, verdict, violations: Vec::new(), exempt }
     }
 }
@@ -918,7 +1090,7 @@ pub fn load_rego(cfg: &Config, base: &std::path::Path) -> Result<Vec<Vec<RegoPol
 
 /// Decide on an object with a configuration that has no custom Rego (convenience for one-off
 /// decisions; a server builds one [`Engine`] and reuses it).
-pub fn decide(object: &Value, operation: &str, user: &str, groups: &[String], cfg: &Config) -> Decision {
+pub fn decide(object: &Value, operation: Operation, user: &str, groups: &[String], cfg: &Config) -> Decision {
     Engine::new(cfg.clone(), Vec::new()).decide(object, operation, user, groups)
 }
 
@@ -1090,6 +1262,91 @@ mod tests {
     }
 
     #[test]
+    fn unknown_selector_operators_fail_where_the_selector_is_loaded() {
+        // before: an unknown operator was kept as a string and matched nothing
+        let yaml = |op: &str| {
+            format!("policies:\n- name: scoped\n  preset: baseline\n  objectSelector:\n    matchExpressions: [{{key: team, operator: {op}, values: [a]}}]\n")
+        };
+        let err = Config::from_yaml(&yaml("Within")).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("Within") && err.contains("NotIn"), "{err}");
+        assert!(Config::from_yaml(&yaml("in")).is_err(), "operators are case-sensitive, as in Kubernetes");
+        let cfg = Config::from_yaml(&yaml("NotIn")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.policies[0].object_selector.match_expressions[0].operator, LabelOperator::NotIn);
+        // parsed once, matched by the enum
+        assert!(cfg.policies[0].object_selector.matches(&[("team", "b")]));
+        assert!(!cfg.policies[0].object_selector.matches(&[("team", "a")]));
+        for op in LabelOperator::ALL {
+            assert_eq!(op.as_str().parse::<LabelOperator>().ok(), Some(op));
+            assert_eq!(serde_json::to_value(op).unwrap_or_default(), op.as_str());
+        }
+        assert!("Within".parse::<LabelOperator>().is_err_and(|e| e.to_string().contains("\"Within\"")));
+        // a value-count mismatch is still reported with the operator's name
+        let err = Config::from_yaml("policies:\n- name: p\n  preset: baseline\n  objectSelector:\n    matchExpressions: [{key: team, operator: Exists, values: [a]}]\n")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("operator \"Exists\" with values"), "{err}");
+    }
+
+    #[test]
+    fn operations_are_parsed_once_and_unknown_ones_are_errors() {
+        for op in Operation::ALL {
+            assert_eq!(op.as_str().parse::<Operation>(), Ok(op));
+            assert_eq!(Operation::try_from(op.as_str()), Ok(op));
+            assert_eq!(serde_json::to_value(op).unwrap_or_default(), op.as_str());
+            assert!(OPERATIONS.contains(&op.as_str()));
+        }
+        assert_eq!(OPERATIONS.len(), Operation::ALL.len());
+        for bad in ["MERGE", "create", "", "CREATE "] {
+            let e = bad.parse::<Operation>().map(|_| ()).unwrap_err();
+            assert!(e.to_string().contains("is not CREATE, UPDATE, DELETE or CONNECT"), "{bad:?}: {e}");
+        }
+        // a review's operation is typed: known ones parsed, an unknown or empty one invalid
+        let kind = json!({"group": "", "version": "v1", "kind": "Pod"});
+        let req = parse_review(&raw_review(
+            json!({"uid": "u", "kind": kind, "operation": "UPDATE", "object": pod("shop", false)}),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((req.operation, req.invalid), (Some(Operation::Update), None));
+        let deny = Engine::new(Config::preset(Preset::Baseline, Action::Deny), Vec::new());
+        for bad in ["MERGE", ""] {
+            let req = parse_review(&raw_review(
+                json!({"uid": "u", "kind": kind, "operation": bad, "object": pod("shop", false)}),
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(req.operation, None);
+            assert!(req.invalid.as_deref().is_some_and(|w| w.contains(&format!("{bad:?} is not CREATE"))), "{req:?}");
+            assert!(!deny.decide_request(&req).allowed, "{bad:?}");
+        }
+        // a hand-built request without an operation is never allowed silently
+        let mut req = parse_review(&review("admission.k8s.io/v1", "shop", "alice", pod("shop", false)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        req.operation = None;
+        assert_eq!(deny.decide_request(&req).verdict, Verdict::Denied);
+    }
+
+    #[test]
+    fn verdicts_serialise_as_before() {
+        let names = [
+            (Verdict::Allowed, "allowed"),
+            (Verdict::Warned, "warned"),
+            (Verdict::Denied, "denied"),
+            (Verdict::Exempt, "exempt"),
+        ];
+        for (v, name) in names {
+            assert_eq!(serde_json::to_value(v).unwrap_or_default(), name);
+            assert_eq!(v.to_string(), name);
+            assert!(v == name);
+        }
+        let cfg = Config::preset(Preset::Baseline, Action::Deny);
+        let req = parse_review(&review("admission.k8s.io/v1", "shop", "alice", pod("shop", true)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let d = decide(req.object.as_ref().unwrap_or(&Value::Null), Operation::Create, "alice", &[], &cfg);
+        assert_eq!(serde_json::to_value(&d).unwrap_or_default()["verdict"], "denied");
+        assert_eq!(respond(&req, &d)["response"]["auditAnnotations"]["palisade.dev/verdict"], "denied");
+    }
+
+    #[test]
     fn huge_pods_give_bounded_decisions_and_responses() {
         let engine = Engine::new(Config::preset(Preset::Restricted, Action::Deny), Vec::new());
         let containers: Vec<Value> = (0..MAX_CONTAINERS)
@@ -1114,7 +1371,7 @@ mod tests {
             (0..6000).map(|i| json!({"name": format!("c{i}"), "image": "nginx:1.25"})).collect();
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "namespace": "shop"},
             "spec": {"containers": containers}});
-        let d = engine.decide(&pod, "CREATE", "u", &[]);
+        let d = engine.decide(&pod, Operation::Create, "u", &[]);
         assert!(!d.allowed && d.violations.len() == 1 && d.violations[0].message.contains("6,000 containers"), "{d:?}");
     }
 
@@ -1123,7 +1380,13 @@ mod tests {
         let cfg = Config::preset(Preset::Baseline, Action::Deny);
         let req = parse_review(&review("admission.k8s.io/v1", "shop", "alice", pod("shop", true)))
             .unwrap_or_else(|e| panic!("{e}"));
-        let d = decide(req.object.as_ref().unwrap_or(&Value::Null), &req.operation, &req.user, &req.groups, &cfg);
+        let d = decide(
+            req.object.as_ref().unwrap_or(&Value::Null),
+            req.operation.unwrap_or_else(|| panic!("no operation")),
+            &req.user,
+            &req.groups,
+            &cfg,
+        );
         assert_eq!(d.verdict, "denied");
         let resp = respond(&req, &d);
         assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
@@ -1132,7 +1395,7 @@ mod tests {
         let msg = resp["response"]["status"]["message"].as_str().unwrap_or("");
         assert!(msg.contains("PAL-K8S-001") && msg.contains("/spec/containers/0/securityContext/privileged"), "{msg}");
         // A compliant pod is allowed under baseline.
-        let d = decide(&pod("shop", false), "CREATE", "alice", &[], &cfg);
+        let d = decide(&pod("shop", false), Operation::Create, "alice", &[], &cfg);
         assert!(d.allowed && d.verdict == "allowed", "{d:?}");
     }
 
@@ -1141,25 +1404,25 @@ mod tests {
         let warn = Config::preset(Preset::Baseline, Action::Warn);
         let req = parse_review(&review("admission.k8s.io/v1beta1", "shop", "alice", pod("shop", true)))
             .unwrap_or_else(|e| panic!("{e}"));
-        let d = decide(req.object.as_ref().unwrap_or(&Value::Null), "CREATE", "alice", &[], &warn);
+        let d = decide(req.object.as_ref().unwrap_or(&Value::Null), Operation::Create, "alice", &[], &warn);
         let resp = respond(&req, &d);
         assert_eq!(resp["apiVersion"], "admission.k8s.io/v1beta1", "answers in the request's version");
         assert_eq!(resp["response"]["allowed"], true);
         assert!(resp["response"]["warnings"][0].as_str().unwrap_or("").contains("PAL-K8S-001"));
         let audit = Config::preset(Preset::Baseline, Action::Audit);
-        let d = decide(&pod("shop", true), "CREATE", "alice", &[], &audit);
+        let d = decide(&pod("shop", true), Operation::Create, "alice", &[], &audit);
         assert!(d.allowed && d.verdict == "allowed" && !d.violations.is_empty());
         let deny = Config::preset(Preset::Baseline, Action::Deny);
-        assert_eq!(decide(&pod("kube-system", true), "CREATE", "alice", &[], &deny).verdict, "exempt");
+        assert_eq!(decide(&pod("kube-system", true), Operation::Create, "alice", &[], &deny).verdict, "exempt");
         let mut cfg = deny.clone();
         cfg.exemptions.users.push("ci-bot".into());
-        assert_eq!(decide(&pod("shop", true), "CREATE", "ci-bot", &[], &cfg).verdict, "exempt");
-        assert_eq!(decide(&pod("shop", true), "DELETE", "alice", &[], &deny).verdict, "allowed");
+        assert_eq!(decide(&pod("shop", true), Operation::Create, "ci-bot", &[], &cfg).verdict, "exempt");
+        assert_eq!(decide(&pod("shop", true), Operation::Delete, "alice", &[], &deny).verdict, "allowed");
         // Scoping by namespace.
         let mut scoped = deny.clone();
         scoped.policies[0].namespaces = vec!["prod".into()];
-        assert!(decide(&pod("shop", true), "CREATE", "alice", &[], &scoped).allowed);
-        assert!(!decide(&pod("prod", true), "CREATE", "alice", &[], &scoped).allowed);
+        assert!(decide(&pod("shop", true), Operation::Create, "alice", &[], &scoped).allowed);
+        assert!(!decide(&pod("prod", true), Operation::Create, "alice", &[], &scoped).allowed);
     }
 
     #[test]
@@ -1175,12 +1438,12 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let rego = load_rego(&cfg, &dir).unwrap_or_else(|e| panic!("{e}"));
         let engine = Engine::new(cfg, rego);
-        let d = engine.decide(&pod("shop", false), "CREATE", "alice", &[]);
+        let d = engine.decide(&pod("shop", false), Operation::Create, "alice", &[]);
         assert!(!d.allowed, "{d:?}");
         assert!(d.violations.iter().any(|v| v.policy == "ownership" && v.message.contains("team label")), "{d:?}");
         let mut labelled = pod("shop", false);
         labelled["metadata"]["labels"] = json!({"team": "payments"});
-        assert!(engine.decide(&labelled, "CREATE", "alice", &[]).allowed);
+        assert!(engine.decide(&labelled, Operation::Create, "alice", &[]).allowed);
         // a missing file is a configuration error naming the policy
         let bad = Config::from_yaml("policies:\n- name: gone\n  rego: [nope.rego]\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(load_rego(&bad, &dir).is_err_and(|e| e.to_string().contains("gone")));
@@ -1192,7 +1455,7 @@ mod tests {
         let deny = Config::preset(Preset::Restricted, Action::Deny);
         let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "shop"},
             "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}});
-        let d = decide(&dep, "CREATE", "alice", &[], &deny);
+        let d = decide(&dep, Operation::Create, "alice", &[], &deny);
         assert!(!d.allowed, "restricted requires runAsNonRoot etc.");
         assert!(d.violations.iter().all(|v| v.path.starts_with("/spec/template/spec")), "{d:?}");
         for bad in [
@@ -1207,7 +1470,7 @@ mod tests {
         for junk in
             [json!({"kind": "Pod"}), json!({"kind": "Pod", "metadata": {"name": "x"}, "spec": "nope"}), json!(42)]
         {
-            let _ = decide(&junk, "CREATE", "u", &[], &deny);
+            let _ = decide(&junk, Operation::Create, "u", &[], &deny);
         }
         assert!(Config::from_yaml("policies: []").is_err());
         assert!(Config::from_yaml("policies:\n- name: x\n  checks: [PAL-NOPE]\n").is_err());

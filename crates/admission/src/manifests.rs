@@ -301,7 +301,7 @@ mod tests {
         let objs = render(&opts(false, true), None);
         let dep = find(&objs, "Deployment");
         let cfg = Config::preset(crate::Preset::Restricted, crate::Action::Deny);
-        let d = crate::decide(dep, "CREATE", "admin", &[], &cfg);
+        let d = crate::decide(dep, crate::Operation::Create, "admin", &[], &cfg);
         assert!(d.allowed, "{:?}", d.violations);
         // and the rendered YAML reads back as the same objects
         let text = to_yaml(&objs);

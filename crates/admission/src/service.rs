@@ -9,7 +9,7 @@
 //! Requests in flight finish with the engine they started with; the old engine is freed when
 //! the last of them ends. A configuration that fails to load never replaces a working one.
 
-use crate::{parse_review, respond, Action, Decision, Engine, Request, KNOWN_KINDS, OPERATIONS};
+use crate::{parse_review, respond, Action, Decision, Engine, Operation, Request, KNOWN_KINDS};
 use palisade_https::{Request as HttpRequest, Response};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -24,8 +24,8 @@ const BUCKETS: [f64; 14] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 
 #[derive(Debug, Default)]
 struct Metrics {
-    /// (kind, operation, verdict) → count; kinds and operations from [`KNOWN_KINDS`] and
-    /// [`OPERATIONS`], anything else `other`, so the map stays small whatever clients send
+    /// (kind, operation, verdict) → count; kinds from [`KNOWN_KINDS`] and the four
+    /// [`Operation`]s, anything else `other`, so the map stays small whatever clients send
     requests: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
     /// (policy, action) → requests where the policy found at least one violation
     decisions: Mutex<BTreeMap<(String, Action), u64>>,
@@ -146,8 +146,8 @@ impl Service {
         if let Ok(mut r) = m.requests.lock() {
             // labels from a fixed set only: a client chooses `kind` and `operation`
             let kind = KNOWN_KINDS.iter().find(|k| **k == req.kind).copied().unwrap_or("other");
-            let op = OPERATIONS.iter().find(|o| **o == req.operation).copied().unwrap_or("other");
-            *r.entry((kind, op, d.verdict)).or_default() += 1;
+            let op = req.operation.map_or("other", Operation::as_str);
+            *r.entry((kind, op, d.verdict.as_str())).or_default() += 1;
         }
         if !d.violations.is_empty() {
             if let Ok(mut dm) = m.decisions.lock() {

@@ -161,11 +161,11 @@ pub enum AdmissionCommand {
         #[arg(long, env = "PALISADE_ADMISSION_CONFIG", conflicts_with = "preset")]
         config: Option<PathBuf>,
         /// A Pod Security Standards preset instead of a configuration.
-        #[arg(long, value_parser = ["baseline", "restricted"])]
-        preset: Option<String>,
+        #[arg(long, value_enum)]
+        preset: Option<AdmissionPreset>,
         /// Action for --preset.
-        #[arg(long, value_parser = ["audit", "warn", "deny"], default_value = "deny")]
-        action: String,
+        #[arg(long, value_enum, default_value = "deny")]
+        action: AdmissionAction,
         /// The requesting user (for exemptions).
         #[arg(long, default_value = "kubernetes-admin")]
         user: String,
@@ -177,6 +177,45 @@ pub enum AdmissionCommand {
     Manifests(AdmissionManifestsArgs),
 }
 
+/// `--preset` of `admission test|serve`: the Pod Security Standards level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdmissionPreset {
+    /// PSS baseline controls.
+    Baseline,
+    /// PSS restricted controls (includes baseline).
+    Restricted,
+}
+
+impl From<AdmissionPreset> for palisade_admission::Preset {
+    fn from(p: AdmissionPreset) -> Self {
+        match p {
+            AdmissionPreset::Baseline => palisade_admission::Preset::Baseline,
+            AdmissionPreset::Restricted => palisade_admission::Preset::Restricted,
+        }
+    }
+}
+
+/// `--action` of `admission test|serve`: what the preset's policy does with a failed check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdmissionAction {
+    /// Allow and record (audit annotation).
+    Audit,
+    /// Allow with a warning shown by kubectl.
+    Warn,
+    /// Reject.
+    Deny,
+}
+
+impl From<AdmissionAction> for palisade_admission::Action {
+    fn from(a: AdmissionAction) -> Self {
+        match a {
+            AdmissionAction::Audit => palisade_admission::Action::Audit,
+            AdmissionAction::Warn => palisade_admission::Action::Warn,
+            AdmissionAction::Deny => palisade_admission::Action::Deny,
+        }
+    }
+}
+
 /// `palisade admission serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdmissionServeArgs {
@@ -184,11 +223,11 @@ pub struct AdmissionServeArgs {
     #[arg(long, env = "PALISADE_ADMISSION_CONFIG", conflicts_with = "preset", required_unless_present = "preset")]
     pub config: Option<PathBuf>,
     /// A Pod Security Standards preset instead of a configuration.
-    #[arg(long, env = "PALISADE_ADMISSION_PRESET", value_parser = ["baseline", "restricted"])]
-    pub preset: Option<String>,
+    #[arg(long, env = "PALISADE_ADMISSION_PRESET", value_enum)]
+    pub preset: Option<AdmissionPreset>,
     /// Action for --preset.
-    #[arg(long, env = "PALISADE_ADMISSION_ACTION", value_parser = ["audit", "warn", "deny"], default_value = "deny")]
-    pub action: String,
+    #[arg(long, env = "PALISADE_ADMISSION_ACTION", value_enum, default_value = "deny")]
+    pub action: AdmissionAction,
     /// Address to listen on.
     #[arg(long, env = "PALISADE_ADMISSION_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: String,
@@ -413,8 +452,8 @@ pub struct PostureArgs {
     #[arg(short, long, env = "PALISADE_OUTPUT")]
     pub output: Option<PathBuf>,
     /// Only findings of these severities (critical, high, medium, low, info).
-    #[arg(long, env = "PALISADE_SEVERITY", value_delimiter = ',')]
-    pub severity: Vec<String>,
+    #[arg(long, env = "PALISADE_SEVERITY", value_delimiter = ',', value_parser = posture_severity)]
+    pub severity: Vec<palisade_posture::Severity>,
     /// Only checks of these frameworks (pss-baseline, pss-restricted, nsa, cis).
     #[arg(long, env = "PALISADE_FRAMEWORK", value_delimiter = ',')]
     pub framework: Vec<String>,
@@ -442,6 +481,12 @@ pub struct PostureArgs {
     /// API token for `--server` (operator role or higher).
     #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `posture --severity`: a posture severity name in any case.
+fn posture_severity(s: &str) -> Result<palisade_posture::Severity, String> {
+    palisade_posture::Severity::parse(s)
+        .ok_or_else(|| format!("unknown severity {s:?} (critical, high, medium, low, info)"))
 }
 
 /// Where Kubernetes objects come from: files, or a live cluster.

@@ -1,8 +1,8 @@
 //! `palisade admission test|serve|manifests`.
 
-use crate::args::{AdmissionCommand, AdmissionManifestsArgs, AdmissionServeArgs};
+use crate::args::{AdmissionAction, AdmissionCommand, AdmissionManifestsArgs, AdmissionPreset, AdmissionServeArgs};
 use anyhow::Context as _;
-use palisade_admission::{load_rego, Action, Config, Engine, Preset};
+use palisade_admission::{load_rego, Action, Config, Engine, Operation, Verdict};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 pub fn run(c: AdmissionCommand) -> anyhow::Result<ExitCode> {
     match c {
         AdmissionCommand::Test { files, config, preset, action, user } => {
-            let engine = match (&config, &preset) {
+            let engine = match (&config, preset) {
                 (Some(p), _) => load_engine(p)?.0,
-                (None, Some(pr)) => Engine::new(preset_config(pr, &action), Vec::new()),
+                (None, Some(pr)) => Engine::new(preset_config(pr, action), Vec::new()),
                 (None, None) => anyhow::bail!("give --config FILE or --preset baseline|restricted"),
             };
             let loaded = palisade_k8s::load::load_paths(&files)?;
@@ -25,14 +25,14 @@ pub fn run(c: AdmissionCommand) -> anyhow::Result<ExitCode> {
             let mut out = String::new();
             let mut denied = 0;
             for o in &loaded.objects {
-                let d = engine.decide(&o.value, "CREATE", &user, &[]);
+                let d = engine.decide(&o.value, Operation::Create, &user, &[]);
                 if !d.allowed {
                     denied += 1;
                 }
                 let reasons: Vec<String> = d
                     .violations
                     .iter()
-                    .filter(|v| v.action != Action::Audit || d.verdict == "allowed")
+                    .filter(|v| v.action != Action::Audit || d.verdict == Verdict::Allowed)
                     .map(|v| format!("{} {} ({})", v.check_id, v.message, v.path))
                     .collect();
                 let tail = match (&d.exempt, reasons.is_empty()) {
@@ -50,14 +50,10 @@ pub fn run(c: AdmissionCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn preset_config(preset: &str, action: &str) -> Config {
-    let preset = if preset == "baseline" { Preset::Baseline } else { Preset::Restricted };
-    let action = match action {
-        "audit" => Action::Audit,
-        "warn" => Action::Warn,
-        _ => Action::Deny,
-    };
-    Config::preset(preset, action)
+/// The one-policy configuration of `--preset` and `--action` (both parsed by clap: an unknown
+/// value is a usage error, never a stricter or laxer default).
+fn preset_config(preset: AdmissionPreset, action: AdmissionAction) -> Config {
+    Config::preset(preset.into(), action.into())
 }
 
 /// Reads and compiles a configuration; also returns every file it depends on (to watch).
@@ -107,9 +103,9 @@ fn tls_material(a: &AdmissionServeArgs) -> anyhow::Result<palisade_https::TlsCon
 }
 
 fn serve(a: AdmissionServeArgs) -> anyhow::Result<ExitCode> {
-    let (engine, mut watched) = match (&a.config, &a.preset) {
+    let (engine, mut watched) = match (&a.config, a.preset) {
         (Some(p), _) => load_engine(p)?,
-        (None, Some(pr)) => (Engine::new(preset_config(pr, &a.action), Vec::new()), Vec::new()),
+        (None, Some(pr)) => (Engine::new(preset_config(pr, a.action), Vec::new()), Vec::new()),
         (None, None) => anyhow::bail!("give --config FILE or --preset baseline|restricted"),
     };
     let tls_cfg = palisade_https::server_config(&tls_material(&a)?, false)?;

@@ -242,11 +242,7 @@ pub fn run(a: PostureArgs) -> anyhow::Result<ExitCode> {
     // the server gets every finding (a severity filter is for this report only)
     let unfiltered = a.server.as_ref().map(|_| assessment.findings.clone());
     if !a.severity.is_empty() {
-        let mut keep = Vec::new();
-        for s in &a.severity {
-            keep.push(Severity::parse(s).ok_or_else(|| anyhow::anyhow!("--severity: unknown severity {s:?}"))?);
-        }
-        assessment.findings.retain(|f| keep.contains(&f.severity));
+        assessment.findings.retain(|f| a.severity.contains(&f.severity));
     }
     let fmt = a.format.unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
         PostureFormat::Table

@@ -240,6 +240,74 @@ fn admission_test_gives_the_webhook_verdict_offline() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Pod/shop/bad warned"));
 }
 
+/// `--preset`, `--action` and `--severity` are typed: an unknown value is clap's usage error
+/// (exit 2, the valid values listed), from a flag or its environment variable, never a
+/// fallback to a preset, an action or a severity.
+#[test]
+fn unknown_presets_actions_and_severities_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.path().join("pod.yaml");
+    std::fs::write(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  containers:\n  - {name: app, image: nginx:1.25}\n").unwrap_or_else(|e| panic!("{e}"));
+    let path = f.to_str().unwrap_or_default();
+    let usage_error = |args: &[&str], value: &str, listed: &str| {
+        let out = palisade(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&format!("invalid value '{value}'")) && err.contains(listed), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    };
+    usage_error(&["admission", "test", "-f", path, "--preset", "strict"], "strict", "baseline, restricted");
+    usage_error(
+        &["admission", "test", "-f", path, "--preset", "baseline", "--action", "block"],
+        "block",
+        "audit, warn, deny",
+    );
+    usage_error(
+        &["admission", "serve", "--preset", "Baseline", "--tls-cert", path, "--tls-key", path],
+        "Baseline",
+        "baseline, restricted",
+    );
+    usage_error(&["posture", "-f", path, "--severity", "high,hihg"], "hihg", "critical, high, medium, low, info");
+    // the environment variable goes through the same parser
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["admission", "serve", "--tls-cert", path, "--tls-key", path])
+        .env("PALISADE_ADMISSION_PRESET", "strict")
+        .env("PALISADE_LOG", "error")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'strict'"));
+    // the accepted spellings are unchanged
+    let out = palisade(&["admission", "test", "-f", path, "--preset", "restricted", "--action", "audit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Pod/shop/p allowed: PAL-"), "{out:?}");
+    let out = palisade(&["posture", "-f", path, "--format", "json", "--severity", "HIGH,Medium,informational"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A label-selector operator Kubernetes does not have fails where the configuration is loaded
+/// (it used to match nothing, so the policy silently never applied).
+#[test]
+fn unknown_selector_operators_refuse_the_configuration() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let f = dir.path().join("pod.yaml");
+    std::fs::write(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  containers:\n  - {name: app, image: nginx:1.25, securityContext: {privileged: true}}\n").unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path().join("config.yaml");
+    let config = |op: &str| {
+        format!("policies:\n- name: scoped\n  preset: baseline\n  action: deny\n  objectSelector:\n    matchExpressions: [{{key: palisade.dev/skip, operator: {op}}}]\n")
+    };
+    std::fs::write(&cfg, config("DoesNotExists")).unwrap_or_else(|e| panic!("{e}"));
+    let (pods, cfg_path) = (f.to_str().unwrap_or_default(), cfg.to_str().unwrap_or_default());
+    let out = palisade(&["admission", "test", "-f", pods, "--config", cfg_path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("DoesNotExists") && err.contains("config.yaml"), "{err}");
+    std::fs::write(&cfg, config("DoesNotExist")).unwrap_or_else(|e| panic!("{e}"));
+    let out = palisade(&["admission", "test", "-f", pods, "--config", cfg_path]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Pod/shop/p denied"));
+}
+
 /// Every list forbidden (403, as kube-apiserver answers an identity without RBAC): the
 /// assessment read nothing, so it must fail with the reason rather than pass `--exit-code 1`
 /// with perfect scores. The API server is a stand-in over real HTTPS answering kube-apiserver's
