@@ -309,8 +309,8 @@ pub struct DetectArgs {
     #[arg(long, env = "PALISADE_CLUSTER_NAME", default_value = "default")]
     pub cluster: String,
     /// Alert format: json (JSON lines), ocsf (OCSF Detection Finding), syslog (RFC 5424 + CEF).
-    #[arg(long, env = "PALISADE_ALERT_FORMAT", default_value = "json")]
-    pub alert_format: String,
+    #[arg(long, env = "PALISADE_ALERT_FORMAT", value_enum, ignore_case = true, default_value = "json")]
+    pub alert_format: AlertFormat,
     /// Write alerts to FILE (appended) instead of stdout.
     #[arg(short, long, env = "PALISADE_OUTPUT")]
     pub output: Option<PathBuf>,
@@ -331,6 +331,30 @@ pub struct DetectArgs {
     /// API token for `--server` (operator role or higher).
     #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `--alert-format` (any case; the aliases are the spellings `palisade_detect::sinks::Format`
+/// accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlertFormat {
+    /// Palisade's native JSON, one alert per line.
+    #[value(alias = "jsonl", alias = "ndjson")]
+    Json,
+    /// OCSF 1.3 Detection Finding / Incident Finding.
+    Ocsf,
+    /// RFC 5424 syslog line with a CEF message.
+    #[value(alias = "cef", alias = "syslog-cef")]
+    Syslog,
+}
+
+impl From<AlertFormat> for palisade_detect::sinks::Format {
+    fn from(f: AlertFormat) -> Self {
+        match f {
+            AlertFormat::Json => palisade_detect::sinks::Format::Json,
+            AlertFormat::Ocsf => palisade_detect::sinks::Format::Ocsf,
+            AlertFormat::Syslog => palisade_detect::sinks::Format::SyslogCef,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

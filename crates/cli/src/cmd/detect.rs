@@ -42,8 +42,7 @@ pub(crate) struct Sinks {
 
 impl Sinks {
     pub(crate) fn new(a: &DetectArgs) -> anyhow::Result<Sinks> {
-        let format = Format::parse(&a.alert_format)
-            .with_context(|| format!("--alert-format {:?}: json, ocsf or syslog", a.alert_format))?;
+        let format: Format = a.alert_format.into();
         let opts = RenderOptions {
             hostname: std::fs::read_to_string("/etc/hostname")
                 .map(|s| s.trim().to_string())

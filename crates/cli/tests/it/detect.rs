@@ -178,3 +178,21 @@ fn follow_survives_sigterm_without_losing_or_repeating_alerts() {
     assert!(missing.is_empty(), "{} of {N} alerts lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
     assert_eq!(got.len(), N, "every alert exactly once ({} lines for {} alerts)", got.len(), set.len());
 }
+
+/// `--alert-format` is typed: an unknown format is clap's usage error; every spelling accepted
+/// before (any case, `jsonl`, `ndjson`, `cef`, `syslog-cef`) still is.
+#[test]
+fn unknown_alert_formats_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let log = dir.path().join("empty.jsonl");
+    std::fs::write(&log, "").unwrap_or_else(|e| panic!("{e}"));
+    let log = log.to_str().unwrap_or_default();
+    let out = palisade(&["detect", "audit", log, "--alert-format", "xml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("invalid value 'xml'") && err.contains("json, ocsf, syslog"), "{err}");
+    for f in ["json", "JSON", "jsonl", "ndjson", "ocsf", "syslog", "cef", "Syslog-CEF"] {
+        let out = palisade(&["detect", "audit", log, "--alert-format", f]);
+        assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
