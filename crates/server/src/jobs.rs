@@ -45,8 +45,12 @@ pub async fn run_loop(server: Arc<Server>, mut stop: tokio::sync::watch::Receive
             return;
         }
         match server.store.claim_due(&server.replica, LEASE).await {
-            Ok(Some(lease)) => run_claimed(&server, lease).await,
-            Ok(None) => {}
+            // a re-assessment rewrote findings wholesale: fresh planner statistics right away
+            Ok(Some(lease)) => {
+                run_claimed(&server, lease).await;
+                refresh_statistics(&server, true).await;
+            }
+            Ok(None) => refresh_statistics(&server, false).await,
             Err(e) => tracing::warn!(error = %e, "job claim failed"),
         }
         tokio::select! {
@@ -54,6 +58,14 @@ pub async fn run_loop(server: Arc<Server>, mut stop: tokio::sync::watch::Receive
             _ = server.wake.notified() => {}
             _ = tokio::time::sleep(server.config.job_poll) => {}
         }
+    }
+}
+
+/// Keep the query planner's statistics current after bulk writes (PostgreSQL `ANALYZE`; see
+/// [`palisade_store::Store::refresh_statistics`]); a failure is logged and retried next poll.
+async fn refresh_statistics(server: &Server, force: bool) {
+    if let Err(e) = server.store.refresh_statistics(force).await {
+        tracing::warn!(error = %e, "refreshing planner statistics failed");
     }
 }
 

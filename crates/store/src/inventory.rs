@@ -240,6 +240,7 @@ impl Store {
             tx.commit().await?;
             Ok(out)
         })
+        .inspect(|out| self.wrote(out.objects_upserted + out.nodes_upserted))
     }
 
     /// Store a posture run for a cluster: new findings opened (resolved ones reopened),

@@ -878,3 +878,41 @@ async fn concurrent_uploads_of_the_same_images(h: Harness) {
     assert_eq!(ev.items.len(), 12, "each finding opened once despite racing uploads");
 }
 both!(concurrent_uploads_of_the_same_images);
+
+async fn planner_statistics_follow_bulk_writes(h: Harness) {
+    let mut config = h.config.clone();
+    config.analyze_after_rows = 50;
+    let store = Store::open(config).await.unwrap();
+    assert!(!store.refresh_statistics(false).await.unwrap(), "nothing written: not due");
+    let few: Vec<FindingInput> =
+        (0..10).map(|i| finding(&format!("CVE-2024-{i}"), &format!("p{i}"), Severity::Low)).collect();
+    store.ingest_images(&[upload(&digest(1), few)], "t").await.unwrap();
+    assert!(!store.refresh_statistics(false).await.unwrap(), "21 rows (image, findings, events) are under 50");
+    let many: Vec<FindingInput> =
+        (0..40).map(|i| finding(&format!("CVE-2024-{i}"), &format!("q{i}"), Severity::Low)).collect();
+    store.ingest_images(&[upload(&digest(2), many)], "t").await.unwrap();
+    assert!(store.refresh_statistics(false).await.unwrap(), "102 rows written: due");
+    assert!(!store.refresh_statistics(false).await.unwrap(), "refreshed: the count starts again");
+    if store.backend() == Backend::Postgres {
+        // ANALYZE ran on the store's own tables (the test's schema)
+        let raw = h.raw().await;
+        let mut analyzed = false;
+        for _ in 0..50 {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+                 AND relname = 'findings' AND last_analyze IS NOT NULL",
+            )
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+            if n == 1 {
+                analyzed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(analyzed, "findings analyzed");
+    }
+    assert!(store.refresh_statistics(true).await.unwrap(), "forced");
+}
+both!(planner_statistics_follow_bulk_writes);
