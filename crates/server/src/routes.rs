@@ -226,7 +226,12 @@ pub(crate) fn alert_input(v: Value) -> Result<Option<AlertInput>, String> {
             let rule = str_at("/rule/id").ok_or("alert record without rule.id")?;
             let time = str_at("/time").ok_or("alert record without time")?;
             let at = parse_rfc3339(&time).ok_or_else(|| format!("time {time:?} is not RFC 3339"))?;
-            let severity = str_at("/severity").map(|s| palisade_store::Severity::parse(&s)).unwrap_or_default();
+            let severity = match str_at("/severity") {
+                Some(s) => {
+                    palisade_store::Severity::parse(&s).ok_or_else(|| format!("severity {s:?} is not a severity"))?
+                }
+                None => palisade_store::Severity::default(),
+            };
             Ok(Some(AlertInput {
                 key: Some(id),
                 cluster: str_at("/entities/cluster"),
@@ -348,6 +353,13 @@ mod tests {
         assert!(matches!(alert_input(json!({"type": "incident", "id": "i"})), Ok(None)));
         assert!(alert_input(json!({"type": "alert", "id": "x", "rule": {"id": "r"}, "time": "yesterday"})).is_err());
         assert!(alert_input(json!({"type": "other"})).is_err());
+        // an unknown severity is refused, not stored as UNKNOWN
+        let odd = json!({"type": "alert", "id": "a-2", "time": "2026-12-07T10:00:00Z", "rule": {"id": "r"},
+            "severity": "catastrophic"});
+        assert!(alert_input(odd).is_err_and(|e| e.contains("catastrophic")));
+        let info = json!({"type": "alert", "id": "a-3", "time": "2026-12-07T10:00:00Z", "rule": {"id": "r"},
+            "severity": "Informational"});
+        assert_eq!(alert_input(info).ok().flatten().map(|a| a.severity), Some(palisade_store::Severity::Negligible));
     }
 }
 

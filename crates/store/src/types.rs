@@ -46,16 +46,18 @@ impl Severity {
         Severity::ALL.get(usize::try_from(r).unwrap_or(0)).copied().unwrap_or_default()
     }
 
-    /// Parse the usual spellings (`critical`, `HIGH`, `moderate`, `important`, `info`, ...).
-    pub fn parse(s: &str) -> Severity {
-        match s.trim().to_ascii_lowercase().as_str() {
+    /// Parse the usual spellings (`critical`, `HIGH`, `moderate`, `important`, `info`, ...);
+    /// `unknown` is [`Severity::Unknown`], any other word is `None` (never a silent `Unknown`).
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
             "critical" => Severity::Critical,
             "high" | "important" => Severity::High,
             "medium" | "moderate" => Severity::Medium,
             "low" => Severity::Low,
             "negligible" | "unimportant" | "info" | "informational" | "none" => Severity::Negligible,
-            _ => Severity::Unknown,
-        }
+            "unknown" => Severity::Unknown,
+            _ => return None,
+        })
     }
 
     /// Upper-case name.
@@ -74,18 +76,25 @@ impl Severity {
 impl<'de> Deserialize<'de> for Severity {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        match Severity::parse(&s) {
-            Severity::Unknown if !s.trim().eq_ignore_ascii_case("unknown") => Err(serde::de::Error::custom(format!(
+        Severity::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
                 "unknown severity {s:?}: expected critical, high, medium, low, negligible or unknown"
-            ))),
-            v => Ok(v),
-        }
+            ))
+        })
     }
 }
 
 impl From<palisade_vulndb::record::Severity> for Severity {
     fn from(s: palisade_vulndb::record::Severity) -> Self {
-        Severity::parse(s.as_str())
+        use palisade_vulndb::record::Severity as V;
+        match s {
+            V::Unknown => Severity::Unknown,
+            V::Negligible => Severity::Negligible,
+            V::Low => Severity::Low,
+            V::Medium => Severity::Medium,
+            V::High => Severity::High,
+            V::Critical => Severity::Critical,
+        }
     }
 }
 
