@@ -85,7 +85,9 @@ pub mod event;
 pub mod manifests;
 pub mod node;
 pub mod prevent;
+pub mod runtime;
 mod sensor;
+pub mod simulate;
 mod sys;
 
 pub use sys::kill_process;

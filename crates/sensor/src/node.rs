@@ -162,6 +162,17 @@ pub enum ResponseAction {
     DeletePod,
 }
 
+impl ResponseAction {
+    /// Whether the action is carried out through the Kubernetes API (label, isolate,
+    /// delete-pod).
+    pub fn needs_api(self) -> bool {
+        match self {
+            ResponseAction::Label | ResponseAction::Isolate | ResponseAction::DeletePod => true,
+            ResponseAction::None | ResponseAction::Kill => false,
+        }
+    }
+}
+
 impl NodeConfig {
     /// Parses and validates YAML.
     pub fn from_yaml(text: &str) -> Result<NodeConfig, String> {
