@@ -283,7 +283,15 @@ pub fn simulate(c: SimulateCommand) -> anyhow::Result<ExitCode> {
         }
         #[cfg(feature = "sensor")]
         SimulateCommand::Node { keep, wait, alerts, block_drift, prevent_drift, kubeconfig } => {
-            crate::cmd::simnode::run(keep, wait, alerts, block_drift || prevent_drift, prevent_drift, kubeconfig)
+            crate::cmd::simnode::run(palisade_sensor::simulate::SimConfig {
+                keep,
+                wait,
+                alerts,
+                block_drift,
+                prevent_drift,
+                kubeconfig,
+                event_log: None,
+            })
         }
         #[cfg(not(feature = "sensor"))]
         SimulateCommand::Node { .. } => crate::cmd::no_sensor(),

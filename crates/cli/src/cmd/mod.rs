@@ -11,10 +11,10 @@ mod posture;
 mod sbom;
 mod scan;
 #[cfg(feature = "sensor")]
-pub(crate) mod sensor;
+mod sensor;
 mod server;
 #[cfg(feature = "sensor")]
-pub(crate) mod simnode;
+mod simnode;
 
 /// What the sensor commands say in a build without the `sensor` feature.
 #[cfg(not(feature = "sensor"))]
