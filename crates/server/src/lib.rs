@@ -16,6 +16,7 @@
 //! `POST /api/v1/admin/db/update`, `GET /api/v1/admin/jobs`.
 
 mod api;
+mod console;
 pub mod jobs;
 pub mod openapi;
 mod routes;
@@ -184,6 +185,10 @@ pub struct Server {
     pub(crate) interactive: std::sync::atomic::AtomicUsize,
     /// Set when the server stops: a running re-assessment gives its lease up after its page.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// Served over TLS (console cookies get `Secure`).
+    pub(crate) tls: std::sync::atomic::AtomicBool,
+    /// The console overview's figures, reused for a few seconds.
+    pub(crate) overview: console::OverviewCache,
 }
 
 impl std::fmt::Debug for Server {
@@ -204,6 +209,18 @@ impl Server {
     /// re-assessment gives its lease up after the page it is on, keeping its cursor.
     pub fn set_stopping(&self, stopping: bool) {
         self.stopping.store(stopping, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the server is served over TLS (set by [`serve_tls_handle`]; console cookies
+    /// are `Secure` then).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Mark the server as served over TLS (done by [`serve_tls_handle`]; for hosts that
+    /// terminate TLS themselves in front of [`router`]).
+    pub fn set_tls(&self, tls: bool) {
+        self.tls.store(tls, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Open the store and the database; on first start create the admin token and the
@@ -256,6 +273,8 @@ impl Server {
             bodies: tokio::sync::Semaphore::new(BODY_BUDGET_MIB as usize),
             interactive: std::sync::atomic::AtomicUsize::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            tls: std::sync::atomic::AtomicBool::new(false),
+            overview: console::OverviewCache::default(),
             config,
         };
         Ok((Arc::new(server), boot))
@@ -342,6 +361,7 @@ pub fn serve_tls_handle(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (palisade_https::Handle, impl std::future::Future<Output = ()> + Send) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    server.set_tls(tls.is_some());
     let app = router(server.clone());
     let addr = listener.local_addr().ok();
     let limits = server.config.http.clone();

@@ -272,6 +272,9 @@ async fn auth_and_bad_input(pg: bool) {
     for (body, why) in [
         (b"{not json".to_vec(), "malformed"),
         (br#"{"images": []}"#.to_vec(), "no images"),
+        (br#"[{"digest": "sha256:xyz"}]"#.to_vec(), "expected {"),
+        (br#"{"images": {"digest": "x"}}"#.to_vec(), "expected an array"),
+        (br#"{"images": [{"digest": 7}]}"#.to_vec(), "images[0]"),
         (br#"{"images": [{"digest": "sha256:xyz"}]}"#.to_vec(), "digest"),
         (br#"{"images": [{"digest": "../../etc/passwd"}]}"#.to_vec(), "digest"),
     ] {

@@ -13,11 +13,11 @@ use subtle::ConstantTimeEq;
 /// username); only sha256 of the whole token is stored, and it is compared in constant time.
 const PREFIX: &str = "pal_";
 
-fn hash_token(t: &str) -> String {
+pub(crate) fn hash_token(t: &str) -> String {
     hex::encode(Sha256::digest(t.as_bytes()))
 }
 
-fn random_hex(bytes: usize) -> Result<String> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     let mut b = vec![0u8; bytes];
     getrandom::getrandom(&mut b).map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
     Ok(hex::encode(b))

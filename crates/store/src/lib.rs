@@ -46,9 +46,11 @@ mod inventory;
 mod jobs;
 mod query;
 mod retention;
+mod sessions;
 mod sql;
 
 pub use error::{Result, StoreError};
+pub use sessions::{csrf_token, MAX_SESSION_SECS};
 pub use types::*;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

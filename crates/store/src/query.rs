@@ -113,6 +113,13 @@ impl Store {
                 sql::and(&mut s, &mut w);
                 s.push(if fx { "f.fixed_version IS NOT NULL" } else { "f.fixed_version IS NULL" });
             }
+            if let Some(u) = q.in_use {
+                sql::and(&mut s, &mut w);
+                if !u {
+                    s.push("NOT ");
+                }
+                s.push(&in_use_sql("f.image_digest"));
+            }
             if let Some(t) = q.triage {
                 sql::and(&mut s, &mut w);
                 s.push("f.triage_state = ").arg(t.as_str());
@@ -279,6 +286,99 @@ impl Store {
                 });
             }
             Ok(sql::finish_page(items, limit, |e| (SortVal::I(e.id), e.id)))
+        })
+    }
+
+    /// Open findings at the end of each of the last `days` days (today last), with the
+    /// findings opened and resolved each day: from `first_seen` and `resolved_at`, so the
+    /// trend is true history, not a sample taken while the server ran.
+    pub async fn finding_trend(&self, days: u32) -> Result<Vec<TrendPoint>> {
+        let days = i64::from(days.clamp(1, 366));
+        retrying!(self, "finding_trend", async {
+            let mut conn = self.inner.read.acquire().await?;
+            let today = self.now().div_euclid(86_400);
+            let first = today - days + 1;
+            let open_now: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM findings WHERE resolved_at IS NULL")
+                .fetch_one(&mut *conn)
+                .await?;
+            let mut opened = vec![0i64; days as usize];
+            let mut fixed = vec![0i64; days as usize];
+            for (col, target) in [("first_seen", &mut opened), ("resolved_at", &mut fixed)] {
+                let rows = sqlx::query(&format!(
+                    "SELECT {col} / 86400 AS d, COUNT(*) FROM findings WHERE {col} >= $1 GROUP BY {col} / 86400"
+                ))
+                .bind(first * 86_400)
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in rows {
+                    let d: i64 = r.try_get(0)?;
+                    if let Some(slot) = usize::try_from(d - first).ok().and_then(|i| target.get_mut(i)) {
+                        *slot += r.try_get::<i64, _>(1)?;
+                    }
+                }
+            }
+            // walk back from now: before day d's changes, open = open after them - opened + fixed
+            let mut out = vec![TrendPoint::default(); days as usize];
+            let mut open = open_now;
+            for i in (0..days as usize).rev() {
+                out[i] = TrendPoint { day: (first + i as i64) * 86_400, open, opened: opened[i], fixed: fixed[i] };
+                open = open - opened[i] + fixed[i];
+            }
+            Ok(out)
+        })
+    }
+
+    /// Findings first seen at or after `since`.
+    pub async fn count_new_findings(&self, since: Timestamp) -> Result<i64> {
+        retrying!(self, "count_new_findings", async {
+            Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM findings WHERE first_seen >= $1")
+                .bind(since)
+                .fetch_one(&self.inner.read)
+                .await?)
+        })
+    }
+
+    /// Open posture findings grouped by cluster and check, most severe and widest first.
+    pub async fn posture_summary(&self) -> Result<Vec<PostureGroup>> {
+        retrying!(self, "posture_summary", async {
+            let rows = sqlx::query(
+                "SELECT c.name, p.check_id, MAX(p.severity) AS sev, COUNT(*) AS n FROM posture_findings p \
+                 JOIN clusters c ON c.id = p.cluster_id WHERE p.resolved_at IS NULL \
+                 GROUP BY c.name, p.check_id ORDER BY sev DESC, n DESC, c.name, p.check_id",
+            )
+            .fetch_all(&self.inner.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(PostureGroup {
+                        cluster: r.try_get(0)?,
+                        check_id: r.try_get(1)?,
+                        severity: Severity::from_rank(r.try_get(2)?),
+                        resources: r.try_get(3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Per cluster: live resources, and how many have at least one open posture finding
+    /// (the console's secure score is the healthy share).
+    pub async fn cluster_posture(&self) -> Result<Vec<ClusterPosture>> {
+        retrying!(self, "cluster_posture", async {
+            let rows = sqlx::query(
+                "SELECT c.name, \
+                 (SELECT COUNT(*) FROM workloads w WHERE w.cluster_id = c.id AND w.removed_at IS NULL), \
+                 (SELECT COUNT(*) FROM (SELECT DISTINCT p.object_kind, p.object_namespace, p.object_name \
+                    FROM posture_findings p WHERE p.cluster_id = c.id AND p.resolved_at IS NULL) u) \
+                 FROM clusters c ORDER BY c.name",
+            )
+            .fetch_all(&self.inner.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ClusterPosture { cluster: r.try_get(0)?, resources: r.try_get(1)?, unhealthy: r.try_get(2)? })
+                })
+                .collect()
         })
     }
 

@@ -71,6 +71,11 @@ impl Store {
                     .await?
                     .rows_affected();
             }
+            out.sessions_deleted = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1")
+                .bind(now - 86_400)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             crate::auth::audit_tx(&mut tx, now, actor, "retention.apply", "store", Some(json!(out))).await?;
             tx.commit().await?;
             Ok(out)

@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", V1),
     (2, "findings of one image in severity order", V2),
     (3, "open findings in severity order, as partial indexes", V3),
+    (4, "console sign-in sessions", V4),
 ];
 
 /// An image's open findings in severity order (`GET /api/v1/images/{d}/findings`, and the answer
@@ -41,6 +42,19 @@ CREATE INDEX findings_by_image ON findings (image_digest, resolved_at, severity,
 const V3: &str = r#"
 CREATE INDEX findings_open_by_severity_p ON findings (severity, id) WHERE resolved_at IS NULL;
 CREATE INDEX posture_open_by_severity_p ON posture_findings (severity, id) WHERE resolved_at IS NULL;
+"#;
+
+/// Console sessions (`crate::sessions`): only the hash of the secret; a session stands for
+/// one token and never outlives it.
+const V4: &str = r#"
+CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    created_at {int} NOT NULL,
+    expires_at {int} NOT NULL,
+    ended_at {int}
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 "#;
 
 const V1: &str = r#"

@@ -496,6 +496,8 @@ pub struct FindingQuery {
     pub kev: Option<bool>,
     /// Only with (true) or without (false) a fixed version.
     pub fixable: Option<bool>,
+    /// Only in images a live workload runs (true) or no live workload runs (false).
+    pub in_use: Option<bool>,
     /// Only this triage state.
     pub triage: Option<TriageState>,
     /// Include resolved findings (default: open only).
@@ -753,6 +755,43 @@ pub struct DashboardCounts {
     pub open_alerts: i64,
     /// Unresolved incidents.
     pub open_incidents: i64,
+}
+
+/// Open posture findings of one check in one cluster ([`crate::Store::posture_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostureGroup {
+    /// Cluster name.
+    pub cluster: String,
+    /// Check ID.
+    pub check_id: String,
+    /// Highest severity among them.
+    pub severity: Severity,
+    /// Resources failing the check.
+    pub resources: i64,
+}
+
+/// Posture of one cluster: how many of its resources fail at least one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPosture {
+    /// Cluster name.
+    pub cluster: String,
+    /// Live inventory objects.
+    pub resources: i64,
+    /// Distinct resources with an open posture finding.
+    pub unhealthy: i64,
+}
+
+/// One day of the findings trend ([`crate::Store::finding_trend`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    /// Start of the day (UTC), Unix seconds.
+    pub day: Timestamp,
+    /// Findings open at the end of that day (the last point: open now).
+    pub open: i64,
+    /// Findings first seen that day.
+    pub opened: i64,
+    /// Findings resolved that day.
+    pub fixed: i64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1546,6 +1585,8 @@ pub struct RetentionOutcome {
     pub findings_resolved: u64,
     /// Audit entries deleted.
     pub audit_deleted: u64,
+    /// Console sessions deleted (ended or expired more than a day ago).
+    pub sessions_deleted: u64,
 }
 
 /// Validate a manifest digest (`sha256:` + 64 lower-case hex, or `sha512:` + 128).

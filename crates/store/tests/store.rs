@@ -18,11 +18,11 @@ fn kinds(events: &[ChangeEvent]) -> Vec<(String, ChangeKind)> {
 // ---------------------------------------------------------------------------------------------
 
 async fn migrations_apply_once_and_data_survives_reopen(h: Harness) {
-    assert_eq!(h.store.schema_version().await.unwrap(), 3, "every migration applied");
+    assert_eq!(h.store.schema_version().await.unwrap(), 4, "every migration applied");
     h.store.ingest_images(&[upload(&digest(1), vec![finding("CVE-2024-1", "a", Severity::High)])], "t").await.unwrap();
     h.store.close().await;
     let again = h.reopen().await;
-    assert_eq!(again.schema_version().await.unwrap(), 3, "applied once");
+    assert_eq!(again.schema_version().await.unwrap(), 4, "applied once");
     let img = again.get_image(&digest(1)).await.unwrap().expect("image survives a restart");
     assert_eq!(img.open_findings.high, 1);
     assert!(img.has_sbom);
@@ -916,3 +916,73 @@ async fn planner_statistics_follow_bulk_writes(h: Harness) {
     assert!(store.refresh_statistics(true).await.unwrap(), "forced");
 }
 both!(planner_statistics_follow_bulk_writes);
+
+async fn trend_is_history_and_sessions_end_with_their_token(h: Harness) {
+    // day 0: 3 findings; day 1: one fixed, one new; day 3 (today): query
+    let d = digest(40);
+    let (a, b, c) = (
+        finding("CVE-T1", "p1", Severity::High),
+        finding("CVE-T2", "p2", Severity::Low),
+        finding("CVE-T3", "p3", Severity::Low),
+    );
+    h.store.ingest_images(&[upload(&d, vec![a.clone(), b.clone(), c.clone()])], "t").await.unwrap();
+    h.advance(DAY);
+    let n = finding("CVE-T4", "p4", Severity::Medium);
+    h.store.apply_reassessment("run-t", &[(d.clone(), vec![a, b, n])], "system").await.unwrap();
+    h.advance(2 * DAY);
+    let t = h.store.finding_trend(5).await.unwrap();
+    let open: Vec<i64> = t.iter().map(|p| p.open).collect();
+    let opened: Vec<i64> = t.iter().map(|p| p.opened).collect();
+    let fixed: Vec<i64> = t.iter().map(|p| p.fixed).collect();
+    assert_eq!(open, vec![0, 3, 3, 3, 3], "{t:?}");
+    assert_eq!(opened, vec![0, 3, 1, 0, 0]);
+    assert_eq!(fixed, vec![0, 0, 1, 0, 0]);
+    assert_eq!(t[4].day, (h.now() / DAY) * DAY);
+    assert_eq!(h.store.count_new_findings(h.now() - 2 * DAY).await.unwrap(), 1);
+
+    // A session stands for its token and ends with it.
+    let (tok, _) = h
+        .store
+        .create_token(
+            &NewToken {
+                name: "console".into(),
+                role: Role::Operator,
+                expires_at: Some(h.now() + 3600),
+                single_use: false,
+                cluster: None,
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    let s1 = h.store.create_session(&tok, 12 * 3600, "t").await.unwrap();
+    assert_eq!(h.store.session(&s1).await.unwrap().map(|t| t.role), Some(Role::Operator));
+    assert!(h.store.session("not-a-session").await.unwrap().is_none());
+    assert!(h.store.session(&"a".repeat(64)).await.unwrap().is_none());
+    // the token expires in an hour: so does the session, though 12 h were asked for
+    h.advance(3601);
+    assert!(h.store.session(&s1).await.unwrap().is_none(), "a session outlived its token");
+    let (tok2, _) = h
+        .store
+        .create_token(
+            &NewToken { name: "c2".into(), role: Role::Viewer, expires_at: None, single_use: false, cluster: None },
+            "t",
+        )
+        .await
+        .unwrap();
+    let s2 = h.store.create_session(&tok2, 600, "t").await.unwrap();
+    let s3 = h.store.create_session(&tok2, 600, "t").await.unwrap();
+    assert!(h.store.end_session(&s2, "t").await.unwrap());
+    assert!(!h.store.end_session(&s2, "t").await.unwrap(), "ending twice");
+    assert!(h.store.session(&s2).await.unwrap().is_none());
+    assert!(h.store.session(&s3).await.unwrap().is_some(), "ending one session ended another");
+    h.store.revoke_token(&tok2.id, "t").await.unwrap();
+    assert!(h.store.session(&s3).await.unwrap().is_none(), "a revoked token's session lives on");
+    h.advance(700);
+    let out = h.store.apply_retention(&RetentionPolicy::default(), "t").await.unwrap();
+    assert_eq!(out.sessions_deleted, 0, "sessions ended less than a day ago are kept");
+    h.advance(2 * DAY);
+    let out = h.store.apply_retention(&RetentionPolicy::default(), "t").await.unwrap();
+    assert_eq!(out.sessions_deleted, 3);
+}
+both!(trend_is_history_and_sessions_end_with_their_token);
