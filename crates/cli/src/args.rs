@@ -47,6 +47,37 @@ pub enum Command {
     /// The central server: stores inventories, SBOMs, findings and alerts; serves the REST API;
     /// updates its vulnerability database and re-assesses every stored SBOM.
     Server(Box<ServerArgs>),
+    /// The whole product on this machine: start the server (embedded SQLite in the user data
+    /// directory), assess this machine and any manifests or cluster given, print the console's
+    /// address and where the admin token is, and keep serving until Ctrl-C.
+    Up(Box<UpArgs>),
+}
+
+/// `palisade up` (every flag is also an environment variable).
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Data directory (the server's). Default: `$XDG_DATA_HOME/palisade` (or `~/.local/share/palisade`).
+    #[arg(long, env = "PALISADE_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, env = "PALISADE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Build the vulnerability database from these offline feed directories instead of
+    /// downloading it; `up` waits for that build before assessing.
+    #[arg(long, env = "PALISADE_DB_FROM", value_delimiter = ',')]
+    pub db_from: Vec<std::path::PathBuf>,
+    /// Root filesystem of this machine to inventory and assess.
+    #[arg(long, env = "PALISADE_UP_ROOT", default_value = "/")]
+    pub root: std::path::PathBuf,
+    /// Do not assess this machine's root filesystem.
+    #[arg(long, env = "PALISADE_UP_NO_HOST")]
+    pub no_host: bool,
+    /// Manifests or a live cluster to assess for posture (`-f DIR`, `--kubeconfig FILE`).
+    #[command(flatten)]
+    pub source: K8sSource,
+    /// Stop after assessing instead of serving (scripts, tests).
+    #[arg(long, env = "PALISADE_UP_ONCE")]
+    pub once: bool,
 }
 
 /// `palisade server` (every flag is also an environment variable).

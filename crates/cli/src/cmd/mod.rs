@@ -15,6 +15,7 @@ mod sensor;
 mod server;
 #[cfg(feature = "sensor")]
 mod simnode;
+mod up;
 
 /// What the sensor commands say in a build without the `sensor` feature.
 #[cfg(not(feature = "sensor"))]
@@ -41,5 +42,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sensor(_) => no_sensor(),
         Command::Admission(c) => admission::run(c),
         Command::Server(a) => server::run(*a),
+        Command::Up(a) => up::run(*a, cli.quiet),
     }
 }

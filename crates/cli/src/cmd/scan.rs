@@ -146,7 +146,7 @@ fn storage_digest(sbom: &Sbom) -> anyhow::Result<String> {
 }
 
 /// Upload the SBOM; the server matches it and answers the stored findings.
-fn send_to_server(
+pub(crate) fn send_to_server(
     url: &str,
     token: Option<&str>,
     sbom: &Sbom,

@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .map(|p| PathBuf::from(p).join("palisade"))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/palisade")))

@@ -493,3 +493,68 @@ fn kill_9_during_ingest_loses_no_acknowledged_upload() {
     let (_, f) = get(port, &format!("/api/v1/images/{}/findings", acked[0]), Some(&token));
     assert_eq!(count(&f), 1, "{f}");
 }
+
+/// `palisade up --once`: the server starts with its own database built from `--db-from`, this
+/// "machine" (a root filesystem with a vulnerable Python package) and a manifest directory are
+/// assessed and stored, the console address and the admin token are printed; a server started
+/// on the same data directory afterwards holds the image, its findings and the posture findings.
+#[test]
+fn up_assesses_this_machine_and_manifests_into_the_server() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (data, feeds, root, manifests) =
+        (dir.path().join("data"), dir.path().join("feeds"), dir.path().join("root"), dir.path().join("manifests"));
+    write_osv(&feeds, &osv("GHSA-j8r2-6x86-q33q", "CVE-2023-32681", "2.31.0", "2023-06-01T00:00:00Z"));
+    let meta = root.join("usr/lib/python3/dist-packages/requests-2.28.0.dist-info");
+    std::fs::create_dir_all(&meta).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(meta.join("METADATA"), "Metadata-Version: 2.1\nName: requests\nVersion: 2.28.0\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&manifests).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        manifests.join("pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers:\n  - name: web\n    image: registry.example/shop/web:1.0\n    securityContext:\n      privileged: true\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["up", "--once", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--db-from")
+        .arg(&feeds)
+        .arg("--root")
+        .arg(&root)
+        .arg("-f")
+        .arg(&manifests)
+        .args(["--cluster-name", "laptop"])
+        .env("PALISADE_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("running palisade up: {e}"));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Console: http://127.0.0.1:"), "{stdout}");
+    let token_file = data.join("admin.token");
+    assert!(stdout.contains(&format!("Admin token (new): {}", token_file.display())), "{stdout}");
+    assert!(stderr.contains("1 vulnerability findings"), "{stderr}");
+    let token = std::fs::read_to_string(&token_file).unwrap_or_default().trim().to_string();
+
+    let port = free_port();
+    let _server = start(&data, &feeds, port);
+    let (s, imgs) = get(port, "/api/v1/images", Some(&token));
+    assert_eq!(s, 200, "{imgs}");
+    let digest = imgs["items"][0]["digest"].as_str().unwrap_or_default().to_string();
+    let (_, f) = get(port, &format!("/api/v1/images/{digest}/findings"), Some(&token));
+    assert_eq!(vuln_ids(&f["items"]), vec!["CVE-2023-32681"], "{f}");
+    let (_, p) = get(port, "/api/v1/posture/findings?cluster=laptop", Some(&token));
+    let checks: Vec<&str> =
+        p["items"].as_array().into_iter().flatten().filter_map(|x| x["check_id"].as_str()).collect();
+    assert!(!checks.is_empty(), "no posture finding stored: {p}");
+    let (_, w) = get(port, "/api/v1/workloads?cluster=laptop", Some(&token));
+    assert!(w["items"].as_array().is_some_and(|a| a.iter().any(|x| x["name"] == "web")), "{w}");
+    // a second `up` on the same directory writes no new admin token and says where the old one is
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["up", "--once", "--no-host", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("PALISADE_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s2 = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success() && s2.contains(&format!("Admin token: {}", token_file.display())), "{s2}");
+}
