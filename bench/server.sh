@@ -8,7 +8,9 @@
 #     (target: 10,000 SBOMs in <= 60 s);
 #  3. list and filter latency at that size (QUERIES requests: images, findings by severity and
 #     KEV, workloads of a cluster, an image's findings, alerts; target p99 <= 50 ms);
-#  4. the server's peak RSS (VmHWM; target <= 300 MB).
+#  4. the server's peak RSS (VmHWM; target <= 300 MB);
+#  5. console pages (bench/console_pages.py: signed in like a browser, every page PAGE_REPS
+#     times; target p95 <= 100 ms per page, first page <= 300 KB with its CSS and icon).
 # The fleet has CLUSTERS clusters x WORKLOADS workloads.
 #   IMAGES=10000 CLUSTERS=50 WORKLOADS=1000 VULNERABLE=33 bench/server.sh   # the issue's size (1 M findings)
 #   BACKENDS=sqlite bench/server.sh                              # one backend
@@ -21,6 +23,7 @@ CLUSTERS=${CLUSTERS:-10}
 WORKLOADS=${WORKLOADS:-200}
 CONCURRENCY=${CONCURRENCY:-4}
 QUERIES=${QUERIES:-600}
+PAGE_REPS=${PAGE_REPS:-40}
 VULNERABLE=${VULNERABLE:-3}  # percent of packages with a finding; 33 gives 1 M findings at 10,000 images
 BACKENDS=${BACKENDS:-sqlite postgres}
 PORT=${PORT:-18700}
@@ -43,6 +46,7 @@ trap cleanup EXIT
 
 api() { curl -fsS -H "Authorization: Bearer $TOKEN" "$@"; }
 results=()
+pages=()
 for backend in $BACKENDS; do
   data="$OUT/data-$backend"
   mkdir -p "$data"
@@ -72,6 +76,14 @@ print(1 if j['generation']>$gen_before and j['state']!='running' else 0)")
     sleep 0.2
   done
   t1=$(date +%s.%N)
+  python3 "$HERE/console_pages.py" "http://127.0.0.1:$PORT" "$TOKEN" "$PAGE_REPS" > "$OUT/pages-$backend.json"
+  pages+=("$(python3 - "$OUT/pages-$backend.json" "$backend" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+worst = max(r["pages"].items(), key=lambda kv: kv[1]["p95_ms"])
+print(f"{sys.argv[2]:9} {r['p95_ms']:8.1f} {worst[1]['p95_ms']:9.1f}  {worst[0][:34]:34} {r['overview_cold_ms']:10.1f} {r['first_page_bytes'] // 1024:8}")
+PY
+)")
   metrics=$(curl -fsS "http://127.0.0.1:$PORT/metrics")
   reassessed=$(awk '/^palisade_server_images_reassessed_total/{print $2}' <<<"$metrics")
   build_s=$(awk '/^palisade_server_last_db_build_seconds/{print $2}' <<<"$metrics")
@@ -91,3 +103,8 @@ echo
 echo "backend    findings  images/s upload-p99ms reassessed  build-s  rematch-s  total-s  q-p50ms  q-p99ms  RSS-MB"
 printf '%s\n' "${results[@]}"
 echo "(targets: >= 200 images/s; 10,000 SBOMs re-assessed in <= 60 s; list p99 <= 50 ms; RSS <= 300 MB)"
+echo
+echo "console   p95-ms  worst-p95  worst page                          cold-/-ms  first-KB"
+printf '%s\n' "${pages[@]}"
+echo "(targets: every page p95 <= 100 ms; first page <= 300 KB; per-page figures in the JSON: PAGES_JSON=1)"
+if [ -n "${PAGES_JSON:-}" ]; then cat "$OUT"/pages-*.json; fi

@@ -67,6 +67,7 @@ pub const OPERATIONS: &[Operation] = &[
         ("image_digest", "string", "image"), ("vuln_id", "string", "any ID or alias"), ("package", "string", "package name"),
         ("min_severity", "string", "severity floor"), ("kev", "boolean", "KEV-listed"), ("fixable", "boolean", "a fix exists"),
         ("in_use", "boolean", "in an image a live workload runs"),
+        ("first_seen_since", "integer", "first seen at or after (Unix s)"),
         ("triage", "string", "triage state"), ("include_resolved", "boolean", "resolved ones too"),
         ("sort", "string", "severity | first_seen | last_seen | epss"), ("order", "string", "asc | desc")]),
     op!("GET", "/findings/{id}", "viewer", "One finding"),

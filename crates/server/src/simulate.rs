@@ -73,6 +73,8 @@ pub struct FleetReport {
     pub alerts: usize,
     /// Heartbeats sent.
     pub heartbeats: usize,
+    /// Posture findings sent (each workload fails about two of twelve workload checks of the catalogue).
+    pub posture_findings: usize,
     /// Seconds for everything.
     pub total_seconds: f64,
     /// Image upload latency.
@@ -243,6 +245,23 @@ pub fn run(o: &FleetOptions) -> Result<FleetReport, FleetError> {
             "/api/v1/inventory",
             &json!({"cluster": cluster, "k8s_version": "v1.30.4", "full": true, "nodes": nodes, "objects": objects}),
         )?;
+        // real workload checks of the catalogue, with their severity and remediation
+        let checks: Vec<&palisade_posture::Check> =
+            palisade_posture::catalogue().iter().filter(|c| c.category == "workload").take(12).collect();
+        let mut findings = Vec::with_capacity(o.workloads * 2);
+        for w in 0..o.workloads {
+            for _ in 0..2 {
+                let Some(c) = checks.get(rng.below(checks.len().max(1))) else { break };
+                findings.push(json!({"check_id": c.id, "severity": c.severity.as_str(),
+                    "object": {"kind": "Deployment", "namespace": format!("team{}", w % 40), "name": format!("app{w}")},
+                    "doc": {"message": format!("container app: {}", c.title), "remediation": c.remediation}}));
+            }
+        }
+        // a workload drawing the same check twice is one finding
+        findings.sort_by_key(|f| (f["object"]["name"].to_string(), f["check_id"].to_string()));
+        findings.dedup_by(|a, b| a["object"] == b["object"] && a["check_id"] == b["check_id"]);
+        report.posture_findings += findings.len();
+        sender.post("/api/v1/posture", &json!({"cluster": cluster, "full": true, "findings": findings}))?;
     }
     // images, in parallel batches
     let t = Instant::now();

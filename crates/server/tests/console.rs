@@ -176,8 +176,8 @@ async fn seed(e: &Env) {
         e,
         "POST",
         "/api/v1/posture",
-        json!({"cluster": "prod", "full": true, "findings": [{"check_id": "PAL-PRIV-001",
-            "object": {"kind": "Deployment", "namespace": "shop", "name": "web"}, "severity": "high",
+        json!({"cluster": "prod", "full": true, "findings": [{"check_id": "PAL-K8S-001",
+            "object": {"kind": "Deployment", "namespace": "shop", "name": "web"}, "severity": "critical",
             "doc": {"message": "container web runs privileged", "remediation": "set privileged: false",
                     "patch": {"spec": {"template": {"spec": {"containers": [{"name": "web", "securityContext": {"privileged": false}}]}}}}}}]}),
     )
@@ -243,7 +243,10 @@ async fn console_pages(pg: bool) {
     // Every page answers with the seeded data, escaped, under a strict CSP.
     let enc = DIGEST.replace(':', "%3A");
     let pages: Vec<(String, Vec<&str>)> = vec![
-        ("/".into(), vec!["Secure score per cluster", "prod", "CVE-2024-0001", "Open incidents"]),
+        (
+            "/".into(),
+            vec!["Secure score per cluster", "prod", "CVE-2024-0001", "Open incidents", "PSS baseline", "<td>0%</td>"],
+        ),
         ("/inventory".into(), vec!["prod", "shop", "registry.example/shop/web:1.0"]),
         ("/inventory?cluster=prod&namespace=shop".into(), vec!["web"]),
         ("/images".into(), vec!["&#60;script&#62;alert(1)", "C1"]),
@@ -255,10 +258,10 @@ async fn console_pages(pg: bool) {
         ("/vulnerabilities".into(), vec!["CVE-2024-0001", "openssl"]),
         ("/vulnerabilities/CVE-2024-0001".into(), vec!["Blast radius of CVE-2024-0001", "Deployment", "prod"]),
         ("/vulnerabilities/DSA-9999-1".into(), vec!["Blast radius of DSA-9999-1", "CVE-2024-0001"]),
-        ("/recommendations".into(), vec!["PAL-PRIV-001"]),
+        ("/recommendations".into(), vec!["PAL-K8S-001", "Privileged container", "CIS 5.2.2", "PSS baseline"]),
         (
-            "/recommendations?check=PAL-PRIV-001".into(),
-            vec!["container web runs privileged", "set privileged: false", "securityContext"],
+            "/recommendations?check=PAL-K8S-001".into(),
+            vec!["container web runs privileged", "set privileged: false", "securityContext", "Why it matters"],
         ),
         (
             "/alerts".into(),
@@ -279,6 +282,11 @@ async fn console_pages(pg: bool) {
         assert_eq!(r.headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("no-store"), "{path}");
     }
     // Filters narrow; bad filters are clear errors.
+    let future = e.server.store.now() + 60;
+    let r = get(&e, &format!("/vulnerabilities?since={future}"), Some(&session)).await;
+    assert!(r.status == StatusCode::OK && r.body.contains("No open finding matches"), "{}", r.body);
+    let r = get(&e, &format!("/vulnerabilities?since={}", future - 3600), Some(&session)).await;
+    assert!(r.body.contains("CVE-2024-0001"), "{}", r.body);
     let r = get(&e, "/vulnerabilities?package=zlib", Some(&session)).await;
     assert!(r.status == StatusCode::OK && r.body.contains("No open finding matches"), "{}", r.body);
     let r = get(&e, "/images?min_severity=apocalyptic", Some(&session)).await;

@@ -113,6 +113,10 @@ impl Store {
                 sql::and(&mut s, &mut w);
                 s.push(if fx { "f.fixed_version IS NOT NULL" } else { "f.fixed_version IS NULL" });
             }
+            if let Some(t) = q.first_seen_since {
+                sql::and(&mut s, &mut w);
+                s.push("f.first_seen >= ").arg(t);
+            }
             if let Some(u) = q.in_use {
                 sql::and(&mut s, &mut w);
                 if !u {
@@ -379,6 +383,23 @@ impl Store {
                     Ok(ClusterPosture { cluster: r.try_get(0)?, resources: r.try_get(1)?, unhealthy: r.try_get(2)? })
                 })
                 .collect()
+        })
+    }
+
+    /// Per cluster: distinct resources with an open posture finding of one of `checks`.
+    pub async fn unhealthy_by_cluster(&self, checks: &[&str]) -> Result<Vec<(String, i64)>> {
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        retrying!(self, "unhealthy_by_cluster", async {
+            let mut s = Sql::new(
+                "SELECT c.name, COUNT(*) FROM (SELECT DISTINCT cluster_id, object_kind, object_namespace, object_name \
+                 FROM posture_findings WHERE resolved_at IS NULL AND check_id IN ",
+            );
+            s.list(checks.iter().copied())
+                .push(") u JOIN clusters c ON c.id = u.cluster_id GROUP BY c.name ORDER BY c.name");
+            let rows = s.query().fetch_all(&self.inner.read).await?;
+            rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
         })
     }
 

@@ -498,6 +498,8 @@ pub struct FindingQuery {
     pub fixable: Option<bool>,
     /// Only in images a live workload runs (true) or no live workload runs (false).
     pub in_use: Option<bool>,
+    /// Only findings first seen at or after this time (Unix seconds).
+    pub first_seen_since: Option<Timestamp>,
     /// Only this triage state.
     pub triage: Option<TriageState>,
     /// Include resolved findings (default: open only).

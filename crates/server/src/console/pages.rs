@@ -237,8 +237,18 @@ pub(crate) struct OverviewData {
     new_24h: i64,
     trend: Vec<TrendPoint>,
     posture: Vec<ClusterPosture>,
+    /// Per framework (in [`FRAMEWORKS`] order): unhealthy resources per cluster.
+    frameworks: Vec<HashMap<String, i64>>,
     kev_in_use: Vec<Finding>,
 }
+
+/// The frameworks the secure score is also given for: (label, does a check belong to it).
+const FRAMEWORKS: &[(&str, fn(&palisade_posture::Check) -> bool)] = &[
+    ("PSS baseline", |c| c.references.pss == Some(palisade_posture::Pss::Baseline)),
+    ("PSS restricted", |c| c.references.pss.is_some()),
+    ("NSA/CISA", |c| c.references.nsa.is_some()),
+    ("CIS", |c| c.references.cis.is_some()),
+];
 
 /// How long overview figures are reused.
 pub(crate) const OVERVIEW_TTL: Duration = Duration::from_secs(30);
@@ -256,9 +266,14 @@ async fn compute_overview(s: &Server) -> Result<OverviewData, palisade_store::St
     let new_24h = s.store.count_new_findings(now - 86_400).await?;
     let trend = s.store.finding_trend(30).await?;
     let posture = s.store.cluster_posture().await?;
+    let mut frameworks = Vec::with_capacity(FRAMEWORKS.len());
+    for (_, belongs) in FRAMEWORKS {
+        let ids: Vec<&str> = palisade_posture::catalogue().iter().filter(|c| belongs(c)).map(|c| c.id).collect();
+        frameworks.push(s.store.unhealthy_by_cluster(&ids).await?.into_iter().collect());
+    }
     let q = FindingQuery { kev: Some(true), in_use: Some(true), limit: Some(10), ..Default::default() };
     let kev_in_use = s.store.list_findings(&q).await?.items;
-    Ok(OverviewData { at: now, counts, new_24h, trend, posture, kev_in_use })
+    Ok(OverviewData { at: now, counts, new_24h, trend, posture, frameworks, kev_in_use })
 }
 
 async fn overview_data(s: &Arc<Server>) -> Result<Arc<OverviewData>, palisade_store::StoreError> {
@@ -302,6 +317,16 @@ struct ScoreRow {
     score: String,
     resources: i64,
     unhealthy: i64,
+    /// The score per framework, in [`FRAMEWORKS`] order.
+    frameworks: Vec<String>,
+}
+
+fn score(resources: i64, unhealthy: i64) -> String {
+    if resources == 0 {
+        "n/a".into()
+    } else {
+        format!("{}%", ((resources - unhealthy.clamp(0, resources)) * 100) / resources)
+    }
 }
 
 struct FindingRow {
@@ -369,6 +394,7 @@ struct OverviewPage {
     severities: Vec<(&'static str, i64, &'static str)>,
     posture_svg: String,
     scores: Vec<ScoreRow>,
+    framework_names: Vec<&'static str>,
     trend_svg: String,
     trend: Vec<TrendRow>,
     kev: Vec<FindingRow>,
@@ -417,13 +443,14 @@ pub(crate) async fn overview(State(s): S, Extension(v): V) -> Page {
         .map(|p| ScoreRow {
             cluster: p.cluster.clone(),
             href: href("/recommendations", &[("cluster", &p.cluster)]),
-            score: if p.resources == 0 {
-                "n/a".into()
-            } else {
-                format!("{}%", ((p.resources - p.unhealthy.min(p.resources)) * 100) / p.resources)
-            },
+            score: score(p.resources, p.unhealthy),
             resources: p.resources,
             unhealthy: p.unhealthy,
+            frameworks: d
+                .frameworks
+                .iter()
+                .map(|m| score(p.resources, m.get(&p.cluster).copied().unwrap_or(0)))
+                .collect(),
         })
         .collect();
     let page = OverviewPage {
@@ -434,6 +461,7 @@ pub(crate) async fn overview(State(s): S, Extension(v): V) -> Page {
         severities,
         posture_svg: svg::stacked(&posture_sev, "Failing posture checks by severity"),
         scores,
+        framework_names: FRAMEWORKS.iter().map(|f| f.0).collect(),
         trend_svg: svg::trend(&d.trend, "Open vulnerability findings, last 30 days"),
         trend: d
             .trend
@@ -640,7 +668,12 @@ pub(crate) async fn images(State(s): S, Extension(v): V, Query(q): Query<ImagesQ
             digest: view::short_digest(&i.digest),
             href: format!("/images/{}", seg(&i.digest)),
             repo: i.repo.clone(),
-            tags: i.tags.join(", "),
+            tags: i
+                .tags
+                .iter()
+                .map(|t| t.strip_prefix(&format!("{}:", i.repo)).unwrap_or(t))
+                .collect::<Vec<_>>()
+                .join(", "),
             in_use: i.in_use,
             findings: view::counts_short(&i.open_findings),
             last_seen: view::time(i.last_seen),
@@ -873,6 +906,8 @@ pub(crate) struct VulnQuery {
     kev: Option<String>,
     in_use: Option<String>,
     fixable: Option<String>,
+    /// First seen at or after (Unix seconds).
+    since: Option<String>,
     sort: Option<String>,
     cursor: Option<String>,
 }
@@ -909,6 +944,7 @@ struct VulnPage {
     in_use: Vec<Opt>,
     fixable: Vec<Opt>,
     sort: Vec<Opt>,
+    since: String,
     blast: Option<Blast>,
     rows: Vec<FindingRow>,
     next: String,
@@ -936,6 +972,10 @@ pub(crate) async fn vulnerabilities(State(s): S, Extension(v): V, Query(q): Quer
         kev: bool_filter(&q.kev),
         in_use: bool_filter(&q.in_use),
         fixable: bool_filter(&q.fixable),
+        first_seen_since: match nonempty(&q.since) {
+            None => None,
+            Some(t) => Some(t.parse::<i64>().map_err(|_| error_page(StatusCode::BAD_REQUEST, "since: Unix seconds"))?),
+        },
         sort,
         order: Order::Desc,
         limit: Some(PAGE),
@@ -1004,8 +1044,8 @@ pub(crate) async fn vulnerabilities(State(s): S, Extension(v): V, Query(q): Quer
         None => None,
     };
     let f = |o: &Option<String>| nonempty(o).unwrap_or_default();
-    let (idv, pk, ms, kev, iu, fx, so) =
-        (f(&q.id), f(&q.package), f(&q.min_severity), f(&q.kev), f(&q.in_use), f(&q.fixable), f(&q.sort));
+    let (idv, pk, ms, kev, iu, fx, so, since) =
+        (f(&q.id), f(&q.package), f(&q.min_severity), f(&q.kev), f(&q.in_use), f(&q.fixable), f(&q.sort), f(&q.since));
     let next = page
         .next_cursor
         .as_deref()
@@ -1019,6 +1059,7 @@ pub(crate) async fn vulnerabilities(State(s): S, Extension(v): V, Query(q): Quer
                     ("kev", &kev),
                     ("in_use", &iu),
                     ("fixable", &fx),
+                    ("since", &since),
                     ("sort", &so),
                     ("cursor", c),
                 ],
@@ -1038,6 +1079,7 @@ pub(crate) async fn vulnerabilities(State(s): S, Extension(v): V, Query(q): Quer
         in_use: options(YES_NO, &iu),
         fixable: options(YES_NO, &fx),
         sort: options(&[("", "Severity"), ("epss", "EPSS"), ("first_seen", "Newest")], &so),
+        since,
         blast,
         rows: page.items.iter().map(finding_row).collect(),
         next,
@@ -1057,6 +1099,9 @@ pub(crate) struct RecQuery {
 
 struct CheckRow {
     check_id: String,
+    title: String,
+    category: String,
+    frameworks: String,
     href: String,
     severity: &'static str,
     sev_class: &'static str,
@@ -1075,12 +1120,42 @@ struct PostureRow {
     first_seen: String,
 }
 
+/// `CIS 5.2.1; NSA Pod security; PSS restricted` for a check.
+fn framework_refs(c: &palisade_posture::Check) -> String {
+    let r = &c.references;
+    let mut out = Vec::new();
+    if let Some(x) = r.cis {
+        out.push(format!("CIS {x}"));
+    }
+    if let Some(x) = r.nsa {
+        out.push(format!("NSA/CISA {x}"));
+    }
+    match r.pss {
+        Some(palisade_posture::Pss::Baseline) => out.push("PSS baseline".into()),
+        Some(palisade_posture::Pss::Restricted) => out.push("PSS restricted".into()),
+        None => {}
+    }
+    if !r.mitre.is_empty() {
+        out.push(format!("ATT&CK {}", r.mitre.join(", ")));
+    }
+    out.join("; ")
+}
+
+/// What the catalogue says of the selected check.
+struct CheckInfo {
+    title: String,
+    rationale: String,
+    remediation: String,
+    frameworks: String,
+}
+
 #[derive(Template)]
 #[template(path = "recommendations.html")]
 struct RecPage {
     l: Layout,
     cluster: String,
     check: String,
+    info: Option<CheckInfo>,
     checks: Vec<CheckRow>,
     findings: Vec<PostureRow>,
     next: String,
@@ -1103,6 +1178,9 @@ pub(crate) async fn recommendations(State(s): S, Extension(v): V, Query(q): Quer
     let mut checks: Vec<CheckRow> = by_check
         .into_iter()
         .map(|(id, (sev, n, cl))| CheckRow {
+            title: palisade_posture::check(&id).map(|k| k.title.to_string()).unwrap_or_default(),
+            category: palisade_posture::check(&id).map(|k| k.category.to_string()).unwrap_or_default(),
+            frameworks: palisade_posture::check(&id).map(framework_refs).unwrap_or_default(),
             href: href("/recommendations", &[("cluster", &c), ("check", &id)]),
             check_id: id,
             severity: sev.as_str(),
@@ -1159,6 +1237,12 @@ pub(crate) async fn recommendations(State(s): S, Extension(v): V, Query(q): Quer
     let page = RecPage {
         l: layout(&v, "Recommendations", "/recommendations"),
         cluster: c,
+        info: check.as_deref().and_then(palisade_posture::check).map(|k| CheckInfo {
+            title: k.title.to_string(),
+            rationale: k.rationale.to_string(),
+            remediation: k.remediation.to_string(),
+            frameworks: framework_refs(k),
+        }),
         check: check.unwrap_or_default(),
         checks,
         findings,
