@@ -111,6 +111,8 @@ fn methods(path: &str) -> axum::routing::MethodRouter<Arc<Server>> {
         "/inventory" => post(routes::ingest_inventory),
         "/posture" => post(routes::ingest_posture),
         "/posture/findings" => get(routes::list_posture_findings),
+        "/posture/exemptions" => get(routes::list_exemptions).post(routes::create_exemption),
+        "/posture/exemptions/{id}/revoke" => post(routes::revoke_exemption),
         "/alerts" => get(routes::list_alerts).post(routes::ingest_alerts),
         "/alerts/{id}" => get(routes::get_alert),
         "/alerts/{id}/resolve" => post(routes::resolve_alert),

@@ -86,12 +86,21 @@ pub const OPERATIONS: &[Operation] = &[
     op!("GET", "/nodes", "viewer", "Nodes", list: &[("cluster", "string", "cluster name"), ("include_removed", "boolean", "removed ones too")]),
     op!("GET", "/workloads", "viewer", "Workloads and the images they run", list: &[
         ("cluster", "string", "cluster name"), ("namespace", "string", "namespace"), ("kind", "string", "kind"),
-        ("image_digest", "string", "runs this image"), ("include_removed", "boolean", "removed ones too")]),
+        ("image_digest", "string", "runs this image"), ("min_severity", "string", "runs an image with an open finding this severe"),
+        ("failing_posture", "boolean", "has an open, unexempted posture finding"), ("include_removed", "boolean", "removed ones too")]),
     op!("POST", "/inventory", "operator", "Inventory of one cluster: a full snapshot or a delta", body: "InventoryUpdate {cluster, nodes, objects, removed_*, full}"),
     op!("POST", "/posture", "operator", "Posture snapshot of one cluster (a full run resolves what it no longer finds)", body: "PostureSnapshot {cluster, findings, full}"),
     op!("GET", "/posture/findings", "viewer", "Posture findings", list: &[
         ("cluster", "string", "cluster name"), ("check_id", "string", "check"), ("namespace", "string", "namespace"),
         ("min_severity", "string", "severity floor"), ("include_resolved", "boolean", "resolved ones too")]),
+    op!(
+        "GET",
+        "/posture/exemptions",
+        "viewer",
+        "Posture exemptions: live ones, or with include_inactive=true expired and revoked ones too"
+    ),
+    op!("POST", "/posture/exemptions", "operator", "Exempt a check for a resource, a namespace or a cluster until a date (at most 366 days), with a justification", body: "ExemptionInput {check_id, cluster?, namespace?, name?, justification, expires_at}"),
+    op!("POST", "/posture/exemptions/{id}/revoke", "operator", "Revoke an exemption (kept, with who revoked it)"),
     op!("GET", "/alerts", "viewer", "Alerts, newest first", list: &[
         ("cluster", "string", "cluster name"), ("rule", "string", "rule"), ("min_severity", "string", "severity floor"),
         ("incident_id", "integer", "incident"), ("since", "integer", "at or after (Unix s)"), ("resolved", "boolean", "resolved or open")]),

@@ -136,6 +136,46 @@ list_route!(list_alerts, AlertQuery, list_alerts);
 list_route!(list_incidents, IncidentQuery, list_incidents);
 list_route!(list_health, HealthQuery, list_health);
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ExemptionList {
+    #[serde(default)]
+    include_inactive: bool,
+}
+
+pub(crate) async fn list_exemptions(
+    State(s): S,
+    Extension(t): T,
+    Query(q): Query<ExemptionList>,
+) -> ApiResult<Json<Value>> {
+    need(&t, Role::Viewer)?;
+    Ok(Json(json!({"items": s.store.list_exemptions(q.include_inactive).await?})))
+}
+
+pub(crate) async fn create_exemption(State(s): S, Extension(t): T, body: Bytes) -> ApiResult<Json<Value>> {
+    need(&t, Role::Operator)?;
+    let e: palisade_store::ExemptionInput = parse_json(&body)?;
+    own_cluster(&t, e.cluster.as_deref())?;
+    if t.cluster.is_some() && e.cluster.is_none() {
+        return Err(ApiError(StatusCode::FORBIDDEN, "a token bound to a cluster exempts in that cluster only".into()));
+    }
+    Ok(Json(json!(s.store.create_exemption(&e, &actor(&t)).await?)))
+}
+
+pub(crate) async fn revoke_exemption(State(s): S, Extension(t): T, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    need(&t, Role::Operator)?;
+    let Some(e) = s.store.get_exemption(id).await? else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no exemption {id}")));
+    };
+    own_cluster(&t, e.cluster.as_deref())?;
+    if t.cluster.is_some() && e.cluster.is_none() {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "a token bound to a cluster cannot revoke a fleet-wide exemption".into(),
+        ));
+    }
+    Ok(Json(json!(s.store.revoke_exemption(id, &actor(&t)).await?)))
+}
+
 /// A JSON list upload: `{"<key>": [...]}` or a bare array, 1..=[`MAX_BATCH`] items.
 fn batch<I: serde::de::DeserializeOwned>(body: &[u8], key: &str) -> ApiResult<Vec<I>> {
     let v: Value = parse_json(body)?;

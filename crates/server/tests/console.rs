@@ -92,7 +92,7 @@ async fn api(e: &Env, method: &str, uri: &str, body: Value) -> Value {
         .uri(uri)
         .header("authorization", format!("Bearer {}", e.admin))
         .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(&body).unwrap_or_default()))
+        .body(if body.is_null() { Body::empty() } else { Body::from(serde_json::to_vec(&body).unwrap_or_default()) })
         .unwrap_or_else(|e| panic!("{e}"));
     let r = send(e, req).await;
     assert!(r.status.is_success(), "{method} {uri}: {} {}", r.status, r.body);
@@ -249,6 +249,7 @@ async fn console_pages(pg: bool) {
         ),
         ("/inventory".into(), vec!["prod", "shop", "registry.example/shop/web:1.0"]),
         ("/inventory?cluster=prod&namespace=shop".into(), vec!["web"]),
+        ("/inventory?min_severity=critical&posture=true".into(), vec!["registry.example/shop/web:1.0"]),
         ("/images".into(), vec!["&#60;script&#62;alert(1)", "C1"]),
         (
             format!("/images/{DIGEST}"),
@@ -287,6 +288,8 @@ async fn console_pages(pg: bool) {
     assert!(r.status == StatusCode::OK && r.body.contains("No open finding matches"), "{}", r.body);
     let r = get(&e, &format!("/vulnerabilities?since={}", future - 3600), Some(&session)).await;
     assert!(r.body.contains("CVE-2024-0001"), "{}", r.body);
+    let r = get(&e, "/inventory?posture=false", Some(&session)).await;
+    assert!(r.status == StatusCode::OK && r.body.contains("No workload matches"), "{}", r.body);
     let r = get(&e, "/vulnerabilities?package=zlib", Some(&session)).await;
     assert!(r.status == StatusCode::OK && r.body.contains("No open finding matches"), "{}", r.body);
     let r = get(&e, "/images?min_severity=apocalyptic", Some(&session)).await;
@@ -339,6 +342,62 @@ async fn console_pages(pg: bool) {
     let r = get(&e, &back, Some(&session)).await;
     assert!(r.body.contains("not_affected (code_not_reachable) by"), "{}", r.body);
 
+    // Exempt the failing resource: still listed, marked, and the secure score no longer counts it.
+    let rec = "/recommendations?check=PAL-K8S-001";
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("check", "PAL-K8S-001"),
+        ("cluster", "prod"),
+        ("namespace", "shop"),
+        ("name", "web"),
+        ("scope", "resource"),
+        ("justification", "needs host devices until the Q1 rewrite"),
+        ("days", "30"),
+        ("back", rec),
+    ];
+    let r = post_form(&e, "/recommendations/exemptions", &sess_cookie, &form[1..]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "an exemption without CSRF");
+    let mut no_reason = form;
+    no_reason[6].1 = "";
+    let r = post_form(&e, "/recommendations/exemptions", &sess_cookie, &no_reason).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = post_form(&e, "/recommendations/exemptions", &sess_cookie, &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = get(&e, rec, Some(&session)).await;
+    assert!(
+        page.body.contains("container web runs privileged") && page.body.contains("exempt (exemption #"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("needs host devices until the Q1 rewrite"));
+    let page = get(&e, "/", Some(&session)).await;
+    assert!(page.body.contains("<td>100%</td>"), "the exemption did not lift the score: {}", page.body);
+    let ex = e.server.store.list_exemptions(false).await.unwrap_or_default();
+    assert_eq!(ex.len(), 1);
+    assert!(ex[0].created_by.contains("via console"));
+    let r = post_form(
+        &e,
+        &format!("/recommendations/exemptions/{}/revoke", ex[0].id),
+        &sess_cookie,
+        &[("csrf", &csrf), ("back", rec)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = get(&e, "/", Some(&session)).await;
+    assert!(page.body.contains("<td>0%</td>"), "a revoked exemption still counts: {}", page.body);
+    let listed = api(&e, "GET", "/api/v1/posture/exemptions?include_inactive=true", Value::Null).await;
+    assert!(listed["items"][0]["revoked_by"].as_str().is_some_and(|b| b.contains("via console")), "{listed}");
+    let made = api(
+        &e,
+        "POST",
+        "/api/v1/posture/exemptions",
+        json!({"cluster": "prod", "check_id": "PAL-K8S-001", "namespace": "shop", "justification": "api", "expires_at": e.server.store.now() + 3600}),
+    )
+    .await;
+    let xid = made["id"].as_i64().unwrap_or_default();
+    let revoked = api(&e, "POST", &format!("/api/v1/posture/exemptions/{xid}/revoke"), Value::Null).await;
+    assert!(revoked["revoked_at"].is_i64(), "{revoked}");
+
     // Resolve the alert.
     let alerts = e.server.store.list_alerts(&Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let aid = alerts.items[0].id;
@@ -366,7 +425,8 @@ async fn console_pages(pg: bool) {
     let vcookie = format!("palisade_session={vs}");
     let r = post_form(&e, &uri, &vcookie, &[("csrf", &vcsrf), ("state", "resolved")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(e.server.store.triage_history(id).await.unwrap_or_default().len(), 1);
+    let th = e.server.store.triage_history(id).await;
+    assert_eq!(th.as_ref().map(Vec::len).ok(), Some(1), "{th:?}");
     let r = get(&e, "/settings", Some(&vs)).await;
     assert!(r.body.contains("needs the admin role") && !r.body.contains("bootstrap admin"), "{}", r.body);
     // The session of another session's CSRF token is refused.

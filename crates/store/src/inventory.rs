@@ -460,6 +460,26 @@ impl Store {
                     .arg(d)
                     .push(")");
             }
+            if let Some(m) = q.min_severity {
+                sql::and(&mut s, &mut wh);
+                s.push(
+                    "EXISTS (SELECT 1 FROM workload_images wi JOIN findings f ON f.image_digest = wi.image_digest \
+                     WHERE wi.workload_id = w.id AND f.resolved_at IS NULL AND f.severity >= ",
+                )
+                .arg(m.rank())
+                .push(")");
+            }
+            if let Some(fail) = q.failing_posture {
+                sql::and(&mut s, &mut wh);
+                if !fail {
+                    s.push("NOT ");
+                }
+                s.push(&format!(
+                    "EXISTS (SELECT 1 FROM posture_findings p WHERE p.cluster_id = w.cluster_id AND p.object_kind = w.kind \
+                     AND p.object_namespace = w.namespace AND p.object_name = w.name AND p.resolved_at IS NULL AND NOT {})",
+                    crate::exemptions::exempt_sql(self.now())
+                ));
+            }
             if !q.include_removed {
                 sql::and(&mut s, &mut wh);
                 s.push("w.removed_at IS NULL");
@@ -512,8 +532,15 @@ impl Store {
         retrying!(self, "list_posture_findings", async {
             let mut s = Sql::new(
                 "SELECT p.id, c.name, p.check_id, p.object_kind, p.object_namespace, p.object_name, p.severity, \
-                 p.first_seen, p.last_seen, p.resolved_at, p.doc FROM posture_findings p JOIN clusters c ON c.id = p.cluster_id",
+                 p.first_seen, p.last_seen, p.resolved_at, p.doc, ",
             );
+            s.push(&format!(
+                "(SELECT MIN(x.id) FROM posture_exemptions x WHERE x.check_id = p.check_id \
+                 AND (x.cluster IS NULL OR x.cluster = c.name) AND (x.namespace IS NULL OR x.namespace = p.object_namespace) \
+                 AND (x.name IS NULL OR x.name = p.object_name) AND x.revoked_at IS NULL AND x.expires_at > {}) \
+                 FROM posture_findings p JOIN clusters c ON c.id = p.cluster_id",
+                self.now()
+            ));
             let mut w = false;
             if let Some(c) = &q.cluster {
                 sql::and(&mut s, &mut w);
@@ -550,6 +577,7 @@ impl Store {
                     first_seen: r.try_get(7)?,
                     last_seen: r.try_get(8)?,
                     resolved_at: r.try_get(9)?,
+                    exemption: r.try_get(11)?,
                     doc: codec::unpack_as("posture finding", &id.to_string(), &doc)?,
                 });
             }

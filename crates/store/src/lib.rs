@@ -41,6 +41,7 @@ mod types;
 mod alerts;
 mod auth;
 mod codec;
+mod exemptions;
 mod findings;
 mod inventory;
 mod jobs;
@@ -50,6 +51,7 @@ mod sessions;
 mod sql;
 
 pub use error::{Result, StoreError};
+pub use exemptions::MAX_EXEMPTION_SECS;
 pub use sessions::{csrf_token, MAX_SESSION_SECS};
 pub use types::*;
 

@@ -345,11 +345,13 @@ impl Store {
     /// Open posture findings grouped by cluster and check, most severe and widest first.
     pub async fn posture_summary(&self) -> Result<Vec<PostureGroup>> {
         retrying!(self, "posture_summary", async {
-            let rows = sqlx::query(
-                "SELECT c.name, p.check_id, MAX(p.severity) AS sev, COUNT(*) AS n FROM posture_findings p \
+            let exempt = crate::exemptions::exempt_sql(self.now());
+            let rows = sqlx::query(&format!(
+                "SELECT c.name, p.check_id, MAX(p.severity) AS sev, COUNT(*) AS n, \
+                 SUM(CASE WHEN {exempt} THEN 1 ELSE 0 END) FROM posture_findings p \
                  JOIN clusters c ON c.id = p.cluster_id WHERE p.resolved_at IS NULL \
-                 GROUP BY c.name, p.check_id ORDER BY sev DESC, n DESC, c.name, p.check_id",
-            )
+                 GROUP BY c.name, p.check_id ORDER BY sev DESC, n DESC, c.name, p.check_id"
+            ))
             .fetch_all(&self.inner.read)
             .await?;
             rows.iter()
@@ -359,23 +361,25 @@ impl Store {
                         check_id: r.try_get(1)?,
                         severity: Severity::from_rank(r.try_get(2)?),
                         resources: r.try_get(3)?,
+                        exempt: r.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
                     })
                 })
                 .collect()
         })
     }
 
-    /// Per cluster: live resources, and how many have at least one open posture finding
-    /// (the console's secure score is the healthy share).
+    /// Per cluster: live resources, and how many have at least one open posture finding not
+    /// under a live exemption (the console's secure score is the healthy share).
     pub async fn cluster_posture(&self) -> Result<Vec<ClusterPosture>> {
         retrying!(self, "cluster_posture", async {
-            let rows = sqlx::query(
+            let exempt = crate::exemptions::exempt_sql(self.now());
+            let rows = sqlx::query(&format!(
                 "SELECT c.name, \
                  (SELECT COUNT(*) FROM workloads w WHERE w.cluster_id = c.id AND w.removed_at IS NULL), \
                  (SELECT COUNT(*) FROM (SELECT DISTINCT p.object_kind, p.object_namespace, p.object_name \
-                    FROM posture_findings p WHERE p.cluster_id = c.id AND p.resolved_at IS NULL) u) \
-                 FROM clusters c ORDER BY c.name",
-            )
+                    FROM posture_findings p WHERE p.cluster_id = c.id AND p.resolved_at IS NULL AND NOT {exempt}) u) \
+                 FROM clusters c ORDER BY c.name"
+            ))
             .fetch_all(&self.inner.read)
             .await?;
             rows.iter()
@@ -386,18 +390,19 @@ impl Store {
         })
     }
 
-    /// Per cluster: distinct resources with an open posture finding of one of `checks`.
+    /// Per cluster: distinct resources with an open, unexempted posture finding of one of `checks`.
     pub async fn unhealthy_by_cluster(&self, checks: &[&str]) -> Result<Vec<(String, i64)>> {
         if checks.is_empty() {
             return Ok(Vec::new());
         }
         retrying!(self, "unhealthy_by_cluster", async {
+            let exempt = crate::exemptions::exempt_sql(self.now());
             let mut s = Sql::new(
-                "SELECT c.name, COUNT(*) FROM (SELECT DISTINCT cluster_id, object_kind, object_namespace, object_name \
-                 FROM posture_findings WHERE resolved_at IS NULL AND check_id IN ",
+                "SELECT u.name, COUNT(*) FROM (SELECT DISTINCT c.name, p.object_kind, p.object_namespace, p.object_name \
+                 FROM posture_findings p JOIN clusters c ON c.id = p.cluster_id WHERE p.resolved_at IS NULL AND NOT ",
             );
-            s.list(checks.iter().copied())
-                .push(") u JOIN clusters c ON c.id = u.cluster_id GROUP BY c.name ORDER BY c.name");
+            s.push(&exempt).push(" AND p.check_id IN ");
+            s.list(checks.iter().copied()).push(") u GROUP BY u.name ORDER BY u.name");
             let rows = s.query().fetch_all(&self.inner.read).await?;
             rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
         })

@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "findings of one image in severity order", V2),
     (3, "open findings in severity order, as partial indexes", V3),
     (4, "console sign-in sessions", V4),
+    (5, "posture exemptions", V5),
 ];
 
 /// An image's open findings in severity order (`GET /api/v1/images/{d}/findings`, and the answer
@@ -55,6 +56,24 @@ CREATE TABLE sessions (
     ended_at {int}
 );
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+"#;
+
+/// Posture exemptions (`crate::exemptions`), never deleted.
+const V5: &str = r#"
+CREATE TABLE posture_exemptions (
+    id {pk},
+    cluster TEXT,
+    check_id TEXT NOT NULL,
+    namespace TEXT,
+    name TEXT,
+    justification TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at {int} NOT NULL,
+    expires_at {int} NOT NULL,
+    revoked_at {int},
+    revoked_by TEXT
+);
+CREATE INDEX posture_exemptions_by_check ON posture_exemptions (check_id);
 "#;
 
 const V1: &str = r#"

@@ -768,8 +768,10 @@ pub struct PostureGroup {
     pub check_id: String,
     /// Highest severity among them.
     pub severity: Severity,
-    /// Resources failing the check.
+    /// Resources failing the check (exempted ones included).
     pub resources: i64,
+    /// Of those, resources under a live exemption.
+    pub exempt: i64,
 }
 
 /// Posture of one cluster: how many of its resources fail at least one check.
@@ -781,6 +783,55 @@ pub struct ClusterPosture {
     pub resources: i64,
     /// Distinct resources with an open posture finding.
     pub unhealthy: i64,
+}
+
+/// A new posture exemption ([`crate::Store::create_exemption`]): `check_id` accepted for one
+/// resource (`namespace` + `name`), a namespace, or (neither) every resource, of one cluster or
+/// (no `cluster`) of every cluster, until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExemptionInput {
+    /// Cluster name (`None`: every cluster).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// The check.
+    pub check_id: String,
+    /// Namespace (`None`: every namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Object name (`None`: every object).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Why the failure is accepted.
+    pub justification: String,
+    /// When it stops applying (Unix seconds; at most 366 days ahead).
+    pub expires_at: Timestamp,
+}
+
+/// A stored posture exemption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exemption {
+    /// ID.
+    pub id: i64,
+    /// Cluster name (`None`: every cluster).
+    pub cluster: Option<String>,
+    /// The check.
+    pub check_id: String,
+    /// Namespace (`None`: every namespace).
+    pub namespace: Option<String>,
+    /// Object name (`None`: every object).
+    pub name: Option<String>,
+    /// Why.
+    pub justification: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// When it stops applying.
+    pub expires_at: Timestamp,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
 }
 
 /// One day of the findings trend ([`crate::Store::finding_trend`]).
@@ -975,6 +1026,10 @@ pub struct WorkloadQuery {
     pub kind: Option<String>,
     /// Only objects running this image digest.
     pub image_digest: Option<String>,
+    /// Only objects running an image with an open finding at least this severe.
+    pub min_severity: Option<Severity>,
+    /// Only objects with (true) or without (false) an open, unexempted posture finding.
+    pub failing_posture: Option<bool>,
     /// Include removed objects.
     #[serde(default)]
     pub include_removed: bool,
@@ -1062,6 +1117,9 @@ pub struct PostureFinding {
     pub last_seen: Timestamp,
     /// When it stopped being reported.
     pub resolved_at: Option<Timestamp>,
+    /// The live exemption covering it, if any (it stays listed; scores do not count it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<i64>,
     /// The document.
     pub doc: Value,
 }

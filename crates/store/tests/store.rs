@@ -18,11 +18,11 @@ fn kinds(events: &[ChangeEvent]) -> Vec<(String, ChangeKind)> {
 // ---------------------------------------------------------------------------------------------
 
 async fn migrations_apply_once_and_data_survives_reopen(h: Harness) {
-    assert_eq!(h.store.schema_version().await.unwrap(), 4, "every migration applied");
+    assert_eq!(h.store.schema_version().await.unwrap(), 5, "every migration applied");
     h.store.ingest_images(&[upload(&digest(1), vec![finding("CVE-2024-1", "a", Severity::High)])], "t").await.unwrap();
     h.store.close().await;
     let again = h.reopen().await;
-    assert_eq!(again.schema_version().await.unwrap(), 4, "applied once");
+    assert_eq!(again.schema_version().await.unwrap(), 5, "applied once");
     let img = again.get_image(&digest(1)).await.unwrap().expect("image survives a restart");
     assert_eq!(img.open_findings.high, 1);
     assert!(img.has_sbom);
@@ -986,3 +986,84 @@ async fn trend_is_history_and_sessions_end_with_their_token(h: Harness) {
     assert_eq!(out.sessions_deleted, 3);
 }
 both!(trend_is_history_and_sessions_end_with_their_token);
+
+async fn exemptions_keep_findings_listed_but_out_of_scores(h: Harness) {
+    let obj = |name: &str, ns: &str| ObjectRef { kind: "Deployment".into(), namespace: ns.into(), name: name.into() };
+    let inv = InventoryUpdate {
+        cluster: "prod".into(),
+        cluster_doc: None,
+        k8s_version: None,
+        nodes: vec![],
+        objects: ["a", "b", "c"]
+            .iter()
+            .map(|n| ObjectInput { object: obj(n, if *n == "c" { "ops" } else { "shop" }), images: vec![], doc: None })
+            .collect(),
+        removed_nodes: vec![],
+        removed_objects: vec![],
+        full: true,
+    };
+    h.store.apply_inventory(&inv, "agent").await.unwrap();
+    let pf = |name: &str, ns: &str| PostureFindingInput {
+        check_id: "PAL-K8S-001".into(),
+        object: obj(name, ns),
+        severity: Severity::Critical,
+        doc: json!({}),
+    };
+    let snap = PostureSnapshot {
+        cluster: "prod".into(),
+        findings: vec![pf("a", "shop"), pf("b", "shop"), pf("c", "ops")],
+        full: true,
+    };
+    h.store.ingest_posture(&snap, "agent").await.unwrap();
+    let unhealthy = |v: Vec<ClusterPosture>| v.iter().find(|c| c.cluster == "prod").map(|c| (c.resources, c.unhealthy));
+    assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 3)));
+
+    // refused: no justification, in the past, too long, a name without its namespace or cluster
+    let base = ExemptionInput {
+        cluster: Some("prod".into()),
+        check_id: "PAL-K8S-001".into(),
+        namespace: Some("shop".into()),
+        name: Some("a".into()),
+        justification: "legacy agent needs it; replaced in Q1".into(),
+        expires_at: h.now() + 30 * DAY,
+    };
+    for bad in [
+        ExemptionInput { justification: " ".into(), ..base.clone() },
+        ExemptionInput { expires_at: h.now() - 1, ..base.clone() },
+        ExemptionInput { expires_at: h.now() + 400 * DAY, ..base.clone() },
+        ExemptionInput { cluster: None, namespace: None, ..base.clone() },
+    ] {
+        assert!(matches!(h.store.create_exemption(&bad, "alice").await, Err(StoreError::Invalid(_))), "{bad:?}");
+    }
+    assert!(h.store.list_exemptions(true).await.unwrap().is_empty(), "a refused exemption was stored");
+
+    let one = h.store.create_exemption(&base, "alice").await.unwrap();
+    assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 2)));
+    let listed = h.store.list_posture_findings(&PostureQuery::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 3, "exempted findings stay listed");
+    let marked: Vec<(&str, Option<i64>)> = listed.items.iter().map(|p| (p.object.name.as_str(), p.exemption)).collect();
+    assert!(marked.contains(&("a", Some(one.id))) && marked.contains(&("b", None)), "{marked:?}");
+    let g = h.store.posture_summary().await.unwrap();
+    assert_eq!((g[0].resources, g[0].exempt), (3, 1));
+    let ids = ["PAL-K8S-001"];
+    assert_eq!(h.store.unhealthy_by_cluster(&ids).await.unwrap(), vec![("prod".to_string(), 2)]);
+
+    // a namespace-wide exemption covers b too, not c in another namespace
+    let ns = h.store.create_exemption(&ExemptionInput { name: None, ..base.clone() }, "alice").await.unwrap();
+    assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 1)));
+    // revoked: counts again; kept with who revoked it
+    let r = h.store.revoke_exemption(ns.id, "bob").await.unwrap();
+    assert!(r.revoked_at.is_some() && r.revoked_by.as_deref() == Some("bob"));
+    assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 2)));
+    assert_eq!(h.store.list_exemptions(false).await.unwrap().len(), 1);
+    assert_eq!(h.store.list_exemptions(true).await.unwrap().len(), 2);
+    // expired: counts again
+    h.advance(31 * DAY);
+    assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 3)));
+    assert!(h.store.list_exemptions(false).await.unwrap().is_empty());
+    let audit = h.store.list_audit(&AuditQuery::default()).await.unwrap();
+    let actions: Vec<&str> = audit.items.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "exemption.create").count(), 2);
+    assert!(actions.contains(&"exemption.revoke"));
+}
+both!(exemptions_keep_findings_listed_but_out_of_scores);

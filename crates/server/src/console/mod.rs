@@ -83,6 +83,8 @@ pub(crate) fn routes(server: Arc<Server>) -> Router<Arc<Server>> {
         .route("/findings/{id}/triage", post(pages::triage))
         .route("/alerts/{id}/resolve", post(pages::resolve_alert))
         .route("/incidents/{id}/resolve", post(pages::resolve_incident))
+        .route("/recommendations/exemptions", post(pages::create_exemption))
+        .route("/recommendations/exemptions/{id}/revoke", post(pages::revoke_exemption))
         .route("/settings/tokens", post(pages::create_token))
         .route("/settings/tokens/{id}/revoke", post(pages::revoke_token))
         .layer(middleware::from_fn_with_state(server, require_session));

@@ -240,6 +240,8 @@ pub(crate) struct OverviewData {
     /// Per framework (in [`FRAMEWORKS`] order): unhealthy resources per cluster.
     frameworks: Vec<HashMap<String, i64>>,
     kev_in_use: Vec<Finding>,
+    /// Open posture findings per cluster and check (the recommendations page).
+    groups: Vec<palisade_store::PostureGroup>,
 }
 
 /// The frameworks the secure score is also given for: (label, does a check belong to it).
@@ -273,7 +275,8 @@ async fn compute_overview(s: &Server) -> Result<OverviewData, palisade_store::St
     }
     let q = FindingQuery { kev: Some(true), in_use: Some(true), limit: Some(10), ..Default::default() };
     let kev_in_use = s.store.list_findings(&q).await?.items;
-    Ok(OverviewData { at: now, counts, new_24h, trend, posture, frameworks, kev_in_use })
+    let groups = s.store.posture_summary().await?;
+    Ok(OverviewData { at: now, counts, new_24h, trend, posture, frameworks, kev_in_use, groups })
 }
 
 async fn overview_data(s: &Arc<Server>) -> Result<Arc<OverviewData>, palisade_store::StoreError> {
@@ -300,7 +303,7 @@ async fn overview_data(s: &Arc<Server>) -> Result<Arc<OverviewData>, palisade_st
     Ok(d)
 }
 
-/// Forget the cached overview (after a write made from the console).
+/// Forget the cached overview (after a console write that changes its figures).
 pub(crate) fn invalidate_overview(s: &Server) {
     *s.overview.slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
@@ -483,6 +486,8 @@ pub(crate) struct InventoryQuery {
     namespace: Option<String>,
     kind: Option<String>,
     image: Option<String>,
+    min_severity: Option<String>,
+    posture: Option<String>,
     cursor: Option<String>,
 }
 
@@ -520,6 +525,8 @@ struct InventoryPage {
     namespace: String,
     kind: String,
     image: String,
+    severity: Vec<Opt>,
+    posture: Vec<Opt>,
     workloads: Vec<WorkloadRow>,
     next: String,
 }
@@ -533,11 +540,14 @@ pub(crate) async fn inventory(State(s): S, Extension(v): V, Query(q): Query<Inve
         namespace: nonempty(&q.namespace),
         kind: nonempty(&q.kind),
         image_digest: nonempty(&q.image),
+        min_severity: severity_filter(&q.min_severity)?,
+        failing_posture: bool_filter(&q.posture),
         limit: Some(PAGE),
         cursor: nonempty(&q.cursor),
         ..Default::default()
     };
     let page = s.store.list_workloads(&wq).await.map_err(store_err)?;
+    let (ms, po) = (nonempty(&q.min_severity).unwrap_or_default(), nonempty(&q.posture).unwrap_or_default());
     let (c, ns, k, img) = (
         cluster.clone().unwrap_or_default(),
         nonempty(&q.namespace).unwrap_or_default(),
@@ -590,6 +600,8 @@ pub(crate) async fn inventory(State(s): S, Extension(v): V, Query(q): Query<Inve
         namespace: ns,
         kind: k,
         image: img,
+        severity: options(SEVERITIES, &ms),
+        posture: options(YES_NO, &po),
         next,
     };
     Ok(render(&view))
@@ -827,7 +839,12 @@ pub(crate) async fn image(
         l: layout(&v, format!("Image {}", view::short_digest(&digest)), "/images"),
         digest: digest.clone(),
         repo: img.repo.clone(),
-        tags: img.tags.join(", "),
+        tags: img
+            .tags
+            .iter()
+            .map(|t| t.strip_prefix(&format!("{}:", img.repo)).unwrap_or(t))
+            .collect::<Vec<_>>()
+            .join(", "),
         first_seen: view::time(img.first_seen),
         last_seen: view::time(img.last_seen),
         pushed: view::opt_time(img.pushed_at),
@@ -890,7 +907,6 @@ pub(crate) async fn triage(State(s): S, Extension(v): V, Path(id): Path<i64>, Fo
     }
     let update = TriageUpdate { state, justification, detail };
     let finding = s.store.set_triage(id, &update, &v.actor()).await.map_err(store_err)?;
-    invalidate_overview(&s);
     let fallback = format!("/images/{}", seg(&finding.image_digest));
     Ok(see_other(local_path(f.back.as_deref()).unwrap_or(&fallback)))
 }
@@ -1098,6 +1114,7 @@ pub(crate) struct RecQuery {
 }
 
 struct CheckRow {
+    exempt: i64,
     check_id: String,
     title: String,
     category: String,
@@ -1110,7 +1127,11 @@ struct CheckRow {
 }
 
 struct PostureRow {
+    id: i64,
     cluster: String,
+    namespace: String,
+    name: String,
+    exempt: String,
     object: String,
     severity: &'static str,
     sev_class: &'static str,
@@ -1141,6 +1162,79 @@ fn framework_refs(c: &palisade_posture::Check) -> String {
     out.join("; ")
 }
 
+/// A live exemption, as listed.
+struct ExemptionRow {
+    id: i64,
+    check_id: String,
+    scope: String,
+    justification: String,
+    by: String,
+    expires: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExemptForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    check: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    name: String,
+    /// `resource`, `namespace`, `cluster` or `all`.
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    justification: String,
+    #[serde(default)]
+    days: String,
+    back: Option<String>,
+}
+
+pub(crate) async fn create_exemption(State(s): S, Extension(v): V, Form(f): Form<ExemptForm>) -> Page {
+    check_csrf(&v, &f.csrf)?;
+    need(&v, Role::Operator)?;
+    let days: i64 = match f.days.trim().parse() {
+        Ok(d) if (1..=366).contains(&d) => d,
+        _ => return Err(error_page(StatusCode::BAD_REQUEST, "expiry: a whole number of days, 1 to 366")),
+    };
+    let some = |x: &str| (!x.is_empty()).then(|| x.to_string());
+    let (cluster, namespace, name) = match f.scope.as_str() {
+        "resource" => (some(&f.cluster), some(&f.namespace), some(&f.name)),
+        "namespace" => (some(&f.cluster), some(&f.namespace), None),
+        "cluster" => (some(&f.cluster), None, None),
+        "all" => (None, None, None),
+        o => return Err(error_page(StatusCode::BAD_REQUEST, &format!("unknown scope {o:?}"))),
+    };
+    let input = palisade_store::ExemptionInput {
+        cluster,
+        check_id: f.check.clone(),
+        namespace,
+        name,
+        justification: f.justification.trim().to_string(),
+        expires_at: s.store.now() + days * 86_400,
+    };
+    s.store.create_exemption(&input, &v.actor()).await.map_err(store_err)?;
+    invalidate_overview(&s);
+    Ok(see_other(local_path(f.back.as_deref()).unwrap_or("/recommendations")))
+}
+
+pub(crate) async fn revoke_exemption(
+    State(s): S,
+    Extension(v): V,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Page {
+    check_csrf(&v, &f.csrf)?;
+    need(&v, Role::Operator)?;
+    s.store.revoke_exemption(id, &v.actor()).await.map_err(store_err)?;
+    invalidate_overview(&s);
+    Ok(see_other(local_path(f.back.as_deref()).unwrap_or("/recommendations")))
+}
+
 /// What the catalogue says of the selected check.
 struct CheckInfo {
     title: String,
@@ -1156,6 +1250,9 @@ struct RecPage {
     cluster: String,
     check: String,
     info: Option<CheckInfo>,
+    exemptions: Vec<ExemptionRow>,
+    can_exempt: bool,
+    back: String,
     checks: Vec<CheckRow>,
     findings: Vec<PostureRow>,
     next: String,
@@ -1164,20 +1261,24 @@ struct RecPage {
 pub(crate) async fn recommendations(State(s): S, Extension(v): V, Query(q): Query<RecQuery>) -> Page {
     let cluster = nonempty(&q.cluster);
     let check = nonempty(&q.check);
-    let groups = s.store.posture_summary().await.map_err(store_err)?;
-    let mut by_check: BTreeMap<String, (Severity, i64, Vec<String>)> = BTreeMap::new();
+    // from the overview's figures (one scan of the posture findings, reused for a few seconds)
+    let data = overview_data(&s).await.map_err(store_err)?;
+    let groups = &data.groups;
+    let mut by_check: BTreeMap<String, (Severity, i64, Vec<String>, i64)> = BTreeMap::new();
     for g in groups.iter().filter(|g| cluster.as_ref().is_none_or(|c| *c == g.cluster)) {
-        let e = by_check.entry(g.check_id.clone()).or_insert((g.severity, 0, Vec::new()));
+        let e = by_check.entry(g.check_id.clone()).or_insert((g.severity, 0, Vec::new(), 0));
         if g.severity.rank() > e.0.rank() {
             e.0 = g.severity;
         }
         e.1 += g.resources;
         e.2.push(g.cluster.clone());
+        e.3 += g.exempt;
     }
     let c = cluster.clone().unwrap_or_default();
     let mut checks: Vec<CheckRow> = by_check
         .into_iter()
-        .map(|(id, (sev, n, cl))| CheckRow {
+        .map(|(id, (sev, n, cl, ex))| CheckRow {
+            exempt: ex,
             title: palisade_posture::check(&id).map(|k| k.title.to_string()).unwrap_or_default(),
             category: palisade_posture::check(&id).map(|k| k.category.to_string()).unwrap_or_default(),
             frameworks: palisade_posture::check(&id).map(framework_refs).unwrap_or_default(),
@@ -1214,6 +1315,10 @@ pub(crate) async fn recommendations(State(s): S, Extension(v): V, Query(q): Quer
             .map(|p| {
                 let o = &p.object;
                 PostureRow {
+                    id: p.id,
+                    namespace: o.namespace.clone(),
+                    name: o.name.clone(),
+                    exempt: p.exemption.map(|x| format!("exempt (exemption #{x})")).unwrap_or_default(),
                     cluster: p.cluster.clone(),
                     object: if o.namespace.is_empty() {
                         format!("{}/{}", o.kind, o.name)
@@ -1243,6 +1348,37 @@ pub(crate) async fn recommendations(State(s): S, Extension(v): V, Query(q): Quer
             remediation: k.remediation.to_string(),
             frameworks: framework_refs(k),
         }),
+        exemptions: s
+            .store
+            .list_exemptions(false)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|x| check.as_ref().is_none_or(|c| *c == x.check_id))
+            .filter(|x| cluster.as_ref().is_none_or(|c| x.cluster.as_ref().is_none_or(|xc| xc == c)))
+            .map(|x| ExemptionRow {
+                id: x.id,
+                check_id: x.check_id,
+                scope: match (&x.cluster, &x.namespace, &x.name) {
+                    (c, Some(ns), Some(n)) => {
+                        format!("{}{ns}/{n}", c.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())
+                    }
+                    (c, Some(ns), None) => {
+                        format!("{}namespace {ns}", c.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())
+                    }
+                    (Some(c), None, _) => format!("cluster {c}"),
+                    (None, None, _) => "every cluster".into(),
+                },
+                justification: x.justification,
+                by: x.created_by,
+                expires: view::time(x.expires_at),
+            })
+            .collect(),
+        can_exempt: v.can(Role::Operator),
+        back: href(
+            "/recommendations",
+            &[("cluster", &cluster.clone().unwrap_or_default()), ("check", &check.clone().unwrap_or_default())],
+        ),
         check: check.unwrap_or_default(),
         checks,
         findings,
