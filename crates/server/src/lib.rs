@@ -226,8 +226,7 @@ impl Server {
     /// Open the store and the database; on first start create the admin token and the
     /// `db-update` job (due at once when there is no database yet).
     pub async fn open(config: Config) -> Result<(Arc<Server>, Bootstrap), ServerError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|error| ServerError::Io { path: config.data_dir.clone(), error })?;
+        create_private_dir(&config.data_dir)?;
         let location = match &config.database_url {
             Some(u) => palisade_store::Location::parse(u)?,
             None => palisade_store::Location::DataDir(config.data_dir.clone()),
@@ -304,6 +303,30 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "palisade".into())
+}
+
+/// Create `dir` (and its parents) when missing, the last one readable by the owner only (0700:
+/// it holds the SQLite store, token hashes and the database). An existing directory is left as
+/// it is.
+fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let io = |error| ServerError::Io { path: dir.to_path_buf(), error };
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(0o700);
+    }
+    match b.create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// Write `secret` to `path` readable by the owner only (created 0600, never widened).

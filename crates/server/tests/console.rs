@@ -35,9 +35,16 @@ async fn env(pg: bool) -> Option<Env> {
         None
     };
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = Config::new(data.path().to_path_buf());
+    // a data directory the server creates itself: owner-only
+    let mut c = Config::new(data.path().join("palisade"));
     c.database_url = url;
     let (server, boot) = Server::open(c).await.unwrap_or_else(|e| panic!("{e}"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.path().join("palisade")).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode, 0o700, "the data directory holds the store and token hashes");
+    }
     let path = boot.admin_token_path.unwrap_or_else(|| panic!("no bootstrap token"));
     let admin = std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
     Some(Env { server, admin, _data: data })
@@ -432,6 +439,35 @@ async fn console_pages(pg: bool) {
     // The session of another session's CSRF token is refused.
     let r = post_form(&e, "/logout", &vcookie, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // An agent's token (bound to a cluster) and a one-time token open no console session.
+    for (name, cluster, once) in [("agent prod", Some("prod".to_string()), false), ("one-time", None, true)] {
+        let (_, secret) = e
+            .server
+            .store
+            .create_token(
+                &palisade_store::NewToken {
+                    name: name.into(),
+                    role: palisade_store::Role::Operator,
+                    expires_at: None,
+                    single_use: once,
+                    cluster,
+                },
+                "test",
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let form = get(&e, "/login", None).await;
+        let c =
+            format!("palisade_login_csrf={}", cookie_value(&form.cookie("palisade_login_csrf").unwrap_or_default()));
+        let r = post_form(&e, "/login", &c, &[("token", &secret), ("csrf", &hidden(&form.body, "csrf"))]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}: {}", r.body);
+        assert!(r.cookie("palisade_session").is_none(), "{name} got a session");
+    }
+    // Console bodies are small: a 100 KiB sign-in form is refused before it is parsed.
+    let big = "a".repeat(100 << 10);
+    let r = post_form(&e, "/login", "x=y", &[("token", &big)]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Revoking the token ends its sessions at once.
     let tokens = e.server.store.list_tokens().await.unwrap_or_else(|e| panic!("{e}"));

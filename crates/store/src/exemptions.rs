@@ -54,10 +54,18 @@ fn check_input(e: &ExemptionInput, now: Timestamp) -> Result<()> {
     if e.name.is_some() && e.namespace.is_none() && e.cluster.is_none() {
         return bad("an exemption of one resource names its cluster or namespace too");
     }
-    for v in [&e.cluster, &e.namespace, &e.name].into_iter().flatten() {
+    for v in [&e.cluster, &e.name].into_iter().flatten() {
         if v.is_empty() || v.len() > 253 {
-            return bad("cluster, namespace and name are 1..=253 bytes when given");
+            return bad("cluster and name are 1..=253 bytes when given");
         }
+    }
+    // "" is the namespace of cluster-scoped objects: allowed for one named object only
+    match &e.namespace {
+        Some(ns) if ns.len() > 253 => return bad("a namespace is at most 253 bytes"),
+        Some(ns) if ns.is_empty() && e.name.is_none() => {
+            return bad("the empty namespace (cluster-scoped objects) is for one named object")
+        }
+        _ => {}
     }
     if e.expires_at <= now {
         return bad("an exemption expires in the future");

@@ -1032,11 +1032,23 @@ async fn exemptions_keep_findings_listed_but_out_of_scores(h: Harness) {
         ExemptionInput { expires_at: h.now() - 1, ..base.clone() },
         ExemptionInput { expires_at: h.now() + 400 * DAY, ..base.clone() },
         ExemptionInput { cluster: None, namespace: None, ..base.clone() },
+        ExemptionInput { namespace: Some(String::new()), name: None, ..base.clone() },
     ] {
         assert!(matches!(h.store.create_exemption(&bad, "alice").await, Err(StoreError::Invalid(_))), "{bad:?}");
     }
     assert!(h.store.list_exemptions(true).await.unwrap().is_empty(), "a refused exemption was stored");
 
+    // a cluster-scoped object (namespace "") is exempted alone, not its name in every namespace
+    let cs = h
+        .store
+        .create_exemption(
+            &ExemptionInput { namespace: Some(String::new()), name: Some("a".into()), ..base.clone() },
+            "alice",
+        )
+        .await
+        .unwrap();
+    assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 3)), "shop/a is not cluster-scoped");
+    h.store.revoke_exemption(cs.id, "alice").await.unwrap();
     let one = h.store.create_exemption(&base, "alice").await.unwrap();
     assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 2)));
     let listed = h.store.list_posture_findings(&PostureQuery::default()).await.unwrap();
@@ -1056,14 +1068,14 @@ async fn exemptions_keep_findings_listed_but_out_of_scores(h: Harness) {
     assert!(r.revoked_at.is_some() && r.revoked_by.as_deref() == Some("bob"));
     assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 2)));
     assert_eq!(h.store.list_exemptions(false).await.unwrap().len(), 1);
-    assert_eq!(h.store.list_exemptions(true).await.unwrap().len(), 2);
+    assert_eq!(h.store.list_exemptions(true).await.unwrap().len(), 3);
     // expired: counts again
     h.advance(31 * DAY);
     assert_eq!(unhealthy(h.store.cluster_posture().await.unwrap()), Some((3, 3)));
     assert!(h.store.list_exemptions(false).await.unwrap().is_empty());
     let audit = h.store.list_audit(&AuditQuery::default()).await.unwrap();
     let actions: Vec<&str> = audit.items.iter().map(|a| a.action.as_str()).collect();
-    assert_eq!(actions.iter().filter(|a| **a == "exemption.create").count(), 2);
+    assert_eq!(actions.iter().filter(|a| **a == "exemption.create").count(), 3);
     assert!(actions.contains(&"exemption.revoke"));
 }
 both!(exemptions_keep_findings_listed_but_out_of_scores);

@@ -48,13 +48,13 @@ pub fn run(a: UpArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         say(&format!("palisade server on {url} (data: {})", data_dir.display()));
 
         // The assessment uploads with its own short-lived operator token (audited as such).
-        let (_, token) = server
+        let (up_token, token) = server
             .store
             .create_token(
                 &NewToken {
                     name: "palisade up".into(),
                     role: Role::Operator,
-                    expires_at: Some(server.store.now() + 3600),
+                    expires_at: Some(server.store.now() + DB_WAIT.as_secs() as i64 + 3600),
                     single_use: false,
                     cluster: None,
                 },
@@ -126,6 +126,10 @@ pub fn run(a: UpArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             }
         }
 
+        // the assessment's token is done: revoke it (audited) rather than leave it valid
+        if let Err(e) = server.store.revoke_token(&up_token.id, "system:up").await {
+            say(&format!("  could not revoke the assessment's token {}: {e}", up_token.id));
+        }
         let token_path = data_dir.join(palisade_server::ADMIN_TOKEN_FILE);
         println!("Console: {url}/");
         match &boot.admin_token_path {

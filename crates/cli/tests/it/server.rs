@@ -548,6 +548,11 @@ fn up_assesses_this_machine_and_manifests_into_the_server() {
     assert!(!checks.is_empty(), "no posture finding stored: {p}");
     let (_, w) = get(port, "/api/v1/workloads?cluster=laptop", Some(&token));
     assert!(w["items"].as_array().is_some_and(|a| a.iter().any(|x| x["name"] == "web")), "{w}");
+    // the assessment's own token was revoked when it was done
+    let (_, tokens) = get(port, "/api/v1/tokens", Some(&token));
+    let up_tokens: Vec<&Value> =
+        tokens["items"].as_array().into_iter().flatten().filter(|t| t["name"] == "palisade up").collect();
+    assert!(!up_tokens.is_empty() && up_tokens.iter().all(|t| t["revoked_at"].is_i64()), "{tokens}");
     // a second `up` on the same directory writes no new admin token and says where the old one is
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["up", "--once", "--no-host", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -36,6 +36,8 @@ use subtle::ConstantTimeEq;
 pub const SESSION_COOKIE: &str = "palisade_session";
 /// The sign-in form's double-submit CSRF cookie.
 pub const LOGIN_CSRF_COOKIE: &str = "palisade_login_csrf";
+/// Largest console form body (413 beyond).
+pub const MAX_FORM_BYTES: usize = 64 << 10;
 /// How long a console session lasts (never longer than its token).
 pub const SESSION_SECS: i64 = 12 * 3600;
 
@@ -94,6 +96,9 @@ pub(crate) fn routes(server: Arc<Server>) -> Router<Arc<Server>> {
         .route("/favicon.ico", get(|| async { asset("image/svg+xml", FAVICON) }))
         .route("/static/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON) }))
         .merge(signed_in)
+        // console forms are small: bound their bodies far below the API's upload limit (every
+        // console POST, sign-in included, is read whole before its checks)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
 }
 
@@ -160,7 +165,7 @@ async fn require_session(State(s): State<Arc<Server>>, mut req: Request, next: N
     let token = match &secret {
         Some(sec) => match s.store.session(sec).await {
             Ok(t) => t,
-            Err(e) => return pages::error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+            Err(e) => return pages::store_err(e),
         },
         None => None,
     };

@@ -64,9 +64,15 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
 
 type Page = Result<Response, Response>;
 
-fn store_err(e: palisade_store::StoreError) -> Response {
+/// A store error as a page: the reason for a client error (400, 404); for a server error a
+/// generic message (the detail is logged, never shown).
+pub(crate) fn store_err(e: palisade_store::StoreError) -> Response {
     let api: crate::api::ApiError = e.into();
-    error_page(api.0, &api.1)
+    if api.0.is_server_error() {
+        error_page(api.0, "The server could not answer this now; try again. The cause is in the server's log.")
+    } else {
+        error_page(api.0, &api.1)
+    }
 }
 
 fn need(v: &Viewer, role: Role) -> Result<(), Response> {
@@ -195,6 +201,16 @@ pub(crate) async fn login(State(s): S, headers: HeaderMap, Form(f): Form<LoginFo
             );
         }
     };
+    if token.cluster.is_some() || token.single_use {
+        // an agent's or sensor's token (bound to one cluster) or a one-time token does not open
+        // a 12-hour console session: the console would not honour the binding
+        return login_page(
+            &s,
+            StatusCode::FORBIDDEN,
+            &next,
+            "This token is bound to one cluster or usable once: it is for agents and scripts. Sign in with a user token.",
+        );
+    }
     let actor = format!("{} via console", crate::api::actor(&token));
     let secret = s.store.create_session(&token, SESSION_SECS, &actor).await.map_err(store_err)?;
     let mut r = Redirect::to(&next).into_response();
@@ -1203,7 +1219,12 @@ pub(crate) async fn create_exemption(State(s): S, Extension(v): V, Form(f): Form
     };
     let some = |x: &str| (!x.is_empty()).then(|| x.to_string());
     let (cluster, namespace, name) = match f.scope.as_str() {
-        "resource" => (some(&f.cluster), some(&f.namespace), some(&f.name)),
+        // a cluster-scoped object has the namespace "": kept as such, so the exemption covers
+        // that object only, not the name in every namespace
+        "resource" => (some(&f.cluster), Some(f.namespace.clone()), some(&f.name)),
+        "namespace" if f.namespace.is_empty() => {
+            return Err(error_page(StatusCode::BAD_REQUEST, "a cluster-scoped object has no namespace to exempt"))
+        }
         "namespace" => (some(&f.cluster), some(&f.namespace), None),
         "cluster" => (some(&f.cluster), None, None),
         "all" => (None, None, None),
@@ -1627,6 +1648,8 @@ struct HealthRow {
 #[derive(Template)]
 #[template(path = "fleet.html")]
 struct FleetPage {
+    /// More than [`FLEET_MAX`] nodes or health records: the page shows the first ones.
+    truncated: bool,
     l: Layout,
     cluster: String,
     coverage: Vec<CoverageRow>,
@@ -1659,6 +1682,7 @@ pub(crate) async fn fleet(State(s): S, Extension(v): V, Query(q): Query<FleetQue
         .list_health(&HealthQuery { cluster: cluster.clone(), limit: Some(FLEET_MAX), ..Default::default() })
         .await
         .map_err(store_err)?;
+    let truncated = nodes.next_cursor.is_some() || health.next_cursor.is_some();
     // the best sensor state per (cluster, node)
     let mut sensor: HashMap<(String, String), (HealthState, i64)> = HashMap::new();
     let rank = |h: HealthState| match h {
@@ -1743,6 +1767,7 @@ pub(crate) async fn fleet(State(s): S, Extension(v): V, Query(q): Query<FleetQue
         })
         .collect();
     let page = FleetPage {
+        truncated,
         l: layout(&v, "Fleet", "/fleet"),
         cluster: cluster.unwrap_or_default(),
         coverage,

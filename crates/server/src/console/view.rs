@@ -100,7 +100,10 @@ fn civil(z: i64) -> (i64, u32, u32) {
 /// `sha256:0123456789ab`.
 pub(crate) fn short_digest(d: &str) -> String {
     match d.split_once(':') {
-        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        // by characters: a stored value need not be ASCII (a crafted SBOM's layer)
+        Some((alg, hex)) => {
+            format!("{}:{}", alg.chars().take(16).collect::<String>(), hex.chars().take(12).collect::<String>())
+        }
         None => d.chars().take(19).collect(),
     }
 }
@@ -169,5 +172,6 @@ mod tests {
         assert_eq!(href("/images", &[]), "/images");
         assert_eq!(seg("sha256:ab/../x"), "sha256:ab%2F..%2Fx");
         assert_eq!(short_digest("sha256:0123456789abcdef"), "sha256:0123456789ab");
+        assert_eq!(short_digest("x:éééééééééééééé"), "x:éééééééééééé");
     }
 }
