@@ -40,8 +40,10 @@ PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$AUTH" >/de
 PALISADE_REGISTRY_CREDS=palisade:s3cret "$HERE/push-test-images.sh" "$TOKEN" >/dev/null
 export PALISADE_TEST_REGISTRY=127.0.0.1:$PLAIN PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:$AUTH PALISADE_TEST_REGISTRY_TOKEN=127.0.0.1:$TOKEN
 
-# Formatting is part of the suite (rustfmt.toml): a diff fails the run before anything is built.
+# Formatting and lints are part of the suite (rustfmt.toml, [workspace.lints], clippy.toml):
+# a diff or any clippy warning fails the run.
 cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked --features palisade/sensor -- -D warnings
 
 cargo test --workspace --locked --no-fail-fast --features palisade/sensor "$@"
 

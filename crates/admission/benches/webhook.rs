@@ -10,6 +10,7 @@
 //! `cargo bench -p palisade-admission --bench webhook` runs an in-process server. `bench/admission.sh`
 //! runs the real `palisade admission serve` pinned to one core and passes it here through
 //! `PALISADE_BENCH_ADDR`, `PALISADE_BENCH_CA` and `PALISADE_BENCH_PID` (for peak RSS and CPU).
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use palisade_admission::manifests::{generate_tls, DEFAULT_CONFIG};
 use palisade_admission::service::Service;
@@ -26,7 +27,8 @@ const SNI: &str = "palisade-admission.palisade-system.svc";
 
 fn corpus_reviews() -> Vec<Vec<u8>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s-corpus");
-    let loaded = palisade_k8s::load::load_paths(&[dir.clone()]).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let loaded =
+        palisade_k8s::load::load_paths(std::slice::from_ref(&dir)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut workloads = Vec::new();
     let mut pods = Vec::new();
     for o in &loaded.objects {
@@ -58,7 +60,7 @@ fn corpus_reviews() -> Vec<Vec<u8>> {
             (o, ns, "CREATE")
         } else {
             let (o, ns) = &workloads[i % workloads.len()];
-            (o, ns, if i % 2 == 0 { "CREATE" } else { "UPDATE" })
+            (o, ns, if i.is_multiple_of(2) { "CREATE" } else { "UPDATE" })
         };
         out.push(review(obj, ns, op, i));
         i += 1;

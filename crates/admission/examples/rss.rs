@@ -2,6 +2,7 @@
 //! `cargo run -p palisade-admission --example rss -- [PARALLEL] [CONTAINERS] [PAD]`. Serves the real
 //! service over the real server (plain HTTP on loopback), posts PARALLEL reviews of a Pod with
 //! CONTAINERS privileged containers (each with a PAD-byte env value) at once, three rounds, and prints VmHWM.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 use palisade_admission::service::Service;
 use palisade_admission::{Action, Config, Engine, Preset};
 use std::io::{Read, Write};

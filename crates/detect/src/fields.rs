@@ -356,23 +356,6 @@ pub fn render(pieces: &[Piece], scope: &Scope<'_>) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates() {
-        let p = parse_template("User %ka.user.name ran {{ ka.target.subresource }} (100%%).").unwrap();
-        assert_eq!(p.len(), 5);
-        assert_eq!(p[1], Piece::Field(Field::UserName));
-        assert_eq!(p[3], Piece::Field(Field::Subresource));
-        assert_eq!(p[4], Piece::Text(" (100%).".into()));
-        assert!(parse_template("%ka.bogus").is_err());
-        assert!(parse_template("{{ka.verb").is_err());
-        assert!(parse_template("50% off").is_ok(), "% followed by a space is text");
-    }
-}
-
 /// `dstIP` → `dst_ip`, `parentExe` → `parent_exe`; snake_case names pass through.
 fn snake_case(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
@@ -424,5 +407,22 @@ fn add_computed_sensor_fields(v: &mut serde_json::Value, cluster: &str) {
         if e.get("cluster").and_then(Value::as_str).is_none_or(str::is_empty) {
             e.insert("cluster".into(), Value::String(cluster.to_string()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let p = parse_template("User %ka.user.name ran {{ ka.target.subresource }} (100%%).").unwrap();
+        assert_eq!(p.len(), 5);
+        assert_eq!(p[1], Piece::Field(Field::UserName));
+        assert_eq!(p[3], Piece::Field(Field::Subresource));
+        assert_eq!(p[4], Piece::Text(" (100%).".into()));
+        assert!(parse_template("%ka.bogus").is_err());
+        assert!(parse_template("{{ka.verb").is_err());
+        assert!(parse_template("50% off").is_ok(), "% followed by a space is text");
     }
 }

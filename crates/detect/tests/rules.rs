@@ -728,7 +728,7 @@ rules:
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let ev = |ip: &str, t: i64| B::new("list", "pods").sa("shop", "web").ip(ip).at(t).build();
-    let seq = vec![
+    let seq = [
         ev("10.244.1.5", T0),               // learning
         ev("10.244.1.6", T0 + 60_000_000),  // learning
         ev("10.244.1.5", T0 + 900_000_000), // known

@@ -56,6 +56,7 @@ fn spool(name: &str, dec: &mut dyn Read, limit: u64) -> Result<File> {
 }
 
 /// The spool limit for a compressed archive of `compressed` bytes.
+#[allow(clippy::manual_clamp)] // max-then-min never panics, whatever the constants
 fn spool_limit(compressed: u64) -> u64 {
     compressed.saturating_mul(MAX_SPOOL_RATIO).max(SPOOL_RATIO_FLOOR).min(MAX_SPOOL)
 }

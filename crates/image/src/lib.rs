@@ -136,6 +136,7 @@ fn scan_image<A: Analyzer>(src: &dyn ImageSource, analyzer: &A, progress: &dyn P
     progress.start(n, info.layers.iter().filter_map(|l| l.size).sum());
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(n.max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
+    #[allow(clippy::type_complexity)]
     let slots: Vec<std::sync::Mutex<Option<Result<walk::LayerResult<A::Output>>>>> =
         (0..n).map(|_| std::sync::Mutex::new(None)).collect();
     let failed = std::sync::atomic::AtomicBool::new(false);

@@ -663,7 +663,7 @@ mod tests {
             let loc = loc.to_string();
             let (registry, _seen) =
                 hostile_server(move |_| format!("HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n"));
-            let e = basic_client(&registry).manifest("1.0").err().expect("refused redirect");
+            let e = basic_client(&registry).manifest("1.0").expect_err("refused redirect");
             assert!(e.to_string().contains("redirect refused"), "{e}");
         }
     }

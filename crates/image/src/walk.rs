@@ -282,7 +282,7 @@ impl<R: Read> TarGuard<R> {
         }
         let magic = &b[257..265];
         let gnu = magic == b"ustar  \0";
-        let recognized = gnu || magic == b"ustar\000";
+        let recognized = gnu || magic == b"ustar\x0000";
         let typeflag = b[156];
         let extension = recognized && matches!(typeflag, b'L' | b'K' | b'x');
         let Some(mut size) = octal_or_binary(&b[124..136]) else {

@@ -551,6 +551,7 @@ impl<R: Read> Read for Capped<R> {
 /// Sends one request with the connection's credentials (`body` is `(content type, JSON)`) and
 /// hands the body of a 2xx answer to `read`, within `timeout` (the whole exchange) and `cap`
 /// bytes. Returns what `read` made and the bytes read.
+#[allow(clippy::too_many_arguments)] // one HTTP exchange: connection, method, path, body, limits and reader
 fn exchange<T>(
     agent: &ureq::Agent,
     c: &Connection,

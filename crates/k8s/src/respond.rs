@@ -177,6 +177,7 @@ mod tests {
             false,
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        #[allow(clippy::type_complexity)]
         let seen: Arc<Mutex<Vec<(String, String, String, Value)>>> = Arc::default();
         let seen2 = seen.clone();
         let handler: palisade_https::Handler = Arc::new(move |r: &palisade_https::Request| {

@@ -378,6 +378,7 @@ pub fn assess(objects: &[Object], opts: &Options) -> Assessment {
 /// Assess an input too large to hold in memory at once: `ctx` holds the cross-object facts
 /// (observe every object first, see [`Context::observe`]); `feed` then hands the objects over in
 /// chunks, which are assessed and dropped. The result equals [`assess`] on the whole input.
+#[allow(clippy::type_complexity)] // a callback that feeds a callback
 pub fn assess_streaming(ctx: Context, opts: &Options, feed: &mut dyn FnMut(&mut dyn FnMut(&[Object]))) -> Assessment {
     let mut out = Assessment::default();
     let enabled = Enabled::new(opts);

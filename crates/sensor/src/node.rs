@@ -657,7 +657,7 @@ mod tests {
             image: "ghcr.io/acme/api:1".into(),
             ..ContainerInfo::default()
         };
-        assert_eq!(n.prevention_for(&shop).is_some(), true, "no labels: default (block)");
+        assert!(n.prevention_for(&shop).is_some(), "no labels: default (block)");
         n.set_api_pod_labels([(("shop".to_string(), "web-1".to_string()), web.clone())].into());
         assert!(n.prevention_for(&shop).is_none(), "labelled app=web-1: the detect rule matches");
         let allow = n.prevention_for(&c("plug", "x")).unwrap_or_else(|| Arc::new(|_: &str| true));

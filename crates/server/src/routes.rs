@@ -352,57 +352,6 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_times() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2026-12-07T10:00:00.123456Z"), Some(1_796_637_600));
-        assert_eq!(parse_rfc3339("2024-02-29T23:59:59+01:00"), Some(1_709_247_599));
-        for bad in [
-            "2026-12-07T10:00:00+\u{20ac}00",
-            "2026-12-07T10:00:00+1\u{e9}00",
-            "2026-12-07T10:00:00+-1:00",
-            "2026-12-07T10:00:00+99:99",
-            "2026-02-31T00:00:00Z",
-            "2025-02-29T00:00:00Z",
-            "2026-12-07T10:00:00.\u{e9}Z",
-            "2026-12-07T10:00:0\u{e9}Z",
-            "",
-            "2026-12-07",
-            "2026-13-01T00:00:00Z",
-            "2026-12-07T10:00:00",
-            "2026-12-07T10:00:00.Z",
-            "2026-12-07T1a:00:00Z",
-            "2026-12-07T10:00:00+0100",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn detector_records_become_alerts() {
-        let rec = json!({"type": "alert", "id": "a-1", "time": "2026-12-07T10:00:00Z", "rule": {"id": "PAL-RT-001"},
-            "severity": "HIGH", "entities": {"cluster": "c", "namespace": "ns", "pod": "p", "node": "n"}});
-        let a = alert_input(rec).ok().flatten().unwrap_or_else(|| panic!("not converted"));
-        assert_eq!((a.key.as_deref(), a.rule.as_str(), a.at), (Some("a-1"), "PAL-RT-001", 1_796_637_600));
-        assert_eq!((a.cluster.as_deref(), a.node.as_deref()), (Some("c"), Some("n")));
-        assert_eq!(a.severity, palisade_store::Severity::High);
-        assert!(matches!(alert_input(json!({"type": "incident", "id": "i"})), Ok(None)));
-        assert!(alert_input(json!({"type": "alert", "id": "x", "rule": {"id": "r"}, "time": "yesterday"})).is_err());
-        assert!(alert_input(json!({"type": "other"})).is_err());
-        // an unknown severity is refused, not stored as UNKNOWN
-        let odd = json!({"type": "alert", "id": "a-2", "time": "2026-12-07T10:00:00Z", "rule": {"id": "r"},
-            "severity": "catastrophic"});
-        assert!(alert_input(odd).is_err_and(|e| e.contains("catastrophic")));
-        let info = json!({"type": "alert", "id": "a-3", "time": "2026-12-07T10:00:00Z", "rule": {"id": "r"},
-            "severity": "Informational"});
-        assert_eq!(alert_input(info).ok().flatten().map(|a| a.severity), Some(palisade_store::Severity::Negligible));
-    }
-}
-
 pub(crate) async fn get_alert(State(s): S, Extension(t): T, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     need(&t, Role::Viewer)?;
     match s.store.get_alert(id).await? {
@@ -500,5 +449,56 @@ pub(crate) async fn get_sbom(State(s): S, Extension(t): T, Path(digest): Path<St
         )
             .into_response()),
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("no SBOM stored for {digest}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2026-12-07T10:00:00.123456Z"), Some(1_796_637_600));
+        assert_eq!(parse_rfc3339("2024-02-29T23:59:59+01:00"), Some(1_709_247_599));
+        for bad in [
+            "2026-12-07T10:00:00+\u{20ac}00",
+            "2026-12-07T10:00:00+1\u{e9}00",
+            "2026-12-07T10:00:00+-1:00",
+            "2026-12-07T10:00:00+99:99",
+            "2026-02-31T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-12-07T10:00:00.\u{e9}Z",
+            "2026-12-07T10:00:0\u{e9}Z",
+            "",
+            "2026-12-07",
+            "2026-13-01T00:00:00Z",
+            "2026-12-07T10:00:00",
+            "2026-12-07T10:00:00.Z",
+            "2026-12-07T1a:00:00Z",
+            "2026-12-07T10:00:00+0100",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn detector_records_become_alerts() {
+        let rec = json!({"type": "alert", "id": "a-1", "time": "2026-12-07T10:00:00Z", "rule": {"id": "PAL-RT-001"},
+            "severity": "HIGH", "entities": {"cluster": "c", "namespace": "ns", "pod": "p", "node": "n"}});
+        let a = alert_input(rec).ok().flatten().unwrap_or_else(|| panic!("not converted"));
+        assert_eq!((a.key.as_deref(), a.rule.as_str(), a.at), (Some("a-1"), "PAL-RT-001", 1_796_637_600));
+        assert_eq!((a.cluster.as_deref(), a.node.as_deref()), (Some("c"), Some("n")));
+        assert_eq!(a.severity, palisade_store::Severity::High);
+        assert!(matches!(alert_input(json!({"type": "incident", "id": "i"})), Ok(None)));
+        assert!(alert_input(json!({"type": "alert", "id": "x", "rule": {"id": "r"}, "time": "yesterday"})).is_err());
+        assert!(alert_input(json!({"type": "other"})).is_err());
+        // an unknown severity is refused, not stored as UNKNOWN
+        let odd = json!({"type": "alert", "id": "a-2", "time": "2026-12-07T10:00:00Z", "rule": {"id": "r"},
+            "severity": "catastrophic"});
+        assert!(alert_input(odd).is_err_and(|e| e.contains("catastrophic")));
+        let info = json!({"type": "alert", "id": "a-3", "time": "2026-12-07T10:00:00Z", "rule": {"id": "r"},
+            "severity": "Informational"});
+        assert_eq!(alert_input(info).ok().flatten().map(|a| a.severity), Some(palisade_store::Severity::Negligible));
     }
 }

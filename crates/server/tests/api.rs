@@ -4,6 +4,7 @@
 //!
 //! The vulnerability data are OSV records in the real format (PyPA advisories for `requests`),
 //! written into a feed directory the server builds its database from (`--db-from`).
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

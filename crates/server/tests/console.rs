@@ -3,6 +3,7 @@
 //! attributes, every page with seeded data, role enforcement, forms that refuse a missing CSRF
 //! token and change nothing, sessions that end with their token, escaping of hostile strings,
 //! and clear errors for malformed filters. The real-browser walk is `console_browser.rs`.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};

@@ -26,6 +26,7 @@
 //! It needs Debian's `chromium` and `chromium-driver` (scripts/install-deps.sh installs them) and
 //! FAILS without them: a console that no browser has checked is not a tested console.
 //! `PALISADE_CHROMIUM` and `PALISADE_CHROMEDRIVER` override the binaries' paths.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -5,6 +5,7 @@
 //! - every documented operation is routed (never 404 "no such API route", 405 or 501), and every
 //!   method that is not documented on a documented path is 405;
 //! - `/api/openapi.json` serves the same document, without a token.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

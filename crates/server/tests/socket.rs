@@ -1,6 +1,7 @@
 //! The server on a real socket: the connection handling it shares with the webhooks
 //! (palisade-https) protects the API from slow and silent clients, and bodies are bounded
 //! before and while they are read. SQLite only: none of this depends on the store's backend.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use palisade_server::{Config, Server};
 use std::io::{Read, Write};

@@ -3,6 +3,7 @@
 //!
 //! The packages are real names from the database's indexes (so every lookup hits) with
 //! versions spread below and above the fixes, across every ecosystem present.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use palisade_model::{OsInfo, PackageBuilder, PackageType, Sbom};
 use palisade_vulndb::db::{self, BuildInput, SourceInfo, VulnDb};

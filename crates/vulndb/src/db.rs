@@ -165,7 +165,7 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     zstd::encode_all(&raw[..], 6).unwrap_or_default()
 }
 
-fn find(parent: &mut Vec<u32>, mut x: u32) -> u32 {
+fn find(parent: &mut [u32], mut x: u32) -> u32 {
     while parent[x as usize] != x {
         let p = parent[x as usize];
         parent[x as usize] = parent[p as usize];

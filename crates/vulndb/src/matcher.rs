@@ -433,7 +433,7 @@ mod tests {
         Advisory {
             id: id.into(),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
-            summary: format!("{id}"),
+            summary: id.to_string(),
             severity: sev,
             cvss: cvss
                 .map(|s| {

@@ -1,6 +1,7 @@
 //! `update::update` against real HTTP servers on 127.0.0.1 that misbehave on purpose: 404 for a
 //! source that was there before, a valid but empty file, an endless body, 304 to unconditional
 //! requests, files that change between a cut and the resume, and `only` restricted updates.
+#![allow(clippy::panic, clippy::unwrap_used)] // a failed expectation is the point of a test or bench
 
 use palisade_vulndb::feed::FeedKind;
 use palisade_vulndb::update::{self, Source, UpdateOptions, UpdateOutcome};

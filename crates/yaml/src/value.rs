@@ -147,11 +147,9 @@ pub fn resolve_plain_in(s: &str, schema: Schema) -> Value {
         return Value::Bool(b);
     }
     match s.as_bytes()[0] {
-        b'.' => {
-            if s[1..].bytes().next().is_some_and(|c| c.is_ascii_digit()) {
-                if let Some(v) = s.parse::<f64>().ok().and_then(float) {
-                    return v;
-                }
+        b'.' if s[1..].bytes().next().is_some_and(|c| c.is_ascii_digit()) => {
+            if let Some(v) = s.parse::<f64>().ok().and_then(float) {
+                return v;
             }
         }
         b'+' | b'-' | b'0'..=b'9' => {

@@ -134,22 +134,26 @@ fn layer_errors_name_the_layer() {
     let good = gzip(&tar_layer(&[("lib/apk/db/installed", APK_DB, 0o644)]));
     // Truncated gzip.
     let truncated = good[..good.len() / 2].to_vec();
-    let r = make_layout(&dir.path().join("trunc"), &[truncated.clone()], GZ, None);
+    let r = make_layout(&dir.path().join("trunc"), std::slice::from_ref(&truncated), GZ, None);
     fails_with(&["sbom", &r], &[&digest(&truncated), "gzip/tar stream"]);
     // Digest mismatch: the descriptor claims other content.
     let other = digest(b"something else");
-    let r = make_layout(&dir.path().join("mismatch"), &[good.clone()], GZ, Some(vec![other.clone()]));
+    let r = make_layout(&dir.path().join("mismatch"), std::slice::from_ref(&good), GZ, Some(vec![other.clone()]));
     // The blob path named by the descriptor does not exist: write the good bytes under the wrong name.
     let p = dir.path().join("mismatch/blobs/sha256").join(other.trim_start_matches("sha256:"));
     std::fs::write(&p, &good).unwrap_or_else(|e| panic!("{e}"));
     fails_with(&["sbom", &r], &["digest mismatch", &other, &digest(&good)]);
     // Unknown media type.
-    let r = make_layout(&dir.path().join("mt"), &[good.clone()], "application/x-not-a-layer", None);
+    let r = make_layout(&dir.path().join("mt"), std::slice::from_ref(&good), "application/x-not-a-layer", None);
     fails_with(&["sbom", &r], &["unsupported media type", "application/x-not-a-layer"]);
     // Not a tar at all (garbage, uncompressed).
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-    let r =
-        make_layout(&dir.path().join("garbage"), &[garbage.clone()], "application/vnd.oci.image.layer.v1.tar", None);
+    let r = make_layout(
+        &dir.path().join("garbage"),
+        std::slice::from_ref(&garbage),
+        "application/vnd.oci.image.layer.v1.tar",
+        None,
+    );
     fails_with(&["sbom", &r], &[&digest(&garbage)]);
 }
 

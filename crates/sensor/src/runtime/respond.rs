@@ -167,6 +167,7 @@ mod tests {
 
     #[test]
     fn once_per_pod_and_action_and_failures_counted() {
+        #[allow(clippy::type_complexity)]
         let seen: Arc<Mutex<Vec<(PodAction, String, String, String)>>> = Arc::default();
         let seen2 = seen.clone();
         let mut r = Responder::default();

@@ -260,8 +260,11 @@ pub(crate) struct OverviewData {
     groups: Vec<palisade_store::PostureGroup>,
 }
 
+/// Does a check belong to a framework.
+type Belongs = fn(&palisade_posture::Check) -> bool;
+
 /// The frameworks the secure score is also given for: (label, does a check belong to it).
-const FRAMEWORKS: &[(&str, fn(&palisade_posture::Check) -> bool)] = &[
+const FRAMEWORKS: &[(&str, Belongs)] = &[
     ("PSS baseline", |c| c.references.pss == Some(palisade_posture::Pss::Baseline)),
     ("PSS restricted", |c| c.references.pss.is_some()),
     ("NSA/CISA", |c| c.references.nsa.is_some()),

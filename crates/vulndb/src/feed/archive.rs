@@ -172,6 +172,7 @@ pub(crate) fn walk_zip<R: Read + Seek>(
             continue;
         }
         // A zip bomb is a feed error, not a skipped record: the archive as a whole is hostile.
+        #[allow(clippy::manual_clamp)] // max-then-min never panics, whatever the constants
         let ratio_cap = entry.compressed_size().saturating_mul(MAX_ZIP_RATIO).max(1 << 20).min(MAX_ENTRY_BYTES);
         let bomb = |got: &str| FeedError::Limit {
             file: file.to_string(),
