@@ -470,6 +470,42 @@ async fn console_pages(pg: bool) {
     let r = post_form(&e, "/login", "x=y", &[("token", &big)]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 
+    // Hostile bodies and paths: refused, nothing changes, the server answers the next request.
+    let before = e.server.store.list_audit(&Default::default()).await.map(|p| p.items.len()).unwrap_or(0);
+    for (uri, ctype, body) in [
+        ("/login", "application/x-www-form-urlencoded", vec![0xff, 0xfe, b'=', 0x00, b'%', b'G']),
+        ("/login", "application/json", br#"{"token": "x"}"#.to_vec()),
+        (
+            "/findings/not-a-number/triage",
+            "application/x-www-form-urlencoded",
+            format!("csrf={csrf}&state=resolved").into_bytes(),
+        ),
+        (
+            "/findings/99999999999999999999/triage",
+            "application/x-www-form-urlencoded",
+            format!("csrf={csrf}").into_bytes(),
+        ),
+        (
+            "/recommendations/exemptions",
+            "application/x-www-form-urlencoded",
+            format!("csrf={csrf}&csrf=x&days=-5&scope=all").into_bytes(),
+        ),
+        ("/settings/tokens", "application/x-www-form-urlencoded", format!("csrf={csrf}&name=x&role=root").into_bytes()),
+    ] {
+        let req = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::COOKIE, &sess_cookie)
+            .header(header::CONTENT_TYPE, ctype)
+            .body(Body::from(body))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = send(&e, req).await;
+        assert!(r.status.is_client_error(), "{uri} {ctype}: {} {}", r.status, r.body);
+    }
+    let after = e.server.store.list_audit(&Default::default()).await.map(|p| p.items.len()).unwrap_or(0);
+    assert_eq!(before, after, "a refused form wrote something");
+    assert_eq!(get(&e, "/", Some(&session)).await.status, StatusCode::OK);
+
     // Revoking the token ends its sessions at once.
     let tokens = e.server.store.list_tokens().await.unwrap_or_else(|e| panic!("{e}"));
     let vid = tokens.iter().find(|t| t.name == "ci viewer").map(|t| t.id.clone()).unwrap_or_default();

@@ -33,14 +33,25 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Exemption> {
     })
 }
 
-/// SQL true when the posture finding `p` (of the cluster named `c.name`) is covered by an
-/// exemption live at `now` (an integer, inlined).
-pub(crate) fn exempt_sql(now: Timestamp) -> String {
+/// The condition (over `posture_exemptions x`) that an exemption live at `now` (an integer,
+/// inlined) covers the posture finding `p` of the cluster named `c.name`.
+fn covers_sql(now: Timestamp) -> String {
     format!(
-        "EXISTS (SELECT 1 FROM posture_exemptions x WHERE x.check_id = p.check_id \
-         AND (x.cluster IS NULL OR x.cluster = c.name) AND (x.namespace IS NULL OR x.namespace = p.object_namespace) \
-         AND (x.name IS NULL OR x.name = p.object_name) AND x.revoked_at IS NULL AND x.expires_at > {now})"
+        "x.check_id = p.check_id AND (x.cluster IS NULL OR x.cluster = c.name) \
+         AND (x.namespace IS NULL OR x.namespace = p.object_namespace) \
+         AND (x.name IS NULL OR x.name = p.object_name) AND x.revoked_at IS NULL AND x.expires_at > {now}"
     )
+}
+
+/// SQL true when the posture finding `p` (of the cluster named `c.name`) is covered by an
+/// exemption live at `now`.
+pub(crate) fn exempt_sql(now: Timestamp) -> String {
+    format!("EXISTS (SELECT 1 FROM posture_exemptions x WHERE {})", covers_sql(now))
+}
+
+/// SQL: the ID of the first live exemption covering the posture finding `p`, or NULL.
+pub(crate) fn exemption_id_sql(now: Timestamp) -> String {
+    format!("(SELECT MIN(x.id) FROM posture_exemptions x WHERE {})", covers_sql(now))
 }
 
 fn check_input(e: &ExemptionInput, now: Timestamp) -> Result<()> {

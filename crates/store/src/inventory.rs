@@ -534,13 +534,8 @@ impl Store {
                 "SELECT p.id, c.name, p.check_id, p.object_kind, p.object_namespace, p.object_name, p.severity, \
                  p.first_seen, p.last_seen, p.resolved_at, p.doc, ",
             );
-            s.push(&format!(
-                "(SELECT MIN(x.id) FROM posture_exemptions x WHERE x.check_id = p.check_id \
-                 AND (x.cluster IS NULL OR x.cluster = c.name) AND (x.namespace IS NULL OR x.namespace = p.object_namespace) \
-                 AND (x.name IS NULL OR x.name = p.object_name) AND x.revoked_at IS NULL AND x.expires_at > {}) \
-                 FROM posture_findings p JOIN clusters c ON c.id = p.cluster_id",
-                self.now()
-            ));
+            s.push(&crate::exemptions::exemption_id_sql(self.now()))
+                .push(" FROM posture_findings p JOIN clusters c ON c.id = p.cluster_id");
             let mut w = false;
             if let Some(c) = &q.cluster {
                 sql::and(&mut s, &mut w);

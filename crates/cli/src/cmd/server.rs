@@ -36,14 +36,7 @@ pub fn run(a: ServerArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
         eprintln!("palisade server listening on {scheme}://{}", listener.local_addr().unwrap_or(listen));
         let shutdown = async {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending::<()>().await,
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            stop_signal().await;
             eprintln!("palisade server: stopping (draining requests)");
         };
         let tls = match &tls_files {
@@ -75,6 +68,18 @@ pub fn run(a: ServerArgs) -> anyhow::Result<ExitCode> {
         run.await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (never, when SIGTERM cannot be watched).
+pub(crate) async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending::<()>().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {

@@ -28,13 +28,8 @@ pub fn run(a: UpArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         let url = format!("http://{addr}");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending::<()>().await,
-            };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = crate::cmd::server::stop_signal() => {}
                 _ = stop_rx => {}
             }
         };

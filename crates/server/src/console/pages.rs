@@ -86,6 +86,12 @@ fn need(v: &Viewer, role: Role) -> Result<(), Response> {
     }
 }
 
+/// The checks every console write starts with: the session's CSRF token, then the role.
+fn form_allowed(v: &Viewer, sent_csrf: &str, role: Role) -> Result<(), Response> {
+    check_csrf(v, sent_csrf)?;
+    need(v, role)
+}
+
 fn check_csrf(v: &Viewer, sent: &str) -> Result<(), Response> {
     if same_secret(&v.csrf, sent) {
         Ok(())
@@ -525,6 +531,19 @@ struct ContainerRow {
     image_href: String,
 }
 
+/// A workload row with its namespace link, no containers and no time.
+fn workload_row(cluster: &str, namespace: &str, kind: &str, name: &str) -> WorkloadRow {
+    WorkloadRow {
+        cluster: cluster.to_string(),
+        namespace_href: href("/inventory", &[("cluster", cluster), ("namespace", namespace)]),
+        namespace: namespace.to_string(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        containers: Vec::new(),
+        last_seen: String::new(),
+    }
+}
+
 struct WorkloadRow {
     cluster: String,
     namespace: String,
@@ -598,11 +617,6 @@ pub(crate) async fn inventory(State(s): S, Extension(v): V, Query(q): Query<Inve
             .items
             .iter()
             .map(|w| WorkloadRow {
-                cluster: w.cluster.clone(),
-                namespace_href: href("/inventory", &[("cluster", &w.cluster), ("namespace", &w.namespace)]),
-                namespace: w.namespace.clone(),
-                kind: w.kind.clone(),
-                name: w.name.clone(),
                 containers: w
                     .images
                     .iter()
@@ -613,6 +627,7 @@ pub(crate) async fn inventory(State(s): S, Extension(v): V, Query(q): Query<Inve
                     })
                     .collect(),
                 last_seen: view::time(w.last_seen),
+                ..workload_row(&w.cluster, &w.namespace, &w.kind, &w.name)
             })
             .collect(),
         cluster: c,
@@ -699,12 +714,7 @@ pub(crate) async fn images(State(s): S, Extension(v): V, Query(q): Query<ImagesQ
             digest: view::short_digest(&i.digest),
             href: format!("/images/{}", seg(&i.digest)),
             repo: i.repo.clone(),
-            tags: i
-                .tags
-                .iter()
-                .map(|t| t.strip_prefix(&format!("{}:", i.repo)).unwrap_or(t))
-                .collect::<Vec<_>>()
-                .join(", "),
+            tags: view::tags(&i.repo, &i.tags),
             in_use: i.in_use,
             findings: view::counts_short(&i.open_findings),
             last_seen: view::time(i.last_seen),
@@ -858,12 +868,7 @@ pub(crate) async fn image(
         l: layout(&v, format!("Image {}", view::short_digest(&digest)), "/images"),
         digest: digest.clone(),
         repo: img.repo.clone(),
-        tags: img
-            .tags
-            .iter()
-            .map(|t| t.strip_prefix(&format!("{}:", img.repo)).unwrap_or(t))
-            .collect::<Vec<_>>()
-            .join(", "),
+        tags: view::tags(&img.repo, &img.tags),
         first_seen: view::time(img.first_seen),
         last_seen: view::time(img.last_seen),
         pushed: view::opt_time(img.pushed_at),
@@ -879,13 +884,8 @@ pub(crate) async fn image(
             .items
             .iter()
             .map(|w| WorkloadRow {
-                cluster: w.cluster.clone(),
-                namespace_href: href("/inventory", &[("cluster", &w.cluster), ("namespace", &w.namespace)]),
-                namespace: w.namespace.clone(),
-                kind: w.kind.clone(),
-                name: w.name.clone(),
-                containers: Vec::new(),
                 last_seen: view::time(w.last_seen),
+                ..workload_row(&w.cluster, &w.namespace, &w.kind, &w.name)
             })
             .collect(),
         can_triage: v.can(Role::Operator),
@@ -908,8 +908,7 @@ pub(crate) struct TriageForm {
 }
 
 pub(crate) async fn triage(State(s): S, Extension(v): V, Path(id): Path<i64>, Form(f): Form<TriageForm>) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Operator)?;
+    form_allowed(&v, &f.csrf, Role::Operator)?;
     let Some(state) = TriageState::parse(&f.state) else {
         return Err(error_page(StatusCode::BAD_REQUEST, &format!("unknown triage state {:?}", f.state)));
     };
@@ -1062,15 +1061,7 @@ pub(crate) async fn vulnerabilities(State(s): S, Extension(v): V, Query(q): Quer
                 workloads: b
                     .workloads
                     .iter()
-                    .map(|w| WorkloadRow {
-                        cluster: w.cluster.clone(),
-                        namespace_href: href("/inventory", &[("cluster", &w.cluster), ("namespace", &w.namespace)]),
-                        namespace: w.namespace.clone(),
-                        kind: w.kind.clone(),
-                        name: w.name.clone(),
-                        containers: Vec::new(),
-                        last_seen: String::new(),
-                    })
+                    .map(|w| workload_row(&w.cluster, &w.namespace, &w.kind, &w.name))
                     .collect(),
                 clusters: b.clusters.join(", "),
                 truncated: b.truncated,
@@ -1214,8 +1205,7 @@ pub(crate) struct ExemptForm {
 }
 
 pub(crate) async fn create_exemption(State(s): S, Extension(v): V, Form(f): Form<ExemptForm>) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Operator)?;
+    form_allowed(&v, &f.csrf, Role::Operator)?;
     let days: i64 = match f.days.trim().parse() {
         Ok(d) if (1..=366).contains(&d) => d,
         _ => return Err(error_page(StatusCode::BAD_REQUEST, "expiry: a whole number of days, 1 to 366")),
@@ -1252,8 +1242,7 @@ pub(crate) async fn revoke_exemption(
     Path(id): Path<i64>,
     Form(f): Form<CsrfForm>,
 ) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Operator)?;
+    form_allowed(&v, &f.csrf, Role::Operator)?;
     s.store.revoke_exemption(id, &v.actor()).await.map_err(store_err)?;
     invalidate_overview(&s);
     Ok(see_other(local_path(f.back.as_deref()).unwrap_or("/recommendations")))
@@ -1590,8 +1579,7 @@ pub(crate) async fn alerts(State(s): S, Extension(v): V, Query(q): Query<AlertsQ
 }
 
 pub(crate) async fn resolve_alert(State(s): S, Extension(v): V, Path(id): Path<i64>, Form(f): Form<CsrfForm>) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Operator)?;
+    form_allowed(&v, &f.csrf, Role::Operator)?;
     s.store.resolve_alert(id, &v.actor()).await.map_err(store_err)?;
     invalidate_overview(&s);
     Ok(see_other(local_path(f.back.as_deref()).unwrap_or("/alerts")))
@@ -1603,8 +1591,7 @@ pub(crate) async fn resolve_incident(
     Path(id): Path<i64>,
     Form(f): Form<CsrfForm>,
 ) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Operator)?;
+    form_allowed(&v, &f.csrf, Role::Operator)?;
     s.store.resolve_incident(id, &v.actor()).await.map_err(store_err)?;
     invalidate_overview(&s);
     Ok(see_other(local_path(f.back.as_deref()).unwrap_or("/alerts")))
@@ -1912,8 +1899,7 @@ pub(crate) struct TokenForm {
 }
 
 pub(crate) async fn create_token(State(s): S, Extension(v): V, Form(f): Form<TokenForm>) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Admin)?;
+    form_allowed(&v, &f.csrf, Role::Admin)?;
     let Some(role) = Role::parse(&f.role) else {
         return Err(error_page(StatusCode::BAD_REQUEST, &format!("unknown role {:?}", f.role)));
     };
@@ -1938,8 +1924,7 @@ pub(crate) async fn revoke_token(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Page {
-    check_csrf(&v, &f.csrf)?;
-    need(&v, Role::Admin)?;
+    form_allowed(&v, &f.csrf, Role::Admin)?;
     if id.len() > 64 {
         return Err(error_page(StatusCode::BAD_REQUEST, "not a token ID"));
     }

@@ -97,6 +97,13 @@ fn civil(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// An image's tags for a cell: `1.0, latest` (the store keeps `repo:tag`; the repository is
+/// shown beside them).
+pub(crate) fn tags(repo: &str, tags: &[String]) -> String {
+    let prefix = format!("{repo}:");
+    tags.iter().map(|t| t.strip_prefix(&prefix).unwrap_or(t)).collect::<Vec<_>>().join(", ")
+}
+
 /// `sha256:0123456789ab`.
 pub(crate) fn short_digest(d: &str) -> String {
     match d.split_once(':') {
